@@ -1,0 +1,85 @@
+"""One place that turns errors into Steward's JSON error shape.
+
+Every API error answers ``{"error": {"code", "message", "fields"}}`` with a 4xx
+status. Services raise Django's ``ValidationError`` (or ``Conflict``); views
+never build error bodies themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with what is stored."
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is larger than this server accepts."
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        flat = [_flatten(v) for v in detail]
+        if all(isinstance(v, str) for v in flat):
+            return "; ".join(flat)
+        return flat
+    return str(detail)
+
+
+def validation_fields(exc: DjangoValidationError) -> dict[str, Any]:
+    if hasattr(exc, "error_dict"):
+        return {k: "; ".join(m for e in v for m in e.messages) for k, v in exc.error_dict.items()}
+    return {}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        fields = validation_fields(exc)
+        message = "; ".join(f"{k}: {v}" for k, v in fields.items()) or "; ".join(exc.messages)
+        return Response(error_body("invalid", message, fields), status=400)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", str(exc) or "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response(error_body("permission_denied", str(exc) or "Not allowed."), status=403)
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = getattr(exc, "detail", response.data)
+    code = "error"
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "invalid"
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(detail) if isinstance(detail, dict) else {}
+        if fields:
+            message = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        else:
+            message = _flatten(detail) if not isinstance(detail, str) else detail
+            message = message if isinstance(message, str) else str(message)
+        response.data = error_body("invalid", message, fields)
+    else:
+        response.data = error_body(code, str(_flatten(detail)))
+    return response
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)

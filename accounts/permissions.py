@@ -1,0 +1,62 @@
+"""The one permission helper: every view and endpoint asks it for a project.
+
+A project the user cannot see answers 404 (so its existence is not revealed);
+a project they can see but not change answers 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Membership, Project, Role
+
+
+def role_for(user, project: Project) -> Role | None:
+    if user is None or not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return Role.OWNER
+    cache = getattr(user, "_steward_roles", None)
+    if cache is None:
+        cache = user._steward_roles = {}
+    if project.pk not in cache:
+        role = (
+            Membership.objects.filter(project=project, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+        cache[project.pk] = Role(role) if role is not None else None
+    return cache[project.pk]
+
+
+def project_for_user(user, slug: str, min_role: Role = Role.VIEWER) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    role = role_for(user, project)
+    if role is None:
+        raise Http404("No such project.")
+    if role < min_role:
+        raise PermissionDenied(
+            f"This needs the {Role(min_role).label} role in '{slug}'; you are {role.label}."
+        )
+    project.user_role = role
+    return project
+
+
+def require_role(user, project: Project, min_role: Role) -> Role:
+    """For objects reached by id: 404 unless visible, 403 unless the role suffices."""
+    role = role_for(user, project)
+    if role is None:
+        raise Http404("Not found.")
+    if role < min_role:
+        raise PermissionDenied(f"This needs the {Role(min_role).label} role in '{project.slug}'.")
+    return role
+
+
+def projects_visible_to(user) -> QuerySet[Project]:
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken, Membership, Project, Role, token_generate, token_hash
+
+User = get_user_model()
+
+# last_used_at is written at most this often, so token use is not a write per request.
+LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+
+def api_token_create(
+    *, user, name: str = "default", expires_at: dt.datetime | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its raw value, which is never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": "Give the token a name of 1-100 characters."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    raw = token_generate()
+    token = ApiToken.objects.create(
+        user=user, name=name, key_hash=token_hash(raw), prefix=raw[:8], expires_at=expires_at
+    )
+    return token, raw
+
+
+def api_token_authenticate(*, raw: str, now: dt.datetime) -> ApiToken | None:
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def api_token_revoke(*, user, token_id: int) -> ApiToken:
+    token = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if token is None:
+        from django.http import Http404
+
+        raise Http404("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+@transaction.atomic
+def project_create(*, user, slug: str, name: str = "", description: str = "") -> Project:
+    project = Project(slug=slug, name=name or slug, description=description, created_by=user)
+    project.full_clean()
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError:
+        raise ValidationError({"slug": f"A project named '{slug}' already exists."}) from None
+    Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    return project
+
+
+def membership_set(*, project: Project, username: str, role: str) -> Membership:
+    try:
+        role_value = Role.from_name(role)
+    except ValueError:
+        names = ", ".join(r.label for r in Role)
+        raise ValidationError({"role": f"Role must be one of {names}."}) from None
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": f"No user named '{username}'."})
+    with transaction.atomic():
+        membership, _ = Membership.objects.select_for_update().get_or_create(
+            project=project, user=user, defaults={"role": role_value}
+        )
+        if membership.role != role_value:
+            _refuse_removing_last_owner(project, membership, role_value)
+            membership.role = role_value
+            membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, project: Project, username: str) -> None:
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update()
+            .filter(project=project, user__username=username)
+            .first()
+        )
+        if membership is None:
+            raise ValidationError({"username": f"'{username}' is not a member."})
+        _refuse_removing_last_owner(project, membership, None)
+        membership.delete()
+
+
+def _refuse_removing_last_owner(project: Project, membership: Membership, new_role) -> None:
+    if membership.role == Role.OWNER and new_role != Role.OWNER:
+        owners = Membership.objects.filter(project=project, role=Role.OWNER).count()
+        if owners <= 1:
+            raise ValidationError({"role": "A project keeps at least one owner."})

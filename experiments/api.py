@@ -1,0 +1,282 @@
+"""Tracking API: thin views that parse, check permission and call a service."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role
+from accounts.permissions import project_for_user, require_role
+from experiments import jobs, selectors, services
+from experiments import validation as v
+from experiments.models import Experiment, Job, Run
+from experiments.selectors import run_for_user
+
+
+class ExperimentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ExperimentListApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(responses=ExperimentOutput(many=True))
+    def get(self, request, slug):
+        project = project_for_user(request.user, slug)
+        experiments = Experiment.objects.filter(project=project)
+        return Response({"experiments": ExperimentOutput(experiments, many=True).data})
+
+    @extend_schema(request=Input, responses={201: ExperimentOutput})
+    def post(self, request, slug):
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        experiment = services.experiment_create(
+            project=project, user=request.user, **data.validated_data
+        )
+        return Response(ExperimentOutput(experiment).data, status=status.HTTP_201_CREATED)
+
+
+def run_output(run: Run, *, full: bool = True) -> dict:
+    body = {
+        "id": str(run.pk),
+        "name": run.name,
+        "project": run.project.slug,
+        "experiment": run.experiment.name,
+        "experiment_id": run.experiment_id,
+        "status": run.status,
+        "start_time": run.start_time.isoformat(),
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "author": run.author.username if run.author else None,
+        "notes": run.notes,
+        "error": run.error,
+        "seed": run.seed,
+        "source": {
+            "git_commit": run.git_commit,
+            "git_branch": run.git_branch,
+            "git_dirty": run.git_dirty,
+            "entry_point": run.entry_point,
+            "host": run.host,
+            "python_version": run.python_version,
+        },
+    }
+    if full:
+        body["params"] = dict(run.params.values_list("key", "value"))
+        body["metrics"] = {
+            key: {"value": v.float_out(value), "step": step, "timestamp": ts}
+            for key, value, step, ts in run.latest_metrics.values_list(
+                "key", "value", "step", "timestamp"
+            )
+        }
+        body["tags"] = dict(run.tags.values_list("key", "value"))
+    return body
+
+
+class SourceInput(serializers.Serializer):
+    git_commit = serializers.CharField(required=False, allow_blank=True)
+    git_branch = serializers.CharField(required=False, allow_blank=True)
+    git_dirty = serializers.BooleanField(required=False, allow_null=True)
+    entry_point = serializers.CharField(required=False, allow_blank=True)
+    host = serializers.CharField(required=False, allow_blank=True)
+    python_version = serializers.CharField(required=False, allow_blank=True)
+    packages = serializers.DictField(required=False)
+
+
+class RunCreateApi(APIView):
+    class Input(serializers.Serializer):
+        experiment = serializers.CharField(max_length=200)
+        id = serializers.UUIDField(required=False)
+        name = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
+        start_time = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")
+        tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+        source = SourceInput(required=False)
+        seed = serializers.IntegerField(required=False, allow_null=True)
+        notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug):
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        run_id = fields.pop("id", None)
+        created = services.run_create(
+            project=project, user=request.user,
+            run_id=str(run_id) if run_id else None, **fields,
+        )
+        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        return Response(run_output(created.run), status=code)
+
+
+class RunDetailApi(APIView):
+    class Input(serializers.Serializer):
+        status = serializers.CharField(required=False)
+        end_time = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")
+        name = serializers.CharField(required=False, allow_blank=True, max_length=250)
+        notes = serializers.CharField(required=False, allow_blank=True)
+        error = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, run_id):
+        return Response(run_output(run_for_user(request.user, run_id)))
+
+    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.run_update(run=run, **data.validated_data)
+        return Response(run_output(run))
+
+
+class ParamLogApi(APIView):
+    class Input(serializers.Serializer):
+        key = serializers.JSONField()
+        value = serializers.JSONField()
+
+    @extend_schema(request=Input)
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        pairs = services.param_pairs_parse([request.data] if isinstance(request.data, dict) else None,
+                                           field="param")
+        services.params_log(run=run, pairs=pairs)
+        return Response({"params": len(pairs)}, status=status.HTTP_201_CREATED)
+
+
+class MetricLogApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT)
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        items = request.data if isinstance(request.data, list) else [request.data]
+        points = services.metric_points_parse(items)
+        services.metrics_log(run=run, points=points)
+        return Response({"metrics": len(points)}, status=status.HTTP_201_CREATED)
+
+
+class TagSetApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT)
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        items = request.data if isinstance(request.data, list) else [request.data]
+        pairs = services._tag_pairs(items, "tag")
+        services.tags_set(run=run, pairs=pairs)
+        return Response({"tags": len(pairs)}, status=status.HTTP_201_CREATED)
+
+
+class TagDeleteApi(APIView):
+    def delete(self, request, run_id, key):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        services.tag_delete(run=run, key=key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BatchLogApi(APIView):
+    """Params, metrics and tags in one request, stored whole or not at all.
+
+    With an ``Idempotency-Key`` header the same request sent twice is stored
+    once, and the second answer is the first one's.
+    """
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        batch = services.batch_parse(request.data)
+
+        def work():
+            return status.HTTP_201_CREATED, services.batch_log(run=run, batch=batch)
+
+        code, body = services.idempotent(
+            user=request.user, key=request.headers.get("Idempotency-Key"),
+            scope=f"batch:{run.pk}", work=work,
+        )
+        return Response(body, status=code)
+
+
+class MetricHistoryApi(APIView):
+    class Query(serializers.Serializer):
+        key = serializers.CharField(max_length=250)
+        max_points = serializers.IntegerField(required=False, min_value=2, max_value=100_000)
+
+    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    def get(self, request, run_id):
+        run = run_for_user(request.user, run_id)
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.metric_history(run=run, **query.validated_data))
+
+
+def job_output(job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "params": job.params,
+        "result": job.result,
+        "error": job.error,
+        "log": job.log,
+        "project": job.project.slug if job.project_id else None,
+        "created_by": job.created_by.username if job.created_by_id else None,
+        "attempts": job.attempts,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def job_for_user(user, job_id: int, min_role: Role = Role.VIEWER) -> Job:
+    job = Job.objects.select_related("project", "created_by").filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such job.")
+    if job.project_id is None:
+        if not (user.is_staff or job.created_by_id == user.pk):
+            raise Http404("No such job.")
+    else:
+        require_role(user, job.project, min_role)
+    return job
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, job_id: int):
+        return Response(job_output(job_for_user(request.user, job_id)))
+
+
+class JobCancelApi(APIView):
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, job_id: int):
+        job = job_for_user(request.user, job_id, min_role=Role.EDITOR)
+        return Response(job_output(jobs.job_cancel(job=job)))
+
+
+class JobListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        project = project_for_user(request.user, slug)
+        recent = Job.objects.filter(project=project).select_related("project", "created_by")[:100]
+        return Response({"jobs": [job_output(j) for j in recent]})
+
+
+class RunSummaryJobApi(APIView):
+    """Queue a job that summarises every metric of a run (count, min, max, last)."""
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        job = jobs.job_create(
+            kind="run_summary", project=run.project, user=request.user, params={"run_id": str(run.pk)}
+        )
+        return Response(job_output(job), status=status.HTTP_202_ACCEPTED)

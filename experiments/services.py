@@ -1,0 +1,443 @@
+"""Write paths for experiments, runs, params, metrics and tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Min
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.errors import Conflict
+from accounts.models import Project
+from experiments import validation as v
+from experiments.models import (
+    Experiment,
+    IdempotentRequest,
+    LatestMetric,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    Tag,
+)
+
+MAX_BATCH_METRICS = 10_000
+MAX_BATCH_PARAMS = 1_000
+MAX_BATCH_TAGS = 1_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def experiment_get_or_create(*, project: Project, name: str, user=None) -> Experiment:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    try:
+        with transaction.atomic():
+            experiment, _ = Experiment.objects.get_or_create(
+                project=project, name=name, defaults={"created_by": user}
+            )
+    except IntegrityError:
+        experiment = Experiment.objects.get(project=project, name=name)
+    return experiment
+
+
+def experiment_create(*, project: Project, name: str, description: str = "", user=None) -> Experiment:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError({"name": "Give an experiment name of 1-200 characters."})
+    try:
+        with transaction.atomic():
+            return Experiment.objects.create(
+                project=project, name=name, description=description, created_by=user
+            )
+    except IntegrityError:
+        raise Conflict(f"An experiment named '{name}' already exists.") from None
+
+
+SOURCE_FIELDS = {
+    "git_commit": 64,
+    "git_branch": 250,
+    "entry_point": 1000,
+    "host": 250,
+    "python_version": 50,
+}
+
+
+def _source_fields(source: dict[str, Any] | None) -> dict[str, Any]:
+    source = source or {}
+    if not isinstance(source, dict):
+        raise ValidationError({"source": "Must be an object."})
+    out: dict[str, Any] = {}
+    for name, limit in SOURCE_FIELDS.items():
+        if name in source and source[name] is not None:
+            value = source[name]
+            if not isinstance(value, str) or len(value) > limit:
+                raise ValidationError({f"source.{name}": f"Must be a string of at most {limit} characters."})
+            out[name] = value
+    if source.get("git_dirty") is not None:
+        if not isinstance(source["git_dirty"], bool):
+            raise ValidationError({"source.git_dirty": "Must be true or false."})
+        out["git_dirty"] = source["git_dirty"]
+    if source.get("packages") is not None:
+        if not isinstance(source["packages"], dict):
+            raise ValidationError({"source.packages": "Must be an object of name: version."})
+        out["packages"] = source["packages"]
+    return out
+
+
+def _ms_to_datetime(value: Any, field: str) -> dt.datetime:
+    ms = v.int64(value, field)
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValidationError({field: "Not a valid time in milliseconds."}) from None
+
+
+@dataclass(frozen=True)
+class RunCreated:
+    run: Run
+    created: bool
+
+
+def run_create(
+    *,
+    project: Project,
+    experiment: str,
+    user,
+    run_id: str | None = None,
+    name: str = "",
+    start_time: int | None = None,
+    tags: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+    seed: int | None = None,
+    notes: str = "",
+) -> RunCreated:
+    """Create a run; a client-chosen id makes creation safe to retry (offline SDK runs)."""
+    if run_id is not None:
+        try:
+            run_uuid = uuid.UUID(str(run_id))
+        except ValueError:
+            raise ValidationError({"id": "Must be a UUID."}) from None
+        existing = Run.objects.filter(pk=run_uuid).select_related("experiment").first()
+        if existing is not None:
+            if existing.project_id != project.pk or existing.experiment.name != experiment:
+                raise Conflict("A run with this id already exists elsewhere.")
+            return RunCreated(existing, False)
+    else:
+        run_uuid = uuid.uuid4()
+    if name and len(name) > 250:
+        raise ValidationError({"name": "At most 250 characters."})
+    fields = _source_fields(source)
+    if seed is not None:
+        fields["seed"] = v.int64(seed, "seed")
+    tag_rows = _tag_pairs(tags or {}, "tags")
+    started = _ms_to_datetime(start_time, "start_time") if start_time is not None else timezone.now()
+    with transaction.atomic():
+        exp = experiment_get_or_create(project=project, name=experiment, user=user)
+        try:
+            with transaction.atomic():
+                run = Run.objects.create(
+                    id=run_uuid, experiment=exp, project=project, name=name or "",
+                    start_time=started, author=user, notes=notes or "", **fields,
+                )
+        except IntegrityError:
+            # Two retries of the same offline run raced; the first one won.
+            return RunCreated(Run.objects.get(pk=run_uuid), False)
+        Tag.objects.bulk_create(Tag(run=run, key=k, value=val) for k, val in tag_rows)
+    return RunCreated(run, True)
+
+
+def run_update(
+    *,
+    run: Run,
+    status: str | None = None,
+    end_time: int | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+    error: str | None = None,
+) -> Run:
+    changed: list[str] = []
+    if status is not None:
+        if status not in RunStatus.values:
+            raise ValidationError({"status": f"Must be one of {', '.join(RunStatus.values)}."})
+        run.status = status
+        changed.append("status")
+        if status != RunStatus.RUNNING and end_time is None and run.end_time is None:
+            run.end_time = timezone.now()
+            changed.append("end_time")
+    if end_time is not None:
+        run.end_time = _ms_to_datetime(end_time, "end_time")
+        changed.append("end_time")
+    if name is not None:
+        if len(name) > 250:
+            raise ValidationError({"name": "At most 250 characters."})
+        run.name = name
+        changed.append("name")
+    if notes is not None:
+        if len(notes) > 100_000:
+            raise ValidationError({"notes": "At most 100,000 characters."})
+        run.notes = notes
+        changed.append("notes")
+    if error is not None:
+        run.error = error[:20_000]
+        changed.append("error")
+    if changed:
+        run.save(update_fields=sorted(set(changed)))
+    return run
+
+
+def _tag_pairs(tags: Any, field: str) -> list[tuple[str, str]]:
+    if isinstance(tags, dict):
+        items = list(tags.items())
+    elif isinstance(tags, list):
+        items = []
+        for i, item in enumerate(tags):
+            if not isinstance(item, dict) or "key" not in item:
+                raise ValidationError({f"{field}[{i}]": "Each tag is {'key', 'value'}."})
+            items.append((item["key"], item.get("value", "")))
+    else:
+        raise ValidationError({field: "Must be an object or a list of {key, value}."})
+    return [
+        (v.key_check(k, f"{field}[{i}].key"), v.tag_value(val, f"{field}[{i}].value"))
+        for i, (k, val) in enumerate(items)
+    ]
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]:
+    if not isinstance(items, list):
+        raise ValidationError({field: "Must be a list."})
+    if len(items) > MAX_BATCH_METRICS:
+        raise ValidationError({field: f"At most {MAX_BATCH_METRICS} points per request."})
+    default_ts = now_ms()
+    points = []
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError({where: "Each point is {key, value, step, timestamp}."})
+        if "value" not in item:
+            raise ValidationError({f"{where}.value": "This field is required."})
+        points.append(
+            MetricPoint(
+                key=v.key_check(item.get("key"), f"{where}.key"),
+                value=v.metric_value(item["value"], f"{where}.value"),
+                step=v.int64(item.get("step", 0) or 0, f"{where}.step"),
+                timestamp=v.int64(item.get("timestamp") or default_ts, f"{where}.timestamp"),
+            )
+        )
+    return points
+
+
+def param_pairs_parse(items: Any, field: str = "params") -> list[tuple[str, str]]:
+    if isinstance(items, dict):
+        items = [{"key": k, "value": val} for k, val in items.items()]
+    if not isinstance(items, list):
+        raise ValidationError({field: "Must be a list of {key, value}."})
+    if len(items) > MAX_BATCH_PARAMS:
+        raise ValidationError({field: f"At most {MAX_BATCH_PARAMS} params per request."})
+    pairs: dict[str, str] = {}
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]"
+        if not isinstance(item, dict) or "key" not in item:
+            raise ValidationError({where: "Each param is {key, value}."})
+        key = v.key_check(item["key"], f"{where}.key")
+        value = v.param_value(item.get("value"), f"{where}.value")
+        if key in pairs and pairs[key] != value:
+            raise ValidationError({where: f"Param '{key}' is given twice with different values."})
+        pairs[key] = value
+    return list(pairs.items())
+
+
+def params_log(*, run: Run, pairs: list[tuple[str, str]]) -> None:
+    """Params are write-once: the same value again is fine, a different value is a 409."""
+    if not pairs:
+        return
+    keys = [k for k, _ in pairs]
+    existing = dict(Param.objects.filter(run=run, key__in=keys).values_list("key", "value"))
+    for key, value in pairs:
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"Param '{key}' is already logged as {existing[key][:100]!r}; "
+                f"params cannot be changed (got {value[:100]!r})."
+            )
+    new = [Param(run=run, key=k, value=val) for k, val in pairs if k not in existing]
+    try:
+        with transaction.atomic():
+            Param.objects.bulk_create(new)
+    except IntegrityError:
+        # A concurrent writer logged one of these keys first: check it again.
+        params_log(run=run, pairs=pairs)
+
+
+def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
+    for key, value in pairs:
+        Tag.objects.update_or_create(run=run, key=key, defaults={"value": value})
+
+
+def tag_delete(*, run: Run, key: str) -> None:
+    deleted, _ = Tag.objects.filter(run=run, key=key).delete()
+    if not deleted:
+        raise Http404(f"No tag '{key}' on this run.")
+
+
+def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
+    """Append points and move each key's latest value forward; one transaction."""
+    if not points:
+        return
+    run_id = run.pk.hex if connection.vendor == "sqlite" else run.pk
+    rows = [(run_id, p.key, v.float_store(p.value), p.step, p.timestamp) for p in points]
+    table = Metric._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY is several times faster than INSERT for thousands of rows.
+            with cursor.cursor.copy(
+                f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+        _latest_metrics_advance(cursor, run_id, points)
+
+
+def _latest_metrics_advance(cursor, run_id, points: Iterable[MetricPoint]) -> None:
+    latest: dict[str, MetricPoint] = {}
+    for p in points:
+        cur = latest.get(p.key)
+        if cur is None or (p.step, p.timestamp) >= (cur.step, cur.timestamp):
+            latest[p.key] = p
+    table = LatestMetric._meta.db_table
+    # The WHERE on the upsert keeps the newest point when batches arrive out of
+    # order or two requests for one run race.
+    cursor.executemany(
+        f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, step = EXCLUDED.step, "
+        f"timestamp = EXCLUDED.timestamp WHERE ({table}.step, {table}.timestamp) "
+        "<= (EXCLUDED.step, EXCLUDED.timestamp)",
+        [(run_id, p.key, v.float_store(p.value), p.step, p.timestamp) for p in latest.values()],
+    )
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    params: list[tuple[str, str]]
+    metrics: list[MetricPoint]
+    tags: list[tuple[str, str]]
+
+
+def batch_parse(data: Any) -> BatchInput:
+    if not isinstance(data, dict):
+        raise ValidationError({"body": "Must be a JSON object with params, metrics and tags."})
+    unknown = set(data) - {"params", "metrics", "tags"}
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "Unknown field."})
+    tags = data.get("tags") or []
+    if isinstance(tags, list) and len(tags) > MAX_BATCH_TAGS:
+        raise ValidationError({"tags": f"At most {MAX_BATCH_TAGS} tags per request."})
+    return BatchInput(
+        params=param_pairs_parse(data.get("params") or []),
+        metrics=metric_points_parse(data.get("metrics") or []),
+        tags=_tag_pairs(tags, "tags"),
+    )
+
+
+def batch_log(*, run: Run, batch: BatchInput) -> dict[str, int]:
+    """Everything in one transaction: a batch is stored whole or not at all."""
+    with transaction.atomic():
+        params_log(run=run, pairs=batch.params)
+        metrics_log(run=run, points=batch.metrics)
+        tags_set(run=run, pairs=batch.tags)
+    return {"params": len(batch.params), "metrics": len(batch.metrics), "tags": len(batch.tags)}
+
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
+    """Run ``work()`` once per (user, key); a repeat answers what the first answered.
+
+    The stored answer commits in the same transaction as the work, so a retry
+    after a lost response can never store the work twice.
+    """
+    if key is None:
+        return work()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ValidationError(
+            {"Idempotency-Key": f"Must be 1-{IDEMPOTENCY_KEY_MAX} characters."}
+        )
+
+    def stored() -> tuple[int, Any] | None:
+        record = IdempotentRequest.objects.filter(user=user, key=key).first()
+        if record is None:
+            return None
+        if record.scope != scope:
+            raise Conflict("This Idempotency-Key was already used for a different request.")
+        return record.status_code, record.response
+
+    previous = stored()
+    if previous is not None:
+        return previous
+    try:
+        with transaction.atomic():
+            status_code, body = work()
+            IdempotentRequest.objects.create(
+                user=user, key=key, scope=scope, status_code=status_code, response=body
+            )
+    except IntegrityError:
+        # The same key is being processed by a concurrent request; its answer wins.
+        previous = stored()
+        if previous is None:
+            raise
+        return previous
+    return status_code, body
+
+
+def run_summary_compute(*, job_id: int) -> None:
+    """Job body: per metric key of a run, its point count, min, max and last value."""
+    from experiments import jobs
+    from experiments.models import Job
+
+    def work(job: Job) -> dict:
+        run = Run.objects.filter(pk=job.params.get("run_id")).first()
+        if run is None:
+            raise ValidationError({"run_id": "The run no longer exists."})
+        keys = list(run.latest_metrics.order_by("key").values_list("key", flat=True))
+        summary: dict[str, dict] = {}
+        for i, key in enumerate(keys, start=1):
+            agg = Metric.objects.filter(run=run, key=key).aggregate(
+                count=Count("id"), min=Min("value"), max=Max("value")
+            )
+            last = run.latest_metrics.get(key=key)
+            summary[key] = {
+                "count": agg["count"],
+                "min": v.float_out(agg["min"]),
+                "max": v.float_out(agg["max"]),
+                "last": v.float_out(last.value),
+                "last_step": last.step,
+            }
+            jobs.job_progress(job=job, progress=100 * i // max(1, len(keys)),
+                              message=f"Summarised {i} of {len(keys)} metrics")
+        return {"run_id": str(run.pk), "metrics": summary}
+
+    jobs.job_run(job_id=job_id, work=work)

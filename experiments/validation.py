@@ -1,0 +1,93 @@
+"""Checks on user-supplied names and values, shared by every write path."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from django.core.exceptions import ValidationError
+
+from experiments.models import KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH, TAG_VALUE_MAX_LENGTH
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+$")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "infinity": math.inf,
+              "-inf": -math.inf, "-infinity": -math.inf}
+
+
+def key_check(key: object, field: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValidationError({field: "A key must be a non-empty string."})
+    if len(key) > KEY_MAX_LENGTH:
+        raise ValidationError({field: f"Key is longer than {KEY_MAX_LENGTH} characters."})
+    if not KEY_RE.match(key):
+        raise ValidationError(
+            {field: f"Key '{key[:60]}' may only contain letters, digits and _ - . / space :"}
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise ValidationError({field: f"Key '{key[:60]}' must not be an absolute or parent path."})
+    return key
+
+
+def value_text(value: object, field: str, max_length: int) -> str:
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, (int, float)):
+        value = repr(value) if isinstance(value, float) else str(value)
+    elif value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError({field: "Value must be a string or a number."})
+    if len(value) > max_length:
+        raise ValidationError({field: f"Value is longer than {max_length} characters."})
+    if "\x00" in value:
+        raise ValidationError({field: "Value must not contain NUL characters."})
+    return value
+
+
+def param_value(value: object, field: str) -> str:
+    return value_text(value, field, PARAM_VALUE_MAX_LENGTH)
+
+
+def tag_value(value: object, field: str) -> str:
+    return value_text(value, field, TAG_VALUE_MAX_LENGTH)
+
+
+def metric_value(value: object, field: str) -> float:
+    """A float; NaN and +/-inf are kept, given as numbers or as the strings 'NaN', 'Infinity'."""
+    if isinstance(value, bool):
+        raise ValidationError({field: "Metric value must be a number, not a boolean."})
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValidationError({field: "Metric value is out of range."}) from None
+    if isinstance(value, str) and value.strip().lower() in NON_FINITE:
+        return NON_FINITE[value.strip().lower()]
+    raise ValidationError({field: f"Metric value must be a number, got {str(value)[:40]!r}."})
+
+
+def int64(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValidationError({field: "Must be an integer."})
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValidationError({field: "Must fit in a signed 64-bit integer."})
+    return value
+
+
+def float_out(value: float | None) -> float | str:
+    """A metric value for JSON: non-finite values become strings JSON can carry."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    return value
+
+
+def float_store(value: float) -> float | None:
+    return None if math.isnan(value) else value
