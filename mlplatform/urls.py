@@ -7,6 +7,8 @@ from accounts.errors import json_error
 api_v1 = [
     path("", include("accounts.urls_api")),
     path("", include("experiments.urls_api")),
+    path("", include("experiments.urls_search")),
+    path("", include("experiments.urls_artifacts")),
 ]
 
 urlpatterns = [
