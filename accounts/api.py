@@ -1,5 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -73,6 +74,7 @@ class MemberListApi(APIView):
 
 
 class MemberDetailApi(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, slug, username):
         project = project_for_user(request.user, slug, min_role=Role.OWNER)
         services.membership_remove(project=project, username=username)
@@ -111,6 +113,7 @@ class TokenListApi(APIView):
 
 
 class TokenDetailApi(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, token_id: int):
         get_object_or_404(ApiToken, pk=token_id, user=request.user)
         services.api_token_revoke(user=request.user, token_id=token_id)
@@ -118,5 +121,6 @@ class TokenDetailApi(APIView):
 
 
 class MeApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response({"username": request.user.username, "is_staff": request.user.is_staff})

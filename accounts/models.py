@@ -61,7 +61,7 @@ class Membership(models.Model):
         return Role(self.role).label
 
 
-TOKEN_PREFIX = "stw_"
+TOKEN_PREFIX = "stw_"  # noqa: S105 - a public prefix, not a secret
 
 
 def token_hash(raw: str) -> str:

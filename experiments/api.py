@@ -138,12 +138,26 @@ class RunDetailApi(APIView):
         return Response(run_output(run))
 
 
-class ParamLogApi(APIView):
-    class Input(serializers.Serializer):
-        key = serializers.JSONField()
-        value = serializers.JSONField()
+class KeyValueDoc(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField()
 
-    @extend_schema(request=Input)
+
+class MetricPointDoc(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.FloatField(help_text='A number, or "NaN", "Infinity", "-Infinity".')
+    step = serializers.IntegerField(required=False, default=0)
+    timestamp = serializers.IntegerField(required=False, help_text="Epoch milliseconds; default now.")
+
+
+class BatchDoc(serializers.Serializer):
+    params = KeyValueDoc(many=True, required=False)
+    metrics = MetricPointDoc(many=True, required=False, help_text="At most 10,000 points.")
+    tags = KeyValueDoc(many=True, required=False)
+
+
+class ParamLogApi(APIView):
+    @extend_schema(request=KeyValueDoc, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         pairs = services.param_pairs_parse([request.data] if isinstance(request.data, dict) else None,
@@ -153,7 +167,7 @@ class ParamLogApi(APIView):
 
 
 class MetricLogApi(APIView):
-    @extend_schema(request=OpenApiTypes.OBJECT)
+    @extend_schema(request=MetricPointDoc(many=True), responses={201: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
@@ -163,7 +177,7 @@ class MetricLogApi(APIView):
 
 
 class TagSetApi(APIView):
-    @extend_schema(request=OpenApiTypes.OBJECT)
+    @extend_schema(request=KeyValueDoc, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
@@ -173,6 +187,7 @@ class TagSetApi(APIView):
 
 
 class TagDeleteApi(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, run_id, key):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         services.tag_delete(run=run, key=key)
@@ -187,7 +202,8 @@ class BatchLogApi(APIView):
     """
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
+        request=BatchDoc,
+        responses={201: OpenApiTypes.OBJECT},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request, run_id):

@@ -49,10 +49,12 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
     sql = f"""
         SELECT step, value, timestamp FROM (
             SELECT step, value, timestamp,
-                ROW_NUMBER() OVER (PARTITION BY (step - %s) / %s
-                                   ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value ASC, step) AS rmin,
-                ROW_NUMBER() OVER (PARTITION BY (step - %s) / %s
-                                   ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value DESC, step) AS rmax
+                ROW_NUMBER() OVER (
+                    PARTITION BY (step - %s) / %s
+                    ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value ASC, step) AS rmin,
+                ROW_NUMBER() OVER (
+                    PARTITION BY (step - %s) / %s
+                    ORDER BY CASE WHEN value IS NULL THEN 1 ELSE 0 END, value DESC, step) AS rmax
             FROM {table} WHERE run_id = %s AND key = %s
         ) ranked WHERE rmin = 1 OR rmax = 1 ORDER BY step, timestamp
     """
