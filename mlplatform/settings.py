@@ -19,9 +19,16 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+if not SECRET_KEY and SECRET_KEY_FILE.exists():
+    # `make run` writes a random key here on first start (scripts/ensure_secret_key.py).
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            f"SECRET_KEY must be set when DEBUG is off (or a key kept in {SECRET_KEY_FILE}, "
+            "which `make run` creates)."
+        )
     SECRET_KEY = "insecure-development-key"  # noqa: S105 - only ever used with DEBUG on
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -110,6 +117,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     # Plotly's JavaScript arrives inside the pinned Python package; serve it from here.

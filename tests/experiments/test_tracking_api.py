@@ -1,0 +1,243 @@
+import math
+import uuid
+
+import pytest
+
+from accounts.models import Role
+from experiments.models import IdempotentRequest, LatestMetric, Metric, Param, Run, Tag
+from experiments.services import MAX_BATCH_METRICS
+
+
+@pytest.fixture
+def run_id(editor, project):
+    response = editor.post(
+        f"/api/v1/projects/{project.slug}/runs/",
+        {"experiment": "baseline", "name": "first", "tags": {"team": "risk"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def batch(client, run_id, body, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(f"/api/v1/runs/{run_id}/batch/", body, format="json", **headers)
+
+
+def test_run_is_created_with_experiment_tags_and_source(editor, project):
+    response = editor.post(
+        f"/api/v1/projects/{project.slug}/runs/",
+        {
+            "experiment": "baseline",
+            "name": "rf",
+            "tags": {"team": "risk"},
+            "seed": 7,
+            "source": {"git_commit": "abc123", "git_branch": "main", "git_dirty": True,
+                       "entry_point": "train.py", "python_version": "3.11.7"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["experiment"] == "baseline"
+    assert body["status"] == "RUNNING"
+    assert body["tags"] == {"team": "risk"}
+    assert body["seed"] == 7
+    assert body["source"]["git_dirty"] is True
+    assert body["author"] == editor.user.username
+
+
+def test_client_chosen_run_id_makes_creation_safe_to_retry(editor, project):
+    run_id = str(uuid.uuid4())
+    payload = {"experiment": "offline", "id": run_id, "name": "made offline"}
+    first = editor.post(f"/api/v1/projects/{project.slug}/runs/", payload, format="json")
+    again = editor.post(f"/api/v1/projects/{project.slug}/runs/", payload, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"] == run_id
+    assert Run.objects.filter(pk=run_id).count() == 1
+
+
+def test_batch_stores_params_metrics_and_tags(editor, run_id):
+    response = batch(editor, run_id, {
+        "params": [{"key": "lr", "value": 0.01}, {"key": "model", "value": "rf"}],
+        "metrics": [{"key": "loss", "value": 1.0 / (s + 1), "step": s} for s in range(5)],
+        "tags": [{"key": "stage", "value": "dev"}],
+    })
+    assert response.status_code == 201
+    run = editor.get(f"/api/v1/runs/{run_id}/").json()
+    assert run["params"] == {"lr": "0.01", "model": "rf"}
+    assert run["tags"] == {"team": "risk", "stage": "dev"}
+    assert run["metrics"]["loss"]["value"] == pytest.approx(0.2)
+    assert run["metrics"]["loss"]["step"] == 4
+    assert Metric.objects.filter(run_id=run_id).count() == 5
+
+
+def test_batch_with_one_bad_value_stores_nothing(editor, run_id):
+    response = batch(editor, run_id, {
+        "params": [{"key": "lr", "value": 0.01}],
+        "metrics": [{"key": "loss", "value": 0.5, "step": 0}, {"key": "loss", "value": "abc", "step": 1}],
+        "tags": [{"key": "stage", "value": "dev"}],
+    })
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "metrics[1].value" in error["fields"]
+    assert not Metric.objects.filter(run_id=run_id).exists()
+    assert not Param.objects.filter(run_id=run_id).exists()
+    assert not Tag.objects.filter(run_id=run_id, key="stage").exists()
+
+
+def test_batch_conflicting_param_is_409_and_rolls_back_the_rest(editor, run_id):
+    assert batch(editor, run_id, {"params": [{"key": "lr", "value": "0.1"}]}).status_code == 201
+    response = batch(editor, run_id, {
+        "params": [{"key": "lr", "value": "0.2"}],
+        "metrics": [{"key": "loss", "value": 0.5}],
+    })
+    assert response.status_code == 409
+    assert "lr" in response.json()["error"]["message"]
+    assert not Metric.objects.filter(run_id=run_id).exists()
+    # the same value again is fine
+    assert batch(editor, run_id, {"params": [{"key": "lr", "value": "0.1"}]}).status_code == 201
+
+
+def test_same_idempotency_key_stores_once_and_answers_the_same(editor, run_id):
+    body = {"metrics": [{"key": "acc", "value": 0.5 + s / 100, "step": s} for s in range(50)]}
+    first = batch(editor, run_id, body, key="batch-0001")
+    second = batch(editor, run_id, body, key="batch-0001")
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert Metric.objects.filter(run_id=run_id, key="acc").count() == 50
+    assert IdempotentRequest.objects.filter(key="batch-0001").count() == 1
+
+
+def test_idempotency_key_reused_for_another_run_is_refused(editor, project, run_id):
+    other = editor.post(f"/api/v1/projects/{project.slug}/runs/", {"experiment": "x"}, format="json")
+    assert batch(editor, run_id, {"metrics": [{"key": "a", "value": 1}]}, key="k-1").status_code == 201
+    response = batch(editor, other.json()["id"], {"metrics": [{"key": "a", "value": 1}]}, key="k-1")
+    assert response.status_code == 409
+    assert not Metric.objects.filter(run_id=other.json()["id"]).exists()
+
+
+def test_nan_and_infinities_are_kept(editor, run_id):
+    response = batch(editor, run_id, {"metrics": [
+        {"key": "v", "value": "NaN", "step": 0},
+        {"key": "v", "value": "Infinity", "step": 1},
+        {"key": "v", "value": "-Infinity", "step": 2},
+        {"key": "v", "value": 1.5, "step": 3},
+    ]})
+    assert response.status_code == 201
+    points = editor.get(f"/api/v1/runs/{run_id}/metrics/history/", {"key": "v"}).json()["points"]
+    assert [p["value"] for p in points] == ["NaN", "Infinity", "-Infinity", 1.5]
+    values = list(Metric.objects.filter(run_id=run_id).order_by("step").values_list("value", flat=True))
+    assert values[0] is None and math.isinf(values[1]) and values[2] == -math.inf
+
+
+def test_latest_metric_follows_the_highest_step_even_out_of_order(editor, run_id):
+    batch(editor, run_id, {"metrics": [{"key": "loss", "value": 0.1, "step": 10}]})
+    batch(editor, run_id, {"metrics": [{"key": "loss", "value": 0.9, "step": 2}]})
+    latest = LatestMetric.objects.get(run_id=run_id, key="loss")
+    assert (latest.step, latest.value) == (10, 0.1)
+
+
+def test_batch_over_the_point_limit_is_refused(editor, run_id):
+    points = [{"key": "x", "value": 1.0, "step": i} for i in range(MAX_BATCH_METRICS + 1)]
+    response = batch(editor, run_id, {"metrics": points})
+    assert response.status_code == 400
+    assert "metrics" in response.json()["error"]["fields"]
+    assert not Metric.objects.filter(run_id=run_id).exists()
+
+
+def test_a_full_batch_of_ten_thousand_points_is_stored(editor, run_id):
+    points = [{"key": "x", "value": i * 0.5, "step": i} for i in range(MAX_BATCH_METRICS)]
+    assert batch(editor, run_id, {"metrics": points}).status_code == 201
+    assert Metric.objects.filter(run_id=run_id).count() == MAX_BATCH_METRICS
+
+
+@pytest.mark.parametrize("key", ["bad*key", "x" * 251, "a\x00b", "", "../etc", "/abs", "semi;colon"])
+def test_bad_keys_are_400_naming_the_field(editor, run_id, key):
+    response = batch(editor, run_id, {"metrics": [{"key": key, "value": 1.0}]})
+    assert response.status_code == 400
+    assert "metrics[0].key" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("key", ["val/loss", "train acc", "a:b-c_d.e"])
+def test_allowed_key_characters(editor, run_id, key):
+    assert batch(editor, run_id, {"metrics": [{"key": key, "value": 1.0}]}).status_code == 201
+
+
+def test_param_value_over_6000_chars_is_400(editor, run_id):
+    response = batch(editor, run_id, {"params": [{"key": "p", "value": "x" * 6001}]})
+    assert response.status_code == 400
+    assert "params[0].value" in response.json()["error"]["fields"]
+
+
+def test_step_must_be_an_int64(editor, run_id):
+    response = batch(editor, run_id, {"metrics": [{"key": "a", "value": 1, "step": 2**63}]})
+    assert response.status_code == 400
+    assert "metrics[0].step" in response.json()["error"]["fields"]
+
+
+def test_malformed_json_is_400(editor, run_id):
+    response = editor.post(f"/api/v1/runs/{run_id}/batch/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"]
+
+
+def test_run_is_ended_with_status(editor, run_id):
+    response = editor.patch(f"/api/v1/runs/{run_id}/", {"status": "FINISHED"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "FINISHED"
+    assert response.json()["end_time"] is not None
+    bad = editor.patch(f"/api/v1/runs/{run_id}/", {"status": "DONE"}, format="json")
+    assert bad.status_code == 400
+    assert "status" in bad.json()["error"]["fields"]
+
+
+def test_no_token_is_401(client, run_id):
+    response = client.get(f"/api/v1/runs/{run_id}/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_invalid_token_is_401(client, run_id):
+    response = client.get(f"/api/v1/runs/{run_id}/", HTTP_AUTHORIZATION="Bearer stw_nope")
+    assert response.status_code == 401
+
+
+def test_viewer_can_read_but_not_write(member_client, run_id):
+    viewer = member_client(Role.VIEWER)
+    assert viewer.get(f"/api/v1/runs/{run_id}/").status_code == 200
+    response = batch(viewer, run_id, {"metrics": [{"key": "a", "value": 1}]})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert not Metric.objects.filter(run_id=run_id).exists()
+
+
+def test_outsider_gets_404_for_everything(outsider, project, run_id):
+    assert outsider.get(f"/api/v1/projects/{project.slug}/").status_code == 404
+    assert outsider.get(f"/api/v1/runs/{run_id}/").status_code == 404
+    assert batch(outsider, run_id, {"metrics": [{"key": "a", "value": 1}]}).status_code == 404
+    assert outsider.get(f"/api/v1/runs/{run_id}/metrics/history/", {"key": "a"}).status_code == 404
+    response = outsider.post(f"/api/v1/projects/{project.slug}/runs/", {"experiment": "e"}, format="json")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("run_id", ["not-a-uuid", str(uuid.uuid4())])
+def test_unknown_run_is_404_json(editor, run_id):
+    response = editor.get(f"/api/v1/runs/{run_id}/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_api_url_is_404_json(editor):
+    response = editor.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_schema_and_docs_are_served(editor, client):
+    schema = editor.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/runs/{run_id}/batch/" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
