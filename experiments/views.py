@@ -1,10 +1,544 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""HTML pages: thin views that check permission, call a selector or service and render.
 
-from accounts.permissions import projects_visible_to
+Every page asks accounts.permissions (or selectors.run_for_user) first, so a
+project the user cannot see is a 404 and a too-low role a 403.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import services as account_services
+from accounts.forms import ProjectCreateForm, form_add_service_errors
+from accounts.models import Role
+from accounts.permissions import project_for_user, projects_visible_to, role_for
+from experiments import artifacts, jobs, services
+from experiments import validation as v
+from experiments.api import job_for_user
+from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
+from experiments.models import Experiment, Job, Run
+from experiments.search import runs_search
+from experiments.selectors import run_for_user
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_METRIC_COLUMNS = 6
+DEFAULT_PARAM_COLUMNS = 4
+LEADERBOARD_SIZE = 50
+COMPARE_MIN, COMPARE_MAX = 2, 20
+CHART_MAX_POINTS = 1500
+
+TEXT_PREVIEW_BYTES = 64 * 1024
+CSV_PREVIEW_BYTES = 512 * 1024
+CSV_PREVIEW_ROWS = 200
+TEXT_EXTENSIONS = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".sh", ".html",
+                   ".xml", ".jsonl", ".r", ".sql", ".ipynb"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"}
+SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --- Projects ---------------------------------------------------------------------------------------
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def home(request):
-    projects = projects_visible_to(request.user).distinct()
-    return render(request, "experiments/home.html", {"projects": projects})
+    form = ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = account_services.project_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Project “{project.name}” created.")
+            return redirect("experiments:project", slug=project.slug)
+    projects = (
+        projects_visible_to(request.user).distinct()
+        .annotate(n_experiments=Count("experiments", distinct=True))
+    )
+    roles = dict(
+        request.user.memberships.values_list("project_id", "role")
+    )
+    rows = [{"project": p, "role": Role(roles[p.pk]).label if p.pk in roles else "admin"} for p in projects]
+    status = 400 if request.method == "POST" else 200
+    return render(request, "experiments/projects.html", {"rows": rows, "form": form, "nav": "projects"},
+                  status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_detail(request, slug: str):
+    project = project_for_user(request.user, slug)
+    form = ExperimentCreateForm(request.POST or None)
+    if request.method == "POST":
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        if form.is_valid():
+            try:
+                experiment = services.experiment_create(
+                    project=project, user=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                form_add_service_errors(form, exc)
+            else:
+                messages.success(request, f"Experiment “{experiment.name}” created.")
+                return redirect("experiments:experiment", slug=slug, experiment_id=experiment.pk)
+    experiments = (
+        Experiment.objects.filter(project=project)
+        .annotate(n_runs=Count("runs"), last_run=Max("runs__start_time"))
+        .order_by("name")
+    )
+    recent_jobs = Job.objects.filter(project=project).order_by("-created_at")[:8]
+    return render(request, "experiments/project.html", {
+        "project": project, "experiments": experiments, "form": form, "recent_jobs": recent_jobs,
+        "can_edit": project.user_role >= Role.EDITOR, "is_owner": project.user_role >= Role.OWNER,
+        "nav": "projects",
+    }, status=400 if request.method == "POST" else 200)
+
+
+# --- Experiment: runs table and leaderboard ---------------------------------------------------------
+
+
+def _quoted(key: str) -> str:
+    return key if SIMPLE_KEY.match(key) else "`" + key.replace("`", "") + "`"
+
+
+def _column_id(kind: str, key: str) -> str:
+    return f"{kind}.{key}"
+
+
+def _sort_expr(kind: str, key: str) -> str:
+    return f"{kind}.{_quoted(key)}"
+
+
+def _sort_link(request, expr: str | None, current: str) -> dict:
+    """Where a column header's link goes: sort by it, or flip its direction if it is the sort."""
+    if expr is None:
+        return {"url": None, "state": ""}
+    field, _, direction = current.rpartition(" ") if " " in current else (current, "", "")
+    state = ""
+    if field == expr:
+        state = "desc" if direction.upper() == "DESC" else "asc"
+    new_direction = "ASC" if state == "desc" else "DESC"
+    params = request.GET.copy()
+    params.pop("page_token", None)
+    params["order_by"] = f"{expr} {new_direction}"
+    return {"url": "?" + params.urlencode(), "state": state}
+
+
+def _run_rows(runs) -> list[dict]:
+    """Each run with its params, latest metrics and tags as dicts (read from the prefetch)."""
+    rows = []
+    for run in runs:
+        rows.append({
+            "run": run,
+            "author": run.author,
+            "params": {p.key: p.value for p in run.params.all()},
+            "metrics": {m.key: v.float_out(m.value) for m in run.latest_metrics.all()},
+            "tags": {t.key: t.value for t in run.tags.all()},
+        })
+    return rows
+
+
+def _error_text(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(m for errors in exc.error_dict.values() for e in errors for m in e.messages)
+    return "; ".join(exc.messages)
+
+
+@login_required
+@require_GET
+def experiment_detail(request, slug: str, experiment_id: int):
+    project = project_for_user(request.user, slug)
+    experiment = get_object_or_404(Experiment, project=project, pk=experiment_id)
+    if request.GET.get("tab") == "leaderboard":
+        return _leaderboard(request, project, experiment)
+
+    filter_string = request.GET.get("filter", "").strip()
+    order_by = request.GET.get("order_by", "").strip()
+    page_token = request.GET.get("page_token") or None
+    try:
+        page_size = int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))
+    except ValueError:
+        page_size = DEFAULT_PAGE_SIZE
+    if page_size not in PAGE_SIZES:
+        page_size = DEFAULT_PAGE_SIZE
+
+    error = None
+    runs, next_token = [], None
+    try:
+        runs, next_token = runs_search(
+            project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
+            order_by=[order_by] if order_by else None, max_results=page_size, page_token=page_token,
+        )
+    except ValidationError as exc:
+        error = _error_text(exc)
+    rows = _run_rows(runs)
+
+    param_keys = sorted({k for r in rows for k in r["params"]})
+    metric_keys = sorted({k for r in rows for k in r["metrics"]})
+    tag_keys = sorted({k for r in rows for k in r["tags"] if not k.startswith("mlflow.")})
+    chosen = request.GET.getlist("cols")
+    if request.GET.get("cols_set"):
+        chosen_set = set(chosen)
+    else:
+        chosen_set = {_column_id("metrics", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]}
+        chosen_set |= {_column_id("params", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]}
+    # A chosen column stays offered even when no run on this page has it.
+    offered = {"params": set(param_keys), "metrics": set(metric_keys), "tags": set(tag_keys)}
+    for col in chosen_set:
+        kind, _, key = col.partition(".")
+        if kind in offered and key:
+            offered[kind].add(key)
+    metric_keys, param_keys, tag_keys = (sorted(offered[k]) for k in ("metrics", "params", "tags"))
+    columns = []
+    for kind, keys in (("metrics", metric_keys), ("params", param_keys), ("tags", tag_keys)):
+        for key in keys:
+            col = _column_id(kind, key)
+            if col in chosen_set:
+                columns.append({"id": col, "kind": kind, "key": key, "sort": _sort_expr(kind, key)})
+    chooser = [
+        (label, kind, [{"id": _column_id(kind, k), "key": k, "checked": _column_id(kind, k) in chosen_set}
+                       for k in keys])
+        for label, kind, keys in (("Metrics", "metrics", metric_keys), ("Params", "params", param_keys),
+                                  ("Tags", "tags", tag_keys))
+    ]
+    for row in rows:
+        row["cells"] = [
+            {"value": row[c["kind"]].get(c["key"]), "num": c["kind"] == "metrics"} for c in columns
+        ]
+    for column in columns:
+        column.update(_sort_link(request, column["sort"], order_by))
+    attribute_columns = [
+        {"label": label, **_sort_link(request, expr, order_by)}
+        for label, expr in (("Name", "attributes.run_name"), ("Status", "attributes.status"),
+                            ("Started", "attributes.start_time"), ("Duration", None), ("Author", None))
+    ]
+    next_params = request.GET.copy()
+    next_params["page_token"] = next_token or ""
+    first_params = request.GET.copy()
+    first_params.pop("page_token", None)
+    return render(request, "experiments/experiment.html", {
+        "project": project, "experiment": experiment, "tab": "runs", "rows": rows, "columns": columns,
+        "attribute_columns": attribute_columns, "chooser": chooser, "error": error,
+        "filter": filter_string, "order_by": order_by, "page_size": page_size, "page_sizes": PAGE_SIZES,
+        "page_token": page_token, "next_url": "?" + next_params.urlencode() if next_token else None,
+        "first_url": "?" + first_params.urlencode(), "chosen": sorted(chosen_set),
+        "total_runs": Run.objects.filter(experiment=experiment).count(), "nav": "projects",
+        "compare_max": COMPARE_MAX,
+    }, status=400 if error else 200)
+
+
+def _leaderboard(request, project, experiment):
+    metric_keys = sorted(
+        experiment.runs.order_by().values_list("latest_metrics__key", flat=True).distinct()
+        .exclude(latest_metrics__key=None)[:500]
+    )
+    key = request.GET.get("metric") or (metric_keys[0] if metric_keys else "")
+    goal = "min" if request.GET.get("goal") == "min" else "max"
+    filter_string = request.GET.get("filter", "").strip()
+    error = None
+    rows = []
+    if key:
+        clause = f"metrics.{_quoted(key)} {'ASC' if goal == 'min' else 'DESC'}"
+        try:
+            runs, _ = runs_search(
+                project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
+                order_by=[clause], max_results=LEADERBOARD_SIZE,
+            )
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            rows = [r for r in _run_rows(runs) if r["metrics"].get(key) is not None]
+    param_keys = sorted({k for r in rows for k in r["params"]})[:6]
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["value"] = row["metrics"].get(key)
+        row["param_cells"] = [row["params"].get(k) for k in param_keys]
+    return render(request, "experiments/leaderboard.html", {
+        "project": project, "experiment": experiment, "tab": "leaderboard", "rows": rows,
+        "metric_keys": metric_keys, "metric": key, "goal": goal, "filter": filter_string,
+        "param_keys": param_keys, "error": error, "nav": "projects",
+        "total_runs": Run.objects.filter(experiment=experiment).count(),
+    }, status=400 if error else 200)
+
+
+# --- Run page ---------------------------------------------------------------------------------------
+
+
+def _latest_summary_job(run):
+    return Job.objects.filter(kind="run_summary", params__run_id=str(run.pk)).order_by("-created_at").first()
+
+
+@login_required
+@require_GET
+def run_detail(request, run_id):
+    run = run_for_user(request.user, run_id)
+    role = role_for(request.user, run.project)
+    params = sorted(run.params.values_list("key", "value"))
+    metrics = [
+        {"key": key, "value": v.float_out(value), "step": step}
+        for key, value, step in run.latest_metrics.order_by("key").values_list("key", "value", "step")
+    ]
+    tags = sorted(run.tags.values_list("key", "value"))
+    entries = _tree_entries(run, "")
+    return render(request, "experiments/run.html", {
+        "run": run, "project": run.project, "experiment": run.experiment,
+        "params": params, "metrics": metrics, "tags": tags, "entries": entries,
+        "can_edit": role >= Role.EDITOR, "notes_form": NotesForm(initial={"notes": run.notes}),
+        "tag_form": TagForm(), "job": _latest_summary_job(run),
+        "chart_config": {
+            "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],
+            "keys": [m["key"] for m in metrics],
+            "maxPoints": CHART_MAX_POINTS,
+        },
+        "nav": "projects",
+    })
+
+
+@login_required
+@require_POST
+def run_notes(request, run_id):
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    form = NotesForm(request.POST)
+    if form.is_valid():
+        try:
+            services.run_update(run=run, notes=form.cleaned_data["notes"])
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, "Notes saved.")
+    else:
+        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+    return redirect(reverse("experiments:run", args=[run.pk]) + "#notes")
+
+
+@login_required
+@require_POST
+def run_tag_set(request, run_id):
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    form = TagForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({k: list(errs) for k, errs in form.errors.items()})
+        key = v.key_check(form.cleaned_data["key"], "key")
+        value = v.tag_value(form.cleaned_data["value"], "value")
+        services.tags_set(run=run, pairs=[(key, value)])
+    except ValidationError as exc:
+        messages.error(request, f"Tag not saved: {_error_text(exc)}")
+    else:
+        messages.success(request, f"Tag “{key}” saved.")
+    return redirect(reverse("experiments:run", args=[run.pk]) + "#tags")
+
+
+@login_required
+@require_POST
+def run_tag_delete(request, run_id):
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    form = TagDeleteForm(request.POST)
+    if form.is_valid():
+        services.tag_delete(run=run, key=form.cleaned_data["key"])
+        messages.success(request, f"Tag “{form.cleaned_data['key']}” removed.")
+    return redirect(reverse("experiments:run", args=[run.pk]) + "#tags")
+
+
+@login_required
+@require_POST
+def run_summary(request, run_id):
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    job = jobs.job_create(kind="run_summary", project=run.project, user=request.user,
+                          params={"run_id": str(run.pk)})
+    if request.htmx:
+        return render(request, "experiments/_job_progress.html", {"job": job})
+    messages.info(request, "Metric summary queued.")
+    return redirect(reverse("experiments:run", args=[run.pk]) + "#summary")
+
+
+# --- Artifacts --------------------------------------------------------------------------------------
+
+
+def artifact_download_url(run, path: str) -> str:
+    return f"/api/v1/runs/{run.pk}/artifacts/{quote(path)}"
+
+
+def _extension(path: str) -> str:
+    name = path.rsplit("/", 1)[-1].lower()
+    return "." + name.rsplit(".", 1)[-1] if "." in name else ""
+
+
+def _tree_entries(run, prefix: str) -> list[dict]:
+    entries = artifacts.artifact_tree(run=run, prefix=prefix)
+    for entry in entries:
+        entry["name"] = entry["path"].rsplit("/", 1)[-1]
+    return entries
+
+
+@login_required
+@require_GET
+def run_artifacts(request, run_id):
+    """One folder level of the artifact tree (htmx loads it when a folder is opened)."""
+    run = run_for_user(request.user, run_id)
+    prefix = request.GET.get("prefix", "")
+    try:
+        entries = _tree_entries(run, prefix)
+    except ValidationError as exc:
+        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+    return render(request, "experiments/_artifact_tree.html", {"run": run, "entries": entries})
+
+
+def _read_bounded(handle, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes from a stream, and whether more was left."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = handle.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    return data[:limit], len(data) > limit
+
+
+@login_required
+@require_GET
+def artifact_preview(request, run_id):
+    run = run_for_user(request.user, run_id)
+    path = request.GET.get("path", "")
+    try:
+        artifact, handle = artifacts.artifact_open(run=run, path=path)
+    except ValidationError as exc:
+        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+    context = {"run": run, "artifact": artifact, "download_url": artifact_download_url(run, artifact.path),
+               "kind": "binary"}
+    ext = _extension(artifact.path)
+    try:
+        if ext in IMAGE_EXTENSIONS:
+            context["kind"] = "image"
+        elif ext in (".csv", ".tsv"):
+            data, truncated = _read_bounded(handle, CSV_PREVIEW_BYTES)
+            text = data.decode("utf-8", errors="replace")
+            if truncated:
+                text = text.rsplit("\n", 1)[0]  # drop the partial last line
+            reader = csv.reader(io.StringIO(text), delimiter="\t" if ext == ".tsv" else ",")
+            table = []
+            for row in reader:
+                table.append(row)
+                if len(table) > CSV_PREVIEW_ROWS:
+                    truncated = True
+                    table.pop()
+                    break
+            context.update(kind="csv", header=table[0] if table else [], rows=table[1:], truncated=truncated)
+        elif ext == ".json" or ext in TEXT_EXTENSIONS or artifact.content_type.startswith("text/"):
+            data, truncated = _read_bounded(handle, TEXT_PREVIEW_BYTES)
+            text = data.decode("utf-8", errors="replace")
+            if ext == ".json" and not truncated:
+                try:
+                    text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+                except ValueError:
+                    pass
+            context.update(kind="json" if ext == ".json" else "text", text=text, truncated=truncated)
+    finally:
+        handle.close()
+    return render(request, "experiments/_artifact_preview.html", context)
+
+
+# --- Compare ----------------------------------------------------------------------------------------
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+@login_required
+@require_GET
+def compare(request, slug: str):
+    project = project_for_user(request.user, slug)
+    ids = list(dict.fromkeys(request.GET.getlist("runs")))
+    error = None
+    if not COMPARE_MIN <= len(ids) <= COMPARE_MAX:
+        error = f"Choose between {COMPARE_MIN} and {COMPARE_MAX} runs to compare (you chose {len(ids)})."
+        runs = []
+    else:
+        try:
+            found = {
+                str(r.pk): r for r in Run.objects.filter(project=project, pk__in=ids)
+                .select_related("experiment", "author").prefetch_related("params", "latest_metrics", "tags")
+            }
+        except ValidationError:
+            found = {}
+        if len(found) != len(ids):
+            raise Http404("One of those runs does not exist in this project.")
+        runs = [found[i] for i in ids]
+    rows = _run_rows(runs)
+    param_keys = sorted({k for r in rows for k in r["params"]})
+    metric_keys = sorted({k for r in rows for k in r["metrics"]})
+    param_table = []
+    for key in param_keys:
+        values = [r["params"].get(key) for r in rows]
+        param_table.append({"key": key, "values": values, "differs": len(set(values)) > 1})
+    metric_table = []
+    for key in metric_keys:
+        values = [r["metrics"].get(key) for r in rows]
+        numbers = [_number(x) for x in values]
+        present = [n for n in numbers if n is not None]
+        metric_table.append({
+            "key": key, "values": values, "differs": len(set(map(str, values))) > 1,
+            "max": max(present) if present else None, "min": min(present) if present else None,
+        })
+    data = {
+        "runs": [
+            {"id": str(r["run"].pk), "name": r["run"].name or str(r["run"].pk)[:8],
+             "params": r["params"], "metrics": {k: _number(x) for k, x in r["metrics"].items()}}
+            for r in rows
+        ],
+        "paramKeys": param_keys, "metricKeys": metric_keys,
+        "maxPoints": CHART_MAX_POINTS // 2,
+    }
+    return render(request, "experiments/compare.html", {
+        "project": project, "rows": rows, "param_table": param_table, "metric_table": metric_table,
+        "param_keys": param_keys, "metric_keys": metric_keys, "compare_data": data, "error": error,
+        "differing_only": request.GET.get("diff") == "1", "nav": "projects",
+    }, status=400 if error else 200)
+
+
+# --- Jobs -------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def job_progress(request, job_id: int):
+    job = job_for_user(request.user, job_id)
+    return render(request, "experiments/_job_progress.html", {"job": job})
+
+
+@login_required
+@require_GET
+def job_detail(request, job_id: int):
+    job = job_for_user(request.user, job_id)
+    return render(request, "experiments/job.html", {"job": job, "project": job.project, "nav": "projects"})
+
+
+# --- Sections still to come -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def placeholder(request, section: str):
+    titles = {"models": "Models", "reviews": "Reviews", "monitors": "Monitors"}
+    return render(request, "pages/placeholder.html", {"title": titles[section], "nav": section})

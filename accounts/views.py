@@ -1,0 +1,90 @@
+"""HTML views for accounts: API tokens and project members. Thin: parse, check, call a service."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services
+from accounts.forms import MemberForm, MemberRemoveForm, TokenCreateForm, form_add_service_errors
+from accounts.models import ApiToken, Membership, Role
+from accounts.permissions import project_for_user
+
+NEW_TOKEN_SESSION_KEY = "steward_new_token"  # noqa: S105 - a session key name, not a secret
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    form = TokenCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_in_days"]
+        expires_at = timezone.now() + dt.timedelta(days=days) if days else None
+        try:
+            token, raw = services.api_token_create(
+                user=request.user, name=form.cleaned_data["name"], expires_at=expires_at
+            )
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            # The raw value lives in the session until the next page view shows it, once.
+            request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
+            return redirect("accounts:tokens")
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    user_tokens = ApiToken.objects.filter(user=request.user)
+    return render(request, "accounts/tokens.html", {
+        "form": form, "tokens": user_tokens, "new_token": new_token, "nav": "tokens",
+    })
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    token = services.api_token_revoke(user=request.user, token_id=token_id)
+    messages.success(request, f"Token “{token.name}” was revoked.")
+    return redirect("accounts:tokens")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request, slug: str):
+    project = project_for_user(request.user, slug)
+    is_owner = project.user_role >= Role.OWNER
+    form = MemberForm()
+    if request.method == "POST":
+        project = project_for_user(request.user, slug, min_role=Role.OWNER)
+        action = request.POST.get("action", "set")
+        form_class = MemberRemoveForm if action == "remove" else MemberForm
+        posted = form_class(request.POST)
+        if posted.is_valid():
+            try:
+                if action == "remove":
+                    services.membership_remove(project=project, username=posted.cleaned_data["username"])
+                    messages.success(request, f"Removed {posted.cleaned_data['username']}.")
+                else:
+                    services.membership_set(project=project, **posted.cleaned_data)
+                    messages.success(
+                        request,
+                        f"{posted.cleaned_data['username']} is now {posted.cleaned_data['role']}.",
+                    )
+                return redirect("experiments:members", slug=project.slug)
+            except ValidationError as exc:
+                form_add_service_errors(posted, exc)
+        if action != "remove":
+            form = posted
+        else:
+            for error in posted.errors.values():
+                messages.error(request, "; ".join(error))
+    memberships = Membership.objects.filter(project=project).select_related("user").order_by(
+        "-role", "user__username"
+    )
+    return render(request, "accounts/members.html", {
+        "project": project, "memberships": memberships, "form": form, "is_owner": is_owner,
+        "roles": [r.label for r in Role], "nav": "projects",
+    }, status=400 if request.method == "POST" else 200)

@@ -1,0 +1,248 @@
+// Metric charts for the run and compare pages, drawn with Plotly (served by Steward).
+// History comes from /api/v1/runs/<id>/metrics/history/, downsampled on the server.
+(function () {
+  "use strict";
+
+  var PALETTE = ["#1d4ed8", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d",
+    "#475569", "#ea580c", "#4f46e5", "#0d9488", "#be123c", "#a16207", "#9333ea", "#0369a1", "#15803d",
+    "#b45309", "#6d28d9", "#334155"];
+  var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
+
+  function numberOrNull(value) {
+    if (typeof value === "number") return isFinite(value) ? value : null;
+    return null; // "NaN", "Infinity", "-Infinity" arrive as strings and are not drawn
+  }
+
+  function historyUrl(runId, key, maxPoints) {
+    return "/api/v1/runs/" + encodeURIComponent(runId) + "/metrics/history/?key=" +
+      encodeURIComponent(key) + "&max_points=" + maxPoints;
+  }
+
+  function fetchHistory(runId, key, maxPoints) {
+    return fetch(historyUrl(runId, key, maxPoints), {
+      credentials: "same-origin", headers: { Accept: "application/json" }
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  // Run promise-returning tasks a few at a time, so a page with many metrics does not flood the server.
+  function limited(tasks, width) {
+    var index = 0;
+    function next() {
+      if (index >= tasks.length) return Promise.resolve();
+      var task = tasks[index++];
+      return task().then(next, next);
+    }
+    var workers = [];
+    for (var i = 0; i < Math.min(width, tasks.length); i++) workers.push(next());
+    return Promise.all(workers);
+  }
+
+  // Exponential moving average with TensorBoard's debiasing, skipping gaps.
+  function ema(values, weight) {
+    if (!weight) return values;
+    var last = 0, count = 0;
+    return values.map(function (y) {
+      if (y === null) return null;
+      count += 1;
+      last = last * weight + (1 - weight) * y;
+      return last / (1 - Math.pow(weight, count));
+    });
+  }
+
+  function readControls(root) {
+    var x = root.querySelector("[data-chart-x]");
+    var smoothing = root.querySelector("[data-chart-smoothing]");
+    var log = root.querySelector("[data-chart-log]");
+    return {
+      x: x ? x.value : "step",
+      smoothing: smoothing ? parseFloat(smoothing.value) || 0 : 0,
+      log: log ? log.checked : false
+    };
+  }
+
+  function seriesTraces(series, controls, color, name, showLegend) {
+    var xs = series.points.map(function (p) {
+      return controls.x === "time" ? new Date(p.timestamp).toISOString() : p.step;
+    });
+    var ys = series.points.map(function (p) { return numberOrNull(p.value); });
+    var hover = controls.x === "time" ? "%{x}<br>%{y:.6g}" : "step %{x}<br>%{y:.6g}";
+    var traces = [];
+    var smoothed = controls.smoothing > 0;
+    traces.push({
+      type: "scatter", mode: series.points.length > 60 ? "lines" : "lines+markers", x: xs, y: ys,
+      name: smoothed ? name + " (raw)" : name, line: { color: color, width: smoothed ? 1 : 1.8 },
+      marker: { size: 4 }, opacity: smoothed ? 0.3 : 1, connectgaps: false, showlegend: showLegend && !smoothed,
+      hovertemplate: hover + "<extra>" + name + "</extra>"
+    });
+    if (smoothed) {
+      traces.push({
+        type: "scatter", mode: "lines", x: xs, y: ema(ys, controls.smoothing), name: name,
+        line: { color: color, width: 2 }, showlegend: showLegend,
+        hovertemplate: hover + "<extra>" + name + " (smoothed)</extra>"
+      });
+    }
+    return traces;
+  }
+
+  function baseLayout(controls, extra) {
+    var layout = {
+      margin: { l: 55, r: 15, t: 10, b: 40 }, font: FONT, hovermode: "closest",
+      xaxis: { title: { text: controls.x === "time" ? "time" : "step" }, type: controls.x === "time" ? "date" : "linear",
+        zeroline: false },
+      yaxis: { type: controls.log ? "log" : "linear", zeroline: false, exponentformat: "e" },
+      legend: { orientation: "h", y: -0.25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
+    };
+    for (var k in extra || {}) layout[k] = extra[k];
+    return layout;
+  }
+
+  // Every .chart[data-metric-key] in root draws that key for each of runs.
+  function setupMetricCharts(root, runs, maxPoints) {
+    var charts = Array.prototype.slice.call(root.querySelectorAll(".chart[data-metric-key]"));
+    var data = {}; // key -> [series per run]
+    function draw(el) {
+      var key = el.dataset.metricKey;
+      var list = data[key];
+      if (!list) return;
+      var controls = readControls(root);
+      var traces = [];
+      var points = 0;
+      list.forEach(function (entry) {
+        if (!entry.series) return;
+        points += entry.series.points.length;
+        traces = traces.concat(seriesTraces(entry.series, controls, entry.color, entry.name, runs.length > 1));
+      });
+      var note = list.some(function (e) { return e.series && e.series.downsampled; }) ? "downsampled" : "";
+      Plotly.react(el, traces, baseLayout(controls, {
+        showlegend: runs.length > 1,
+        annotations: note ? [{ text: note, xref: "paper", yref: "paper", x: 1, y: 1, showarrow: false,
+          font: { size: 10, color: "#5b6474" } }] : []
+      }), PLOT_CONFIG);
+      el.dataset.chartState = points > 0 ? "drawn" : "empty";
+      el.dataset.points = String(points);
+    }
+    var tasks = [];
+    charts.forEach(function (el) {
+      var key = el.dataset.metricKey;
+      data[key] = runs.map(function (run, i) {
+        return { name: run.name, color: PALETTE[i % PALETTE.length], series: null };
+      });
+      runs.forEach(function (run, i) {
+        tasks.push(function () {
+          return fetchHistory(run.id, key, maxPoints).then(function (series) {
+            data[key][i].series = series;
+          }, function () { /* a run without this metric draws no line */ });
+        });
+      });
+    });
+    limited(tasks, 4).then(function () { charts.forEach(draw); });
+    var controls = root.querySelector("[data-chart-controls]");
+    if (controls) {
+      controls.addEventListener("input", function (event) {
+        if (event.target.matches("[data-chart-smoothing]")) {
+          var label = controls.querySelector("[data-chart-smoothing-value]");
+          if (label) label.textContent = parseFloat(event.target.value).toFixed(2);
+        }
+        charts.forEach(draw);
+      });
+      controls.addEventListener("change", function () { charts.forEach(draw); });
+    }
+  }
+
+  // Param values as numbers when all of them are; otherwise as categories.
+  function dimension(label, values) {
+    var numeric = values.every(function (v) { return v !== null && v !== undefined && v !== "" && isFinite(Number(v)); });
+    if (numeric) return { label: label, values: values.map(Number) };
+    var categories = Array.from(new Set(values.map(function (v) { return v === null || v === undefined ? "—" : String(v); }))).sort();
+    return {
+      label: label, values: values.map(function (v) { return categories.indexOf(v === null || v === undefined ? "—" : String(v)); }),
+      tickvals: categories.map(function (_, i) { return i; }), ticktext: categories
+    };
+  }
+
+  function valueOf(run, field) {
+    var dot = field.indexOf(".");
+    var kind = field.slice(0, dot), key = field.slice(dot + 1);
+    var source = kind === "params" ? run.params : run.metrics;
+    var v = source ? source[key] : undefined;
+    return v === undefined ? null : v;
+  }
+
+  function setupCompare(config) {
+    var root = document.getElementById("compare-charts");
+    if (root) setupMetricCharts(root, config.runs, config.maxPoints);
+
+    var parSelect = document.querySelector("[data-parcoords-metric]");
+    var parEl = document.getElementById("parcoords");
+    function drawParcoords() {
+      if (!parEl || !parSelect) return;
+      var metric = parSelect.value;
+      var runs = config.runs.filter(function (r) { return r.metrics[metric] !== null && r.metrics[metric] !== undefined; });
+      if (!runs.length) {
+        parEl.innerHTML = '<p class="chart-empty">No run has this metric.</p>';
+        parEl.dataset.chartState = "empty";
+        return;
+      }
+      var dims = config.paramKeys.map(function (k) {
+        return dimension(k, runs.map(function (r) { return r.params[k] === undefined ? null : r.params[k]; }));
+      });
+      var metricValues = runs.map(function (r) { return r.metrics[metric]; });
+      dims.push({ label: metric, values: metricValues });
+      Plotly.react(parEl, [{
+        type: "parcoords", dimensions: dims,
+        line: { color: metricValues, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric } } }
+      }], { margin: { l: 60, r: 60, t: 40, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
+      parEl.dataset.chartState = "drawn";
+    }
+
+    var sx = document.querySelector("[data-scatter-x]");
+    var sy = document.querySelector("[data-scatter-y]");
+    var scEl = document.getElementById("scatter");
+    function drawScatter() {
+      if (!scEl || !sx || !sy) return;
+      var xs = [], ys = [], names = [];
+      config.runs.forEach(function (r) {
+        var x = valueOf(r, sx.value), y = valueOf(r, sy.value);
+        if (x === null || y === null) return;
+        xs.push(isFinite(Number(x)) ? Number(x) : String(x));
+        ys.push(y);
+        names.push(r.name);
+      });
+      Plotly.react(scEl, [{
+        type: "scatter", mode: "markers", x: xs, y: ys, text: names,
+        marker: { size: 11, color: PALETTE[0], line: { color: "#fff", width: 1 } },
+        hovertemplate: "%{text}<br>x %{x}<br>y %{y:.6g}<extra></extra>"
+      }], {
+        margin: { l: 60, r: 15, t: 10, b: 50 }, font: FONT, hovermode: "closest",
+        xaxis: { title: { text: sx.options[sx.selectedIndex].text } },
+        yaxis: { title: { text: sy.options[sy.selectedIndex].text } },
+        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
+      }, PLOT_CONFIG);
+      scEl.dataset.chartState = xs.length ? "drawn" : "empty";
+    }
+    if (parSelect) parSelect.addEventListener("change", drawParcoords);
+    if (sx) sx.addEventListener("change", drawScatter);
+    if (sy) sy.addEventListener("change", drawScatter);
+    drawParcoords();
+    drawScatter();
+  }
+
+  function start() {
+    if (typeof Plotly === "undefined") return;
+    var runConfig = document.getElementById("chart-config");
+    if (runConfig) {
+      var config = JSON.parse(runConfig.textContent);
+      var root = document.getElementById("charts");
+      if (root) setupMetricCharts(root, config.runs, config.maxPoints);
+    }
+    var compareData = document.getElementById("compare-data");
+    if (compareData) setupCompare(JSON.parse(compareData.textContent));
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
