@@ -1,0 +1,380 @@
+"""The synchronous client: read runs, metrics and artifacts; the lower-level write calls."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from steward import config
+from steward.errors import ConfigurationError, StewardError
+from steward.spool import Spool, SyncReport, artifact_url, sync
+from steward.transport import Transport
+
+if TYPE_CHECKING:
+    from steward.run import Run
+
+_NON_FINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def float_in(value: Any) -> float:
+    """A metric value from the server: the strings NaN/Infinity/-Infinity become floats again."""
+    if isinstance(value, str):
+        return _NON_FINITE_IN.get(value, math.nan)
+    return float(value)
+
+
+def float_out(value: float) -> float | str:
+    """A metric value for JSON, which cannot carry NaN or Infinity."""
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    return value
+
+
+def artifact_path_check(path: str) -> str:
+    """A relative POSIX artifact path without '..'; the server refuses anything else too."""
+    clean = str(path).replace("\\", "/").strip("/")
+    parts = PurePosixPath(clean).parts
+    if not clean or "\x00" in clean or any(p in ("..", ".") for p in parts) or str(path).startswith("/"):
+        raise ValueError(f"Artifact path {path!r} must be a relative path without '..'.")
+    return "/".join(parts)
+
+
+@dataclass
+class StoredRun:
+    """A run as the server stores it.
+
+    ``params`` and ``tags`` map keys to strings, ``metrics`` maps each metric
+    key to its latest value (NaN/Infinity as floats), ``metric_details`` adds
+    each latest value's step and timestamp, and ``info`` holds everything else
+    the server said (id, name, project, experiment, status, start/end time,
+    author, notes, error, seed, source).
+    """
+
+    id: str
+    status: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    metric_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.info.get("name", "")
+
+    @property
+    def experiment(self) -> str:
+        return self.info.get("experiment", "")
+
+    @property
+    def project(self) -> str:
+        return self.info.get("project", "")
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> StoredRun:
+        metrics_raw = body.get("metrics") or {}
+        details = {
+            key: {**point, "value": float_in(point.get("value"))} for key, point in metrics_raw.items()
+        }
+        info = {k: v for k, v in body.items() if k not in ("params", "metrics", "tags")}
+        return cls(
+            id=str(body["id"]),
+            status=body.get("status", ""),
+            params=dict(body.get("params") or {}),
+            metrics={k: d["value"] for k, d in details.items()},
+            metric_details=details,
+            tags=dict(body.get("tags") or {}),
+            info=info,
+        )
+
+
+class Client:
+    """Talks to one Steward server as one identity.
+
+    ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
+    ``Client(url=..., token=...)`` gives another identity in the same script.
+    Every method raises an :class:`~steward.errors.ApiError` subclass, with the
+    server's message, when the server refuses the request.
+    """
+
+    def __init__(self, url: str | None = None, token: str | None = None, *,
+                 project: str | None = None, **settings: Any) -> None:
+        self.settings = config.resolve(url=url, token=token, project=project, **settings)
+        self._transport = Transport(
+            self.settings.url, self.settings.token, retry_timeout=self.settings.retry_timeout,
+            connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._transport.request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _project(self, project: str | None) -> str:
+        slug = project or self.settings.project
+        if not slug:
+            raise ConfigurationError(
+                "No project given: pass project=..., call steward.configure(project=...), "
+                "set STEWARD_PROJECT or run `steward login --project ...`."
+            )
+        return slug
+
+    # Identity and projects
+
+    def me(self) -> dict[str, Any]:
+        """Who the token belongs to: ``{"username", "is_staff"}``."""
+        return self._json("GET", "/api/v1/me/")
+
+    def get_project(self, slug: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/v1/projects/{slug}/")
+
+    def create_project(self, slug: str, name: str | None = None, description: str = "") -> dict[str, Any]:
+        """Create a project; you become its owner."""
+        return self._json("POST", "/api/v1/projects/",
+                          json_body={"slug": slug, "name": name or slug, "description": description})
+
+    # Runs
+
+    def start_run(
+        self,
+        project: str | None = None,
+        experiment: str | None = None,
+        name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Start a run logged through this client's server and identity (see :func:`steward.start_run`)."""
+        from steward.run import Run
+
+        return Run(self.settings, project=self._project(project), experiment=experiment,
+                   name=name, tags=tags, **options)
+
+    def create_run(
+        self,
+        project: str | None,
+        experiment: str,
+        *,
+        run_id: str | None = None,
+        name: str = "",
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        source: dict[str, Any] | None = None,
+        seed: int | None = None,
+        notes: str = "",
+    ) -> StoredRun:
+        """Create a run synchronously. With ``run_id`` (a UUID) a repeat returns the same run."""
+        body: dict[str, Any] = {
+            "experiment": experiment,
+            "id": run_id or str(uuid.uuid4()),
+            "name": name or "",
+            "start_time": start_time if start_time is not None else int(time.time() * 1000),
+            "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+            "notes": notes or "",
+        }
+        if source:
+            body["source"] = source
+        if seed is not None:
+            body["seed"] = int(seed)
+        return StoredRun.from_json(
+            self._json("POST", f"/api/v1/projects/{self._project(project)}/runs/", json_body=body)
+        )
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+        error: str | None = None,
+    ) -> StoredRun:
+        """Change a run's status (RUNNING, FINISHED, FAILED, KILLED), end time, name, notes or error."""
+        body = {k: v for k, v in {"status": status, "end_time": end_time, "name": name,
+                                  "notes": notes, "error": error}.items() if v is not None}
+        return StoredRun.from_json(self._json("PATCH", f"/api/v1/runs/{run_id}/", json_body=body))
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: dict[str, Any] | None = None,
+        metrics: list[dict[str, Any]] | None = None,
+        tags: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, int]:
+        """Send params, metric points (``{"key", "value", "step", "timestamp"}``) and tags at once.
+
+        Stored whole or not at all; the same ``idempotency_key`` again stores nothing.
+        """
+        body = {
+            "params": [{"key": k, "value": v} for k, v in (params or {}).items()],
+            "metrics": [{**m, "value": float_out(float(m["value"]))} for m in (metrics or [])],
+            "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
+        }
+        return self._json("POST", f"/api/v1/runs/{run_id}/batch/", json_body=body,
+                          headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())})
+
+    def get_run(self, run_id: str) -> StoredRun:
+        """A run with its params, latest metrics, tags, status and info."""
+        return StoredRun.from_json(self._json("GET", f"/api/v1/runs/{run_id}/"))
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every point of one metric, ordered by step: ``[{"step", "value", "timestamp"}]``.
+
+        With ``max_points`` the server downsamples long series (keeping each
+        bucket's minimum and maximum).
+        """
+        params: dict[str, Any] = {"key": key}
+        if max_points is not None:
+            params["max_points"] = max_points
+        body = self._json("GET", f"/api/v1/runs/{run_id}/metrics/history/", params=params)
+        return [
+            {"step": p["step"], "value": float_in(p["value"]), "timestamp": p["timestamp"]}
+            for p in body.get("points", [])
+        ]
+
+    def search_runs(
+        self,
+        project: str | None = None,
+        experiment: str | None = None,
+        filter: str | None = None,  # noqa: A002 - the API's own name
+        order_by: str | list[str] | None = None,
+        max_results: int = 100,
+    ) -> list[StoredRun]:
+        """Runs of a project matching ``filter`` (e.g. ``"metrics.acc > 0.9 and params.lr = '0.01'"``).
+
+        ``order_by`` is one or more of e.g. ``"metrics.acc DESC"``; pages are
+        followed until ``max_results`` runs are collected.
+        """
+        slug = self._project(project)
+        orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        runs: list[StoredRun] = []
+        token = None
+        while len(runs) < max_results:
+            params: list[tuple[str, Any]] = [("max_results", min(1000, max_results - len(runs)))]
+            if experiment:
+                params.append(("experiment", experiment))
+            if filter:
+                params.append(("filter", filter))
+            params.extend(("order_by", o) for o in orders)
+            if token:
+                params.append(("page_token", token))
+            body = self._json("GET", f"/api/v1/projects/{slug}/runs/search/", params=params)
+            runs.extend(StoredRun.from_json(r) for r in body.get("runs", []))
+            token = body.get("next_page_token")
+            if not token or not body.get("runs"):
+                break
+        return runs[:max_results]
+
+    # Artifacts
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike, artifact_path: str | None = None
+    ) -> dict:
+        """Upload one file to ``artifact_path/<file name>`` of a run (streamed, not read whole)."""
+        local = Path(local_path)
+        if not local.is_file():
+            raise FileNotFoundError(f"No file at {local}")
+        dest = f"{artifact_path.strip('/')}/{local.name}" if artifact_path else local.name
+        dest = artifact_path_check(dest)
+        return self.put_artifact(run_id, dest, local)
+
+    def put_artifact(
+        self, run_id: str, path: str, data: bytes | Path, content_type: str | None = None
+    ) -> dict:
+        """Store bytes or a file's content at an exact artifact path."""
+        import mimetypes
+
+        path = artifact_path_check(path)
+        ctype = content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return self._json("PUT", artifact_url(run_id, path), body=data, headers={"Content-Type": ctype})
+
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
+        """The files under ``path``: ``[{"path", "is_dir", "size", "sha256"}]``."""
+        params: dict[str, Any] = {"path": path}
+        if recursive:
+            params["recursive"] = 1
+        return self._json("GET", f"/api/v1/runs/{run_id}/artifacts/", params=params).get("files", [])
+
+    def download_artifact(self, run_id: str, path: str, dest_dir: str | os.PathLike = ".") -> Path:
+        """Download one artifact file to ``dest_dir/<path>`` (streamed) and return the local path."""
+        path = artifact_path_check(path)
+        target = Path(dest_dir) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        response = self._transport.request("GET", artifact_url(run_id, path), stream=True)
+        digest = hashlib.sha256()
+        tmp = target.with_name(f".{target.name}.part")
+        try:
+            with tmp.open("wb") as fh:
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    fh.write(chunk)
+                    digest.update(chunk)
+            expected = response.headers.get("X-Checksum-Sha256") or response.headers.get("X-Sha256")
+            if expected and expected.lower() != digest.hexdigest():
+                raise StewardError(f"Artifact {path} arrived damaged (sha256 mismatch).")
+            os.replace(tmp, target)
+        finally:
+            response.close()
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dest_dir: str | os.PathLike = "."
+    ) -> list[Path]:
+        """Download every file under an artifact folder, keeping the layout."""
+        return [
+            self.download_artifact(run_id, f["path"], dest_dir)
+            for f in self.list_artifacts(run_id, path, recursive=True)
+            if not f.get("is_dir")
+        ]
+
+    # Jobs
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        """A background job: ``{"id", "kind", "status", "progress", "message", "result", "error", ...}``."""
+        return self._json("GET", f"/api/v1/jobs/{job_id}/")
+
+    def wait_for_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
+        """Poll a job until it succeeds, fails or is cancelled; raises TimeoutError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Job {job_id} is still {job['status']} after {timeout}s.")
+            time.sleep(poll)
+
+    # Spool
+
+    def sync(self) -> SyncReport:
+        """Send what earlier runs left in the spool for this server (what ``steward sync`` does)."""
+        return sync(Spool(self.settings.spool_dir, self.settings.url), self._transport)
