@@ -227,3 +227,12 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Model serving: rows per predict request (more is a 413), loaded models kept per
+# process, and how the prediction log is batched off the request path.
+SERVING_MAX_ROWS = env.int("SERVING_MAX_ROWS", default=10_000)
+SERVING_CACHE_MODELS = env.int("SERVING_CACHE_MODELS", default=8)
+PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
+PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.5)
+PREDICTION_LOG_BATCH_ROWS = env.int("PREDICTION_LOG_BATCH_ROWS", default=5000)
+PREDICTION_LOG_MAX_QUEUED_ROWS = env.int("PREDICTION_LOG_MAX_QUEUED_ROWS", default=200_000)

@@ -1,0 +1,278 @@
+"""Registry and serving API: thin views that parse, check permission and call a service."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role
+from accounts.permissions import project_for_user
+from experiments.api import job_output
+from experiments.selectors import run_for_user
+from registry import selectors, services, serving
+from registry.loading import pickle_trust
+from registry.models import ModelVersion, RegisteredModel, TrustedModelHash
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def model_output(model: RegisteredModel) -> dict:
+    aliases = dict(model.aliases.values_list("name", "version__version"))
+    latest = model.versions.order_by("-version").values_list("version", flat=True).first()
+    return {
+        "name": model.name,
+        "project": model.project.slug,
+        "description": model.description,
+        "owner": model.owner.username if model.owner_id else None,
+        "tags": model.tags,
+        "protected_aliases": model.protected_aliases,
+        "log_pii": model.log_pii,
+        "aliases": aliases,
+        "latest_version": latest,
+        "created_at": _iso(model.created_at),
+        "updated_at": _iso(model.updated_at),
+    }
+
+
+def version_output(version: ModelVersion, aliases: list[str] | None = None) -> dict:
+    if aliases is None:
+        aliases = list(version.aliases.values_list("name", flat=True))
+    body = {
+        "model": version.model.name,
+        "version": version.version,
+        "status": version.status,
+        "status_message": version.status_message,
+        "run_id": str(version.run_id),
+        "artifact_path": version.artifact_path,
+        "sha256": version.sha256,
+        "size": version.size,
+        "model_format": version.model_format,
+        "flavour": version.flavour,
+        "signature": version.signature,
+        "output_kind": version.output_kind,
+        "classes": version.classes,
+        "metrics": version.metrics,
+        "runtime": version.runtime,
+        "runtime_reason": version.runtime_reason,
+        "verification": version.verification,
+        "onnx_sha256": version.onnx_sha256 or None,
+        "aliases": sorted(aliases),
+        "author": version.author.username if version.author_id else None,
+        "description": version.description,
+        "check_job_id": version.check_job_id,
+        "created_at": _iso(version.created_at),
+        "checked_at": _iso(version.checked_at),
+    }
+    if version.is_pickle:
+        trust = pickle_trust(version)
+        body["trusted"] = (
+            {"by": trust.trusted_by.username if trust.trusted_by_id else None, "at": _iso(trust.trusted_at)}
+            if trust else None
+        )
+    return body
+
+
+class ModelListApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        project = project_for_user(request.user, slug)
+        models = RegisteredModel.objects.filter(project=project).select_related("owner", "project")
+        return Response({"models": [model_output(m) for m in models]})
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug):
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.registered_model_create(project=project, user=request.user, **data.validated_data)
+        return Response(model_output(model), status=status.HTTP_201_CREATED)
+
+
+class ModelDetailApi(APIView):
+    class Input(serializers.Serializer):
+        description = serializers.CharField(required=False, allow_blank=True)
+        tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+        log_pii = serializers.BooleanField(required=False)
+        protected_aliases = serializers.ListField(child=serializers.CharField(), required=False)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        return Response(model_output(selectors.model_for_user(request.user, slug, name)))
+
+    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, slug, name):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        # Which aliases need an approval, and whether PII reaches the logs, are the owners' call.
+        needs_owner = "protected_aliases" in fields or "log_pii" in fields
+        model = selectors.model_for_user(
+            request.user, slug, name, min_role=Role.OWNER if needs_owner else Role.EDITOR
+        )
+        protected = fields.pop("protected_aliases", None)
+        if protected is not None:
+            model = services.model_protected_aliases_set(model=model, aliases=protected, user=request.user)
+        services.registered_model_update(model=model, **fields)
+        return Response(model_output(model))
+
+
+class VersionListApi(APIView):
+    class Input(serializers.Serializer):
+        run_id = serializers.CharField(max_length=64)
+        artifact_path = serializers.CharField(max_length=2048, default="model", trim_whitespace=False)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        pii_columns = serializers.ListField(child=serializers.CharField(), required=False)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        model = selectors.model_for_user(request.user, slug, name)
+        by_version = selectors.aliases_by_version(model)
+        versions = ModelVersion.objects.filter(model=model).select_related("author", "model")
+        return Response({"versions": [version_output(v, by_version.get(v.pk, [])) for v in versions]})
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug, name):
+        """Register a run's model artifact as the next version (the model is created if new)."""
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = run_for_user(request.user, data.validated_data["run_id"])
+        version = services.model_version_create(
+            project=project, model_name=name, run=run, user=request.user,
+            artifact_path=data.validated_data["artifact_path"],
+            description=data.validated_data["description"],
+            pii_columns=data.validated_data.get("pii_columns"),
+        )
+        return Response(version_output(version, []), status=status.HTTP_201_CREATED)
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name, ref):
+        model = selectors.model_for_user(request.user, slug, name)
+        return Response(version_output(selectors.version_by_ref(model, ref)))
+
+
+class VersionCheckJobApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name, ref):
+        model = selectors.model_for_user(request.user, slug, name)
+        version = selectors.version_by_ref(model, ref)
+        if version.check_job is None:
+            raise Http404("This version has no check job.")
+        return Response(job_output(version.check_job))
+
+
+def alias_event_output(event) -> dict:
+    return {
+        "alias": event.alias,
+        "kind": event.kind,
+        "version": event.version.version if event.version_id else None,
+        "previous_version": event.previous_version.version if event.previous_version_id else None,
+        "actor": event.actor.username if event.actor_id else None,
+        "via": event.via,
+        "at": _iso(event.created_at),
+    }
+
+
+class AliasListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        model = selectors.model_for_user(request.user, slug, name)
+        current = {a.name: a.version.version for a in model.aliases.select_related("version")}
+        return Response({
+            "aliases": current,
+            "protected": model.protected_aliases,
+            "history": [alias_event_output(e) for e in selectors.alias_history(model)],
+        })
+
+
+class AliasDetailApi(APIView):
+    class Input(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    def put(self, request, slug, name, alias):
+        model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = ModelVersion.objects.filter(model=model, version=data.validated_data["version"]).first()
+        if version is None:
+            raise serializers.ValidationError({"version": f"{model.name} has no version "
+                                                          f"{data.validated_data['version']}."})
+        services.alias_set(model=model, alias=alias, version=version, user=request.user)
+        return Response({"alias": alias, "version": version.version})
+
+    def delete(self, request, slug, name, alias):
+        model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        services.alias_remove(model=model, alias=alias, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TrustedHashApi(APIView):
+    class Input(serializers.Serializer):
+        sha256 = serializers.CharField(max_length=64)
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        project = project_for_user(request.user, slug)
+        rows = TrustedModelHash.objects.filter(project=project).select_related("trusted_by")
+        return Response({"trusted": [
+            {"sha256": t.sha256, "by": t.trusted_by.username if t.trusted_by_id else None,
+             "at": _iso(t.trusted_at), "note": t.note} for t in rows
+        ]})
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug):
+        project = project_for_user(request.user, slug, min_role=Role.OWNER)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        trusted = services.trusted_hash_add(project=project, user=request.user, **data.validated_data)
+        return Response({"sha256": trusted.sha256, "by": request.user.username,
+                         "at": _iso(trusted.trusted_at)}, status=status.HTTP_201_CREATED)
+
+
+class CompareApi(APIView):
+    class Query(serializers.Serializer):
+        a = serializers.CharField(max_length=64)
+        b = serializers.CharField(max_length=64)
+
+    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        model = selectors.model_for_user(request.user, slug, name)
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        a = selectors.version_by_ref(model, query.validated_data["a"])
+        b = selectors.version_by_ref(model, query.validated_data["b"])
+        return Response(selectors.versions_compare(a, b))
+
+
+class LenientJSONParser(JSONParser):
+    # A NaN literal in a request is read, then refused by the signature check
+    # with the column's name, rather than failing as unparseable JSON.
+    strict = False
+
+
+class PredictApi(APIView):
+    parser_classes = [LenientJSONParser]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, slug, name, ref):
+        project = project_for_user(request.user, slug)
+        version = serving.serving_version_resolve(project=project, model_name=name, ref=ref)
+        body = serving.predict(version=version, body=request.data,
+                               request_id=request.headers.get("X-Request-ID"))
+        return Response(body)

@@ -1,0 +1,181 @@
+"""Convert a fitted scikit-learn pipeline to ONNX and check it gives scikit-learn's answers.
+
+A version is served by ONNX Runtime only if, on held-out rows, its labels are
+identical to scikit-learn's (regression outputs within TOLERANCE) and its class
+probabilities are within TOLERANCE of scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+TOLERANCE = 1e-5
+SINGLE_INPUT = "X"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Conversion:
+    ok: bool
+    reason: str = ""
+    onnx: bytes = b""
+    # "tensor": one [n, k] double input named X; "columns": one [n, 1] input per column.
+    input_mode: str = ""
+    verification: dict = field(default_factory=dict)
+
+
+def session_create(onnx: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread and no spinning: a request is a few microseconds of work, and
+    # idle threads spinning for the next one would burn the CPU we save.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: str) -> dict[str, np.ndarray]:
+    if input_mode == "tensor":
+        matrix = np.empty((len(arrays[columns[0]["name"]]), len(columns)), dtype=np.float64)
+        for j, column in enumerate(columns):
+            matrix[:, j] = arrays[column["name"]]
+        return {SINGLE_INPUT: matrix}
+    feed = {}
+    for column in columns:
+        values = arrays[column["name"]]
+        if column["dtype"] == "string":
+            # ONNX string tensors cannot hold None; scikit-learn's encoders with
+            # handle_unknown="ignore" treat a missing value like an unseen one.
+            values = np.array(["" if v is None else v for v in values], dtype=object)
+        feed[column["name"]] = values.reshape(-1, 1)
+    return feed
+
+
+def _initial_types(columns: list[dict], input_mode: str):
+    from skl2onnx.common.data_types import (
+        BooleanTensorType,
+        DoubleTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
+
+    if input_mode == "tensor":
+        return [(SINGLE_INPUT, DoubleTensorType([None, len(columns)]))]
+    kinds = {"double": DoubleTensorType, "long": Int64TensorType, "boolean": BooleanTensorType,
+             "string": StringTensorType}
+    return [(c["name"], kinds[c["dtype"]]([None, 1])) for c in columns]
+
+
+def _convert(estimator, columns: list[dict], input_mode: str) -> bytes:
+    from skl2onnx import convert_sklearn
+
+    options = {}
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if hasattr(final, "predict_proba"):
+        options[id(final)] = {"zipmap": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert_sklearn(estimator, initial_types=_initial_types(columns, input_mode), options=options)
+    return model.SerializeToString()
+
+
+def _input_modes(estimator, columns: list[dict]) -> list[str]:
+    numeric = all(c["dtype"] in ("double", "long") for c in columns)
+    first = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    selects_by_name = type(first).__name__ == "ColumnTransformer"
+    if numeric and not selects_by_name:
+        # One matrix input is several times faster to feed than a tensor per column.
+        return ["tensor", "columns"]
+    return ["columns"]
+
+
+def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | None, *,
+                       classifier: bool, source: str) -> Conversion:
+    if frame is None or len(frame) == 0:
+        return Conversion(False, "No held-out rows to verify an ONNX export against (log the model "
+                                 "with an input example or a training dataset version).")
+    from registry.signature import ParsedInput
+
+    errors = []
+    for mode in _input_modes(estimator, columns):
+        try:
+            onnx = _convert(estimator, columns, mode)
+        except Exception as exc:  # noqa: BLE001 - any converter failure means "serve with scikit-learn"
+            errors.append(f"skl2onnx could not convert it: {type(exc).__name__}: {_first_line(exc)}")
+            continue
+        arrays = {c["name"]: frame[c["name"]].to_numpy() for c in columns}
+        parsed = ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(frame))
+        try:
+            session = session_create(onnx)
+            outputs = session.run(None, feed_build(columns, parsed.arrays, mode))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"ONNX Runtime could not run the export: {type(exc).__name__}: {_first_line(exc)}")
+            continue
+        verdict = _compare(estimator, frame, outputs, classifier=classifier)
+        verdict.update({"rows": int(len(frame)), "source": source, "tolerance": TOLERANCE,
+                        "input_mode": mode})
+        if verdict["passed"]:
+            return Conversion(True, "", onnx, mode, verdict)
+        return Conversion(False, verdict["reason"], b"", mode, verdict)
+    return Conversion(False, "; ".join(dict.fromkeys(errors)))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:300]
+
+
+def _compare(estimator, frame: pd.DataFrame, outputs: list, *, classifier: bool) -> dict:
+    if classifier:
+        expected_labels = np.asarray(estimator.predict(frame))
+        labels = np.asarray(outputs[0]).ravel()
+        mismatched = int(np.sum(labels.astype(expected_labels.dtype) != expected_labels))
+        verdict: dict = {"labels_identical": mismatched == 0, "label_mismatches": mismatched}
+        if len(outputs) > 1 and hasattr(estimator, "predict_proba"):
+            expected = np.asarray(estimator.predict_proba(frame), dtype=np.float64)
+            got = np.asarray(outputs[1], dtype=np.float64)
+            if got.shape != expected.shape:
+                verdict.update(passed=False, reason=f"ONNX probabilities have shape {got.shape}, "
+                                                    f"scikit-learn's {expected.shape}.")
+                return verdict
+            diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+            verdict["max_abs_diff"] = diff
+        else:
+            diff = 0.0
+            verdict["max_abs_diff"] = None
+        if mismatched:
+            verdict.update(passed=False, reason=f"ONNX predicted a different label than scikit-learn on "
+                                                f"{mismatched} of {len(frame)} held-out rows.")
+        elif diff > TOLERANCE:
+            verdict.update(passed=False, reason=f"ONNX class probabilities differ from scikit-learn's by up "
+                                                f"to {diff:.3g} (allowed {TOLERANCE:g}).")
+        else:
+            verdict.update(passed=True, reason="")
+        return verdict
+    expected = np.asarray(estimator.predict(frame), dtype=np.float64).ravel()
+    got = np.asarray(outputs[0], dtype=np.float64).ravel()
+    if got.shape != expected.shape:
+        return {"passed": False,
+                "reason": f"ONNX output has shape {got.shape}, scikit-learn's {expected.shape}."}
+    abs_diff = np.abs(got - expected)
+    # Within 1e-5 absolutely, or relatively for outputs larger than 1.
+    scaled = abs_diff / np.maximum(1.0, np.abs(expected))
+    worst = float(np.max(scaled)) if scaled.size else 0.0
+    verdict = {"max_abs_diff": float(np.max(abs_diff)) if abs_diff.size else 0.0, "max_scaled_diff": worst}
+    if worst > TOLERANCE:
+        verdict.update(passed=False, reason=f"ONNX regression outputs differ from scikit-learn's by up to "
+                                            f"{verdict['max_abs_diff']:.3g} (allowed {TOLERANCE:g}, "
+                                            f"relative above 1).")
+    else:
+        verdict.update(passed=True, reason="")
+    return verdict

@@ -1,0 +1,169 @@
+"""Every served prediction is recorded, in batches written off the request path.
+
+A request appends one entry to an in-process queue; a daemon thread writes
+what has queued every ``PREDICTION_LOG_FLUSH_SECONDS`` (or as soon as
+``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL.
+The process flushes once more at exit. If the database stays down the queue
+is capped at ``PREDICTION_LOG_MAX_QUEUED_ROWS`` and the oldest entries are
+dropped (and counted): losing some monitoring rows is better than a server
+that runs out of memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import logging
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import close_old_connections, connection, connections
+
+from registry.models import PredictionLog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Entry:
+    version_id: int
+    request_id: str  # 32 hex digits: a UUID both PostgreSQL and SQLite read
+    created_at: dt.datetime
+    # column name -> the request's values for that column (PII columns already left out)
+    inputs: dict[str, list]
+    predictions: list
+    probabilities: list | None
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+
+_queue: deque[Entry] = deque()
+_lock = threading.Lock()
+_wake = threading.Event()
+_queued_rows = 0
+_dropped_rows = 0
+_thread: threading.Thread | None = None
+_thread_pid: int | None = None
+
+
+def prediction_log_enqueue(entry: Entry) -> None:
+    global _queued_rows, _dropped_rows
+    cap = settings.PREDICTION_LOG_MAX_QUEUED_ROWS
+    with _lock:
+        _queue.append(entry)
+        _queued_rows += entry.rows
+        while _queued_rows > cap and len(_queue) > 1:
+            old = _queue.popleft()
+            _queued_rows -= old.rows
+            _dropped_rows += old.rows
+        big_enough = _queued_rows >= settings.PREDICTION_LOG_BATCH_ROWS
+    if settings.PREDICTION_LOG_BACKGROUND:
+        _thread_ensure()
+        if big_enough:
+            _wake.set()
+
+
+def _drain() -> list[Entry]:
+    global _queued_rows
+    with _lock:
+        entries = list(_queue)
+        _queue.clear()
+        _queued_rows = 0
+    return entries
+
+
+def _clean(value):
+    # JSON (and PostgreSQL's jsonb) has no NaN; a missing value is stored as null.
+    if type(value) is float and math.isnan(value):
+        return None
+    return value
+
+
+def _rows(entries: list[Entry]):
+    dumps = json.dumps
+    for entry in entries:
+        names = list(entry.inputs)
+        columns = [entry.inputs[n] for n in names]
+        for i, prediction in enumerate(entry.predictions):
+            inputs = {n: _clean(col[i]) for n, col in zip(names, columns, strict=True)}
+            probabilities = entry.probabilities[i] if entry.probabilities is not None else None
+            yield (
+                entry.version_id, entry.request_id, i, dumps(inputs, allow_nan=False),
+                dumps(_clean(prediction), allow_nan=False),
+                None if probabilities is None else dumps(probabilities, allow_nan=False),
+                entry.created_at,
+            )
+
+
+def _write(entries: list[Entry]) -> int:
+    table = PredictionLog._meta.db_table
+    columns = "(model_version_id, request_id, row, inputs, prediction, probabilities, created_at)"
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
+                for row in _rows(entries):
+                    copy.write_row(row)
+                    count += 1
+        else:
+            rows = list(_rows(entries))
+            cursor.executemany(f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+            count = len(rows)
+    return count
+
+
+def prediction_log_flush() -> int:
+    """Write everything queued now; returns how many rows were written."""
+    entries = _drain()
+    if not entries:
+        return 0
+    try:
+        return _write(entries)
+    except Exception:  # noqa: BLE001 - logging must never take serving down
+        logger.exception("Could not write %d prediction log entries; they are dropped.", len(entries))
+        global _dropped_rows
+        _dropped_rows += sum(e.rows for e in entries)
+        return 0
+
+
+def prediction_log_dropped() -> int:
+    return _dropped_rows
+
+
+def _loop() -> None:
+    interval = settings.PREDICTION_LOG_FLUSH_SECONDS
+    while True:
+        _wake.wait(interval)
+        _wake.clear()
+        close_old_connections()
+        prediction_log_flush()
+
+
+def _thread_ensure() -> None:
+    global _thread, _thread_pid
+    import os
+
+    # A forked worker inherits the variable but not the thread.
+    if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+            return
+        _thread = threading.Thread(target=_loop, name="prediction-log", daemon=True)
+        _thread_pid = os.getpid()
+        _thread.start()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _queue:
+        try:
+            prediction_log_flush()
+        finally:
+            connections.close_all()

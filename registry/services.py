@@ -1,0 +1,487 @@
+"""Write paths of the model registry: models, versions and their checks, aliases, trust."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.http import Http404
+from django.utils import timezone
+from rest_framework import exceptions
+
+from accounts.errors import Conflict
+from accounts.models import Project
+from experiments import jobs
+from experiments.artifacts import artifact_path_clean, artifact_storage
+from experiments.models import Artifact, Job, Run
+from registry import signature as sig
+from registry.loading import ModelLoadRefused, estimator_load, pickle_trust
+from registry.models import (
+    ALIAS_RE,
+    AliasEvent,
+    AliasEventKind,
+    ModelAlias,
+    ModelFormat,
+    ModelVersion,
+    OutputKind,
+    RegisteredModel,
+    Runtime,
+    TrustedModelHash,
+    VersionStatus,
+)
+
+CHECK_JOB_KIND = "model_version_check"
+MODEL_EXTENSIONS = {".skops": ModelFormat.SKOPS, ".pkl": ModelFormat.PICKLE,
+                    ".pickle": ModelFormat.PICKLE, ".joblib": ModelFormat.JOBLIB}
+EXAMPLE_FILE = "input_example.json"
+MAX_EXAMPLE_BYTES = 5 * 1024 * 1024
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class AliasProtected(exceptions.APIException):
+    status_code = 403
+    default_code = "alias_protected"
+    default_detail = "This alias is protected."
+
+
+# --- Registered models ----------------------------------------------------------------------
+
+
+def _tags_clean(tags: Any) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict) or len(tags) > 100:
+        raise ValidationError({"tags": "Must be an object of at most 100 key: value strings."})
+    out = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key or len(key) > 250:
+            raise ValidationError({"tags": "Tag keys are 1-250 characters."})
+        if not isinstance(value, str) or len(value) > 5000:
+            raise ValidationError({f"tags.{key}": "Tag values are strings of at most 5000 characters."})
+        out[key] = value
+    return out
+
+
+def registered_model_create(
+    *, project: Project, name: str, user, description: str = "", tags: dict | None = None
+) -> RegisteredModel:
+    model = RegisteredModel(
+        project=project, name=name, description=description or "", owner=user, tags=_tags_clean(tags)
+    )
+    model.full_clean(exclude=["project", "owner"], validate_unique=False)
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError:
+        raise Conflict(f"A model named '{name}' already exists.") from None
+    return model
+
+
+def _registered_model_get_or_create(*, project: Project, name: str, user) -> RegisteredModel:
+    model = RegisteredModel.objects.filter(project=project, name=name).first()
+    if model is not None:
+        return model
+    try:
+        return registered_model_create(project=project, name=name, user=user)
+    except Conflict:
+        # Two registrations of a new model raced; the first one created it.
+        return RegisteredModel.objects.get(project=project, name=name)
+
+
+def registered_model_update(
+    *, model: RegisteredModel, description: str | None = None, tags: dict | None = None,
+    log_pii: bool | None = None,
+) -> RegisteredModel:
+    fields = ["updated_at"]
+    if description is not None:
+        model.description = description
+        fields.append("description")
+    if tags is not None:
+        model.tags = _tags_clean(tags)
+        fields.append("tags")
+    if log_pii is not None:
+        model.log_pii = bool(log_pii)
+        fields.append("log_pii")
+    model.updated_at = timezone.now()
+    model.save(update_fields=fields)
+    return model
+
+
+def alias_name_clean(alias: Any, field: str = "alias") -> str:
+    if not isinstance(alias, str) or not re.match(ALIAS_RE, alias):
+        raise ValidationError({field: "An alias is 1-64 letters, digits, '_' or '-'."})
+    if alias.isdigit():
+        raise ValidationError({field: "An alias cannot be all digits: it would read as a version number."})
+    return alias
+
+
+@transaction.atomic
+def model_protected_aliases_set(*, model: RegisteredModel, aliases: Any, user) -> RegisteredModel:
+    """Owners choose which aliases move only by approval; each change is kept in the alias history."""
+    if not isinstance(aliases, list):
+        raise ValidationError({"protected_aliases": "Must be a list of alias names."})
+    wanted = sorted({alias_name_clean(a, "protected_aliases") for a in aliases})
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    before = set(model.protected_aliases or [])
+    now = timezone.now()
+    events = [
+        AliasEvent(model=model, alias=a, kind=AliasEventKind.PROTECTED, actor=user, created_at=now)
+        for a in sorted(set(wanted) - before)
+    ] + [
+        AliasEvent(model=model, alias=a, kind=AliasEventKind.UNPROTECTED, actor=user, created_at=now)
+        for a in sorted(before - set(wanted))
+    ]
+    AliasEvent.objects.bulk_create(events)
+    model.protected_aliases = wanted
+    model.updated_at = now
+    model.save(update_fields=["protected_aliases", "updated_at"])
+    return model
+
+
+# --- Registering a version ------------------------------------------------------------------
+
+
+def _model_file_format(artifact: Artifact, head: bytes) -> str | None:
+    ext = posixpath.splitext(artifact.path)[1].lower()
+    fmt = MODEL_EXTENSIONS.get(ext)
+    if fmt == ModelFormat.SKOPS and not head.startswith(ZIP_MAGIC):
+        raise ValidationError(
+            {"artifact_path": f"'{artifact.path}' is named .skops but is not a skops file."}
+        )
+    return fmt
+
+
+def _head(artifact: Artifact, size: int = 8) -> bytes:
+    try:
+        with artifact_storage().open(artifact.storage_name, "rb") as blob:
+            return blob.read(size)
+    except FileNotFoundError:
+        raise ValidationError({"artifact_path": "The artifact's content is missing from storage."}) from None
+
+
+def _model_artifact_find(*, run: Run, path: str) -> tuple[Artifact, str, str]:
+    """(model file artifact, its format, the folder holding it) for a run's artifact path.
+
+    ``path`` names the model file itself or a folder holding exactly one model file.
+    """
+    artifact = Artifact.objects.filter(run=run, path=path).first()
+    if artifact is not None:
+        fmt = _model_file_format(artifact, _head(artifact))
+        if fmt is None:
+            raise ValidationError({"artifact_path": f"'{path}' is not a model file (.skops, .pkl, .joblib)."})
+        return artifact, fmt, posixpath.dirname(path)
+    inside = [
+        a for a in Artifact.objects.filter(run=run, path__startswith=path + "/")
+        if "/" not in a.path[len(path) + 1:] and posixpath.splitext(a.path)[1].lower() in MODEL_EXTENSIONS
+    ]
+    if not inside:
+        raise ValidationError({"artifact_path": f"The run has no model file at '{path}'."})
+    if len(inside) > 1:
+        names = ", ".join(a.path for a in inside)
+        raise ValidationError({"artifact_path": f"'{path}' holds several model files ({names}); name one."})
+    artifact = inside[0]
+    return artifact, _model_file_format(artifact, _head(artifact)), path
+
+
+def _example_read(*, run: Run, folder: str) -> dict | None:
+    path = f"{folder}/{EXAMPLE_FILE}" if folder else EXAMPLE_FILE
+    artifact = Artifact.objects.filter(run=run, path=path).first()
+    if artifact is None:
+        return None
+    if artifact.size > MAX_EXAMPLE_BYTES:
+        raise ValidationError({"input_example": f"{path} is larger than {MAX_EXAMPLE_BYTES} bytes."})
+    try:
+        with artifact_storage().open(artifact.storage_name, "rb") as blob:
+            data = json.loads(blob.read(MAX_EXAMPLE_BYTES + 1))
+    except (FileNotFoundError, ValueError):
+        raise ValidationError({"input_example": f"{path} is not readable JSON."}) from None
+    return sig.example_parse(data)
+
+
+def _run_metrics(run: Run) -> dict[str, Any]:
+    from experiments.validation import float_out
+
+    return {k: float_out(v) for k, v in run.latest_metrics.values_list("key", "value")}
+
+
+def model_version_create(
+    *, project: Project, model_name: str, run: Run, artifact_path: Any, user,
+    description: str = "", pii_columns: list[str] | None = None,
+) -> ModelVersion:
+    """Register the model file a run stored at ``artifact_path`` as the next version of a model.
+
+    The model is created if it does not exist. The version starts as
+    pending-checks; a background job loads it safely, fixes its signature,
+    converts it to ONNX and verifies the export.
+    """
+    if run.project_id != project.pk:
+        # Another project's run is, from here, a run that does not exist.
+        raise Http404("No such run in this project.")
+    try:
+        path = artifact_path_clean(artifact_path)
+    except ValidationError as exc:
+        raise ValidationError({"artifact_path": "; ".join(exc.messages)}) from None
+    artifact, fmt, folder = _model_artifact_find(run=run, path=path)
+    example = _example_read(run=run, folder=folder)
+    pii = set(pii_columns or [])
+    signature: dict = {}
+    if example is not None:
+        frame = sig.example_frame(example)
+        unknown = pii - set(frame.columns)
+        if unknown:
+            raise ValidationError({"pii_columns": f"Not input columns: {', '.join(sorted(unknown))}."})
+        signature = sig.signature_from_frame(frame, pii=pii)
+    elif pii:
+        raise ValidationError({"pii_columns": "PII flags need an input signature (log an input example)."})
+
+    with transaction.atomic():
+        model = _registered_model_get_or_create(project=project, name=model_name, user=user)
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+        version = ModelVersion.objects.create(
+            model=model, version=number, run=run, artifact=artifact, artifact_path=artifact.path,
+            storage_name=artifact.storage_name, sha256=artifact.sha256, size=artifact.size,
+            model_format=fmt, signature=signature, example=example or {}, metrics=_run_metrics(run),
+            author=user, description=description or "",
+            status_message="Waiting for its checks to run.",
+        )
+        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+        _check_enqueue(version=version, user=user)
+    return version
+
+
+def _check_enqueue(*, version: ModelVersion, user) -> Job:
+    job = jobs.job_create(
+        kind=CHECK_JOB_KIND, project=version.model.project, user=user,
+        params={"model_version_id": version.pk},
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(check_job=job)
+    version.check_job = job
+    return job
+
+
+def _version_fail(version: ModelVersion, message: str) -> None:
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.FAILED, status_message=message[:5000], runtime=Runtime.NONE,
+        checked_at=timezone.now(),
+    )
+    raise ValidationError(message)
+
+
+def _signature_settle(version: ModelVersion, estimator) -> dict:
+    names = getattr(estimator, "feature_names_in_", None)
+    columns = version.columns
+    if not columns:
+        if names is None:
+            _version_fail(version, "The model has no input signature: log it with an input example "
+                                   "(run.log_model(model, input_example=X)).")
+        return {"columns": [{"name": str(n), "dtype": "double", "nullable": False, "pii": False}
+                            for n in names]}
+    if names is not None and [c["name"] for c in columns] != [str(n) for n in names]:
+        _version_fail(version, "The input example's columns do not match the columns the model was "
+                               f"fitted on ({', '.join(map(str, names))}).")
+    n_features = getattr(estimator, "n_features_in_", None)
+    if names is None and n_features is not None and n_features != len(columns):
+        _version_fail(
+            version, f"The model takes {n_features} features; the input example has {len(columns)}."
+        )
+    return version.signature
+
+
+def model_version_check(*, job_id: int) -> None:
+    """Job body: load a version safely, settle its signature, convert to ONNX and verify it."""
+    from sklearn.base import is_classifier, is_regressor
+
+    from registry.onnx_export import convert_and_verify
+
+    def work(job: Job) -> dict:
+        version = ModelVersion.objects.select_related("model").filter(
+            pk=job.params.get("model_version_id")
+        ).first()
+        if version is None:
+            raise ValidationError({"model_version_id": "The model version no longer exists."})
+        if version.status != VersionStatus.PENDING_CHECKS:
+            return {"status": version.status}
+        if version.is_pickle and pickle_trust(version) is None:
+            # Stays stored and pending; never deserialised until an owner trusts its sha256.
+            ModelVersion.objects.filter(pk=version.pk).update(
+                status_message=f"Untrusted {version.model_format} file: it is stored but will not be loaded "
+                               f"until a project owner trusts sha256 {version.sha256}."
+            )
+            return {"status": "untrusted"}
+        jobs.job_progress(job=job, progress=10, message="Loading the model safely")
+        try:
+            estimator = estimator_load(version)
+        except ModelLoadRefused as exc:
+            _version_fail(version, str(exc))
+        if not hasattr(estimator, "predict"):
+            _version_fail(version, f"A {type(estimator).__name__} is not a fitted model with predict().")
+        if is_classifier(estimator):
+            kind = OutputKind.CLASSIFICATION
+            classes = [c.item() if hasattr(c, "item") else c for c in getattr(estimator, "classes_", [])]
+        elif is_regressor(estimator):
+            kind, classes = OutputKind.REGRESSION, []
+        else:
+            _version_fail(version, "Only scikit-learn classifiers and regressors can be served.")
+        signature = _signature_settle(version, estimator)
+        frame = sig.example_frame(version.example) if version.example else None
+        if frame is not None:
+            try:
+                estimator.predict(frame)
+            except Exception as exc:  # noqa: BLE001 - the model's own failure, reported on its page
+                _version_fail(
+                    version, f"The model fails on its own input example: {type(exc).__name__}: {exc}"
+                )
+
+        jobs.job_progress(job=job, progress=40, message="Converting to ONNX and verifying it")
+        conversion = convert_and_verify(
+            estimator, signature["columns"], frame,
+            classifier=kind == OutputKind.CLASSIFICATION, source="input example",
+        )
+        fields: dict[str, Any] = {
+            "status": VersionStatus.READY, "status_message": "", "signature": signature,
+            "output_kind": kind, "classes": classes, "verification": conversion.verification,
+            "checked_at": timezone.now(),
+        }
+        if conversion.ok:
+            import hashlib
+
+            storage = artifact_storage()
+            name = storage.save(
+                f"models/{version.model.project_id}/{version.model_id}/{version.version}-{uuid.uuid4().hex}.onnx",
+                ContentFile(conversion.onnx),
+            )
+            signature["input_mode"] = conversion.input_mode
+            fields.update(
+                runtime=Runtime.ONNX, runtime_reason="The ONNX export gives scikit-learn's answers on "
+                f"{conversion.verification['rows']} held-out rows.",
+                onnx_storage_name=name, onnx_sha256=hashlib.sha256(conversion.onnx).hexdigest(),
+                onnx_size=len(conversion.onnx),
+            )
+        else:
+            fields.update(runtime=Runtime.SKLEARN, runtime_reason=conversion.reason)
+        # Guarded: a second run of the same job must not overwrite the first one's result.
+        updated = ModelVersion.objects.filter(
+            pk=version.pk, status=VersionStatus.PENDING_CHECKS
+        ).update(**fields)
+        return {"status": "ready" if updated else "already checked", "runtime": fields["runtime"]}
+
+    jobs.job_run(job_id=job_id, work=work)
+
+
+# --- Trusting pickles -----------------------------------------------------------------------
+
+
+def trusted_hash_add(*, project: Project, sha256: Any, user, note: str = "") -> TrustedModelHash:
+    """An owner vouches for one exact pickle/joblib file; its pending versions are checked again."""
+    if not isinstance(sha256, str) or not SHA256_RE.match(sha256.lower()):
+        raise ValidationError({"sha256": "Must be 64 hexadecimal characters."})
+    sha256 = sha256.lower()
+    with transaction.atomic():
+        trusted, _ = TrustedModelHash.objects.get_or_create(
+            project=project, sha256=sha256,
+            defaults={"trusted_by": user, "note": (note or "")[:500]},
+        )
+        pending = ModelVersion.objects.select_related("model__project").filter(
+            model__project=project, sha256=sha256, status=VersionStatus.PENDING_CHECKS,
+            model_format__in=[ModelFormat.PICKLE, ModelFormat.JOBLIB],
+        )
+        for version in pending:
+            _check_enqueue(version=version, user=user)
+    return trusted
+
+
+# --- Aliases --------------------------------------------------------------------------------
+
+
+def _alias_move(*, model: RegisteredModel, alias: str, version: ModelVersion, actor, via: str) -> ModelAlias:
+    if version.model_id != model.pk:
+        raise ValidationError({"version": "That version belongs to another model."})
+    if version.status != VersionStatus.READY:
+        raise ValidationError(
+            {"version": f"Version {version.version} is {version.get_status_display()}; only a ready version "
+                        "can carry an alias."}
+        )
+    now = timezone.now()
+    current = ModelAlias.objects.select_for_update().filter(model=model, name=alias).first()
+    previous = current.version if current else None
+    if current is None:
+        current = ModelAlias.objects.create(
+            model=model, name=alias, version=version, updated_by=actor, updated_at=now
+        )
+    elif current.version_id != version.pk:
+        current.version, current.updated_by, current.updated_at = version, actor, now
+        current.save(update_fields=["version", "updated_by", "updated_at"])
+    else:
+        return current
+    AliasEvent.objects.create(
+        model=model, alias=alias, kind=AliasEventKind.SET, version=version, previous_version=previous,
+        actor=actor, via=via, created_at=now,
+    )
+    return current
+
+
+def _model_locked(model: RegisteredModel) -> RegisteredModel:
+    # Alias moves of one model are serialised on its row, so history stays in order.
+    return RegisteredModel.objects.select_for_update().get(pk=model.pk)
+
+
+def _refuse_protected(model: RegisteredModel, alias: str) -> None:
+    if model.is_protected(alias):
+        raise AliasProtected(
+            f"'{alias}' is a protected alias of {model.name}: it moves only through an approved "
+            "promotion request, not by hand."
+        )
+
+
+@transaction.atomic
+def alias_set(
+    *, model: RegisteredModel, alias: Any, version: ModelVersion, user, via: str = "api"
+) -> ModelAlias:
+    alias = alias_name_clean(alias)
+    model = _model_locked(model)
+    _refuse_protected(model, alias)
+    return _alias_move(model=model, alias=alias, version=version, actor=user, via=via)
+
+
+@transaction.atomic
+def alias_remove(*, model: RegisteredModel, alias: Any, user, via: str = "api") -> None:
+    alias = alias_name_clean(alias)
+    model = _model_locked(model)
+    _refuse_protected(model, alias)
+    current = ModelAlias.objects.filter(model=model, name=alias).first()
+    if current is None:
+        raise Http404(f"No alias '{alias}' on {model.name}.")
+    AliasEvent.objects.create(
+        model=model, alias=alias, kind=AliasEventKind.REMOVED, version=None,
+        previous_version=current.version, actor=user, via=via,
+    )
+    current.delete()
+
+
+@transaction.atomic
+def alias_set_protected(
+    *, model: RegisteredModel, alias: Any, version: ModelVersion, approval, actor=None
+) -> ModelAlias:
+    """Move a protected alias as the outcome of an approved promotion.
+
+    The one way a protected alias moves. Only the approval workflow calls this;
+    the API and the pages call ``alias_set``, which refuses protected aliases.
+    ``approval`` is the approved request (any saved model instance); it is
+    recorded in the alias history with the actor.
+    """
+    alias = alias_name_clean(alias)
+    if approval is None or getattr(approval, "pk", None) is None:
+        raise ValidationError({"approval": "A protected alias moves only with a saved approval."})
+    model = _model_locked(model)
+    meta = getattr(approval, "_meta", None)
+    via = f"approval:{meta.label_lower if meta else 'approval'}:{approval.pk}"
+    return _alias_move(model=model, alias=alias, version=version, actor=actor, via=via[:200])

@@ -1,0 +1,232 @@
+"""Input signatures: what columns a model version takes, and checking requests against them.
+
+A signature is ``{"columns": [{"name", "dtype", "nullable", "pii"}, ...]}`` in
+the order the model was fitted on. ``dtype`` is one of ``double``, ``long``,
+``boolean`` or ``string``. A column is nullable only when the model was shown
+missing values there (its input example or training data had some), so a null
+elsewhere is refused instead of being silently routed down some default branch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ValidationError
+
+DTYPES = ("double", "long", "boolean", "string")
+MAX_EXAMPLE_ROWS = 1000
+MAX_COLUMNS = 2000
+
+_NUMPY = {"double": np.float64, "long": np.int64, "boolean": np.bool_, "string": object}
+
+
+def dtype_normalise(name: Any) -> str:
+    """Steward's dtype for a pandas/numpy dtype name (or one of Steward's own)."""
+    text = str(name).lower()
+    if text in DTYPES:
+        return text
+    if text.startswith(("float", "double")):
+        return "double"
+    if text.startswith(("int", "uint", "long")):
+        return "long"
+    if text in ("bool", "boolean"):
+        return "boolean"
+    if text in ("object", "str", "string", "category") or text.startswith("string"):
+        return "string"
+    raise ValueError(f"unsupported column type '{name}'")
+
+
+def signature_from_frame(frame: pd.DataFrame, *, pii: set[str] | frozenset = frozenset()) -> dict:
+    columns = []
+    for name in frame.columns:
+        try:
+            dtype = dtype_normalise(frame[name].dtype)
+        except ValueError as exc:
+            raise ValidationError({"signature": f"Column '{name}': {exc}."}) from None
+        columns.append(
+            {
+                "name": str(name),
+                "dtype": dtype,
+                "nullable": bool(frame[name].isna().any()),
+                "pii": str(name) in pii,
+            }
+        )
+    return {"columns": columns}
+
+
+def example_parse(data: Any, field: str = "input_example") -> dict:
+    """Check an input example ``{"columns": [...], "dtypes": [...], "data": [[...], ...]}``."""
+    if not isinstance(data, dict):
+        raise ValidationError({field: "Must be an object with columns, dtypes and data."})
+    columns, dtypes, rows = data.get("columns"), data.get("dtypes"), data.get("data")
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
+        raise ValidationError({f"{field}.columns": "Must be a non-empty list of column names."})
+    if len(columns) > MAX_COLUMNS or len(set(columns)) != len(columns):
+        raise ValidationError({f"{field}.columns": f"At most {MAX_COLUMNS} distinct names."})
+    if not isinstance(dtypes, list) or len(dtypes) != len(columns):
+        raise ValidationError({f"{field}.dtypes": "Must give one dtype per column."})
+    try:
+        dtypes = [dtype_normalise(d) for d in dtypes]
+    except ValueError as exc:
+        raise ValidationError({f"{field}.dtypes": str(exc)}) from None
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+        raise ValidationError({f"{field}.data": "Must be a list of rows, one value per column."})
+    return {"columns": columns, "dtypes": dtypes, "data": rows[:MAX_EXAMPLE_ROWS]}
+
+
+def example_frame(example: dict) -> pd.DataFrame:
+    """The input example as a typed DataFrame, checked like a prediction request."""
+    columns = [
+        {"name": n, "dtype": d, "nullable": True, "pii": False}
+        for n, d in zip(example["columns"], example["dtypes"], strict=True)
+    ]
+    values = {c["name"]: [row[i] for row in example["data"]] for i, c in enumerate(columns)}
+    parsed = columns_check(values, columns, len(example["data"]), field_prefix="input_example.")
+    return parsed.frame()
+
+
+@dataclass
+class ParsedInput:
+    """A request's rows checked against a signature, as one typed array per column."""
+
+    columns: list[dict]
+    arrays: dict[str, np.ndarray]
+    raw: dict[str, list]
+    n_rows: int
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({c["name"]: self.arrays[c["name"]] for c in self.columns})
+
+
+def _bad(column: str, message: str) -> ValidationError:
+    return ValidationError({column: message})
+
+
+def _column_array(name: str, dtype: str, nullable: bool, values: list) -> np.ndarray:
+    # Type checks run over the Python values before numpy sees them: numpy
+    # would silently turn "1.5" into 1.5 and True into 1.0.
+    if dtype == "double":
+        kinds = {type(v) for v in values}
+        if not kinds <= {int, float, type(None)}:
+            i = next(i for i, v in enumerate(values) if type(v) not in (int, float, type(None)))
+            raise _bad(name, f"Row {i}: expected a number, got {_show(values[i])}.")
+        if type(None) in kinds:
+            values = [math.nan if v is None else v for v in values]
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except OverflowError:
+            raise _bad(name, "A number is out of range.") from None
+        if not nullable:
+            missing = np.isnan(array)
+            if missing.any():
+                i = int(np.argmax(missing))
+                raise _bad(name, f"Row {i}: this model cannot take a missing value (null or NaN) here.")
+        return array
+    if dtype == "long":
+        for i, v in enumerate(values):
+            if type(v) is not int:
+                if v is None or (type(v) is float and math.isnan(v)):
+                    raise _bad(name, f"Row {i}: this model cannot take a missing value (null or NaN) here.")
+                raise _bad(name, f"Row {i}: expected an integer, got {_show(v)}.")
+        try:
+            return np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            raise _bad(name, "An integer is out of the 64-bit range.") from None
+    if dtype == "boolean":
+        for i, v in enumerate(values):
+            if type(v) is not bool:
+                if v is None:
+                    raise _bad(name, f"Row {i}: this model cannot take a missing value (null) here.")
+                raise _bad(name, f"Row {i}: expected true or false, got {_show(v)}.")
+        return np.asarray(values, dtype=np.bool_)
+    # string
+    for i, v in enumerate(values):
+        if type(v) is not str:
+            if v is None and nullable:
+                continue
+            if v is None:
+                raise _bad(name, f"Row {i}: this model cannot take a missing value (null) here.")
+            raise _bad(name, f"Row {i}: expected a string, got {_show(v)}.")
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def columns_check(
+    values: dict[str, list], columns: list[dict], n_rows: int, field_prefix: str = ""
+) -> ParsedInput:
+    arrays = {}
+    raw = {}
+    for column in columns:
+        name = column["name"]
+        if name not in values:
+            raise _bad(field_prefix + name, "Missing column.")
+        column_values = values[name]
+        arrays[name] = _column_array(
+            field_prefix + name, column["dtype"], column.get("nullable", False), column_values
+        )
+        raw[name] = column_values
+    return ParsedInput(columns=columns, arrays=arrays, raw=raw, n_rows=n_rows)
+
+
+def request_parse(body: Any, columns: list[dict], *, max_rows: int) -> ParsedInput:
+    """``{"records": [{col: value}, ...]}`` or ``{"columns": {col: [values]}}``, checked.
+
+    Raises ValidationError naming the column (or the body field) at fault, and
+    ``TooManyRows`` when the request holds more rows than ``max_rows``.
+    """
+    if not isinstance(body, dict):
+        raise ValidationError({"body": 'Send {"records": [{...}, ...]} or {"columns": {name: [...]}}.'})
+    if "records" in body:
+        records = body["records"]
+        if not isinstance(records, list) or not records:
+            raise ValidationError({"records": "Must be a non-empty list of objects."})
+        if len(records) > max_rows:
+            raise TooManyRows(len(records), max_rows)
+        values: dict[str, list] = {}
+        for column in columns:
+            name = column["name"]
+            try:
+                values[name] = [r[name] for r in records]
+            except KeyError:
+                i = next(i for i, r in enumerate(records) if name not in r)
+                raise _bad(name, f"Row {i}: missing column.") from None
+            except TypeError:
+                i = next(i for i, r in enumerate(records) if not isinstance(r, dict))
+                raise ValidationError({f"records[{i}]": "Each record must be an object."}) from None
+        if not columns:
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise ValidationError({f"records[{bad}]": "Each record must be an object."})
+        return columns_check(values, columns, len(records))
+    if "columns" in body:
+        data = body["columns"]
+        if not isinstance(data, dict) or not data:
+            raise ValidationError({"columns": "Must be an object of column name -> list of values."})
+        lengths = {len(v) if isinstance(v, list) else -1 for v in data.values()}
+        if -1 in lengths:
+            name = next(k for k, v in data.items() if not isinstance(v, list))
+            raise _bad(name, "Must be a list of values.")
+        if len(lengths) != 1 or 0 in lengths:
+            raise ValidationError({"columns": "Every column must hold the same, non-zero number of values."})
+        n_rows = lengths.pop()
+        if n_rows > max_rows:
+            raise TooManyRows(n_rows, max_rows)
+        return columns_check(data, columns, n_rows)
+    raise ValidationError({"records": 'Send {"records": [...]} or {"columns": {...}}.'})
+
+
+class TooManyRows(Exception):
+    def __init__(self, got: int, limit: int):
+        super().__init__(f"The request holds {got} rows; this server scores at most {limit} per request.")

@@ -1,0 +1,12 @@
+from celery import shared_task
+
+from experiments.jobs import job_kind_register
+from registry import services
+
+
+@shared_task(acks_late=True)
+def model_version_check_task(job_id: int) -> None:
+    services.model_version_check(job_id=job_id)
+
+
+job_kind_register(services.CHECK_JOB_KIND, lambda job_id: model_version_check_task.delay(job_id))

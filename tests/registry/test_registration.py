@@ -1,0 +1,208 @@
+import io
+
+import numpy as np
+import pytest
+
+from accounts.models import Role
+from experiments.artifacts import artifact_storage
+from registry import loading, services
+from registry.models import ModelFormat, ModelVersion, Runtime, VersionStatus
+from tests.factories import ExperimentFactory, ProjectFactory, RunFactory
+from tests.registry.conftest import register, store_model, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def versions_url(project, name="credit-scorer"):
+    return f"/api/v1/projects/{project.slug}/models/{name}/versions/"
+
+
+def test_registered_forest_is_verified_and_served_by_onnx(project, run, editor, forest, cancer_data):
+    X, _ = cancer_data
+    store_model(run, forest, example=X.sample(200, random_state=1))
+
+    version = register(project=project, run=run, user=editor.user)
+
+    assert version.version == 1
+    assert version.status == VersionStatus.READY
+    assert version.runtime == Runtime.ONNX
+    assert version.output_kind == "classification"
+    assert version.classes == [0, 1]
+    assert version.verification["labels_identical"] is True
+    assert version.verification["rows"] == 200
+    assert version.verification["max_abs_diff"] <= 1e-5
+    assert [c["name"] for c in version.columns] == list(X.columns)
+    assert {c["dtype"] for c in version.columns} == {"double"}
+    assert not any(c["nullable"] for c in version.columns)
+    # The ONNX file is stored with its own hash, and what was registered is pinned by sha256.
+    assert len(loading.onnx_bytes_load(version)) == version.onnx_size
+    assert version.sha256 == run.artifacts.get(path="model/model.skops").sha256
+
+
+def test_versions_count_up_per_model(project, run, editor, forest, cancer_data):
+    store_model(run, forest, example=cancer_data[0])
+    first = register(project=project, run=run, user=editor.user, check=False)
+    second = register(project=project, run=run, user=editor.user, check=False)
+    other = register(project=project, run=run, user=editor.user, name="other", check=False)
+    assert (first.version, second.version, other.version) == (1, 2, 1)
+
+
+def test_regressor_outputs_are_verified_within_tolerance(project, run, editor, diabetes_ridge):
+    ridge, X = diabetes_ridge
+    store_model(run, ridge, example=X)
+    version = register(project=project, run=run, user=editor.user, name="progression")
+    assert version.runtime == Runtime.ONNX
+    assert version.output_kind == "regression"
+    assert version.verification["max_scaled_diff"] <= 1e-5
+
+
+def test_a_model_onnx_cannot_convert_is_served_by_sklearn_and_says_why(
+    project, run, editor, hist_gb, cancer_data
+):
+    store_model(run, hist_gb, example=cancer_data[0])
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.READY
+    assert version.runtime == Runtime.SKLEARN
+    assert "skl2onnx could not convert" in version.runtime_reason
+
+
+def test_without_input_example_the_signature_comes_from_the_model(project, run, editor, forest, cancer_data):
+    store_model(run, forest)
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.READY
+    assert [c["name"] for c in version.columns] == list(cancer_data[0].columns)
+    assert version.runtime == Runtime.SKLEARN
+    assert "No held-out rows" in version.runtime_reason
+
+
+def test_register_through_the_api_starts_pending_then_checks(project, run, editor, forest, cancer_data):
+    store_model(run, forest, example=cancer_data[0].head(20))
+    response = editor.post(versions_url(project), {"run_id": str(run.pk), "artifact_path": "model"},
+                           format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "pending_checks"
+    assert body["version"] == 1
+    assert body["model_format"] == "skops"
+
+    services.model_version_check(job_id=body["check_job_id"])
+    detail = editor.get(versions_url(project) + "1/").json()
+    assert detail["status"] == "ready"
+    assert detail["runtime"] == "onnx"
+    model = editor.get(f"/api/v1/projects/{project.slug}/models/credit-scorer/").json()
+    assert model["latest_version"] == 1
+    assert model["owner"] == editor.user.username
+
+
+def test_naming_the_model_file_itself_works(project, run, editor, forest, cancer_data):
+    store_model(run, forest, example=cancer_data[0].head(20))
+    response = editor.post(versions_url(project), {"run_id": str(run.pk),
+                                                   "artifact_path": "model/model.skops"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["artifact_path"] == "model/model.skops"
+
+
+def test_a_run_of_another_project_is_not_found(project, editor, forest, cancer_data):
+    elsewhere = ProjectFactory()
+    foreign_run = RunFactory(experiment=ExperimentFactory(project=elsewhere))
+    store_model(foreign_run, forest, example=cancer_data[0].head(20))
+    # Even a member of both projects cannot register another project's run here.
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(project=elsewhere, user=editor.user, role=Role.OWNER)
+    response = editor.post(versions_url(project), {"run_id": str(foreign_run.pk)}, format="json")
+    assert response.status_code == 404
+    assert ModelVersion.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["../other-run/model", "/etc/passwd", "model/../../x", "model/%2e%2e/x",
+                                  "C:/model", "model\\..\\x"])
+def test_artifact_path_traversal_is_refused(project, run, editor, forest, path):
+    store_model(run, forest)
+    response = editor.post(versions_url(project), {"run_id": str(run.pk), "artifact_path": path},
+                           format="json")
+    assert response.status_code == 400
+    assert "artifact_path" in response.json()["error"]["fields"]
+    assert ModelVersion.objects.count() == 0
+
+
+def test_a_url_is_not_an_artifact(project, run, editor, forest):
+    store_model(run, forest)
+    response = editor.post(versions_url(project), {"run_id": str(run.pk),
+                                                   "artifact_path": "https://example.com/model.pkl"},
+                           format="json")
+    assert response.status_code == 400
+    assert "artifact_path" in response.json()["error"]["fields"]
+
+
+def test_no_model_file_at_the_path_is_a_400(project, run, editor):
+    upload(run, "model/README.txt", b"hello")
+    response = editor.post(versions_url(project), {"run_id": str(run.pk)}, format="json")
+    assert response.status_code == 400
+    assert "no model file" in response.json()["error"]["fields"]["artifact_path"]
+
+
+def test_a_fake_skops_file_is_refused(project, run, editor):
+    upload(run, "model/model.skops", b"\x80\x04not a zip")
+    response = editor.post(versions_url(project), {"run_id": str(run.pk)}, format="json")
+    assert response.status_code == 400
+    assert "not a skops file" in response.json()["error"]["fields"]["artifact_path"]
+
+
+def test_a_bad_input_example_is_named(project, run, editor, forest):
+    store_model(run, forest)
+    upload(run, "model/input_example.json", b'{"columns": ["a"], "dtypes": ["datetime64"], "data": [[1]]}')
+    response = editor.post(versions_url(project), {"run_id": str(run.pk)}, format="json")
+    assert response.status_code == 400
+    assert "input_example.dtypes" in response.json()["error"]["fields"]
+
+
+def test_roles(project, run, member_client, outsider, forest, cancer_data):
+    store_model(run, forest, example=cancer_data[0].head(5))
+    viewer = member_client(Role.VIEWER)
+    assert viewer.post(versions_url(project), {"run_id": str(run.pk)}, format="json").status_code == 403
+    assert outsider.post(versions_url(project), {"run_id": str(run.pk)}, format="json").status_code == 404
+    assert outsider.get(versions_url(project)).status_code == 404
+
+
+def test_a_bad_model_name_is_refused(project, run, editor, forest):
+    store_model(run, forest)
+    response = editor.post(versions_url(project, "bad name!"), {"run_id": str(run.pk)}, format="json")
+    assert response.status_code == 400
+    assert "name" in response.json()["error"]["fields"]
+
+
+def test_example_columns_that_do_not_match_the_model_fail_the_version(
+    project, run, editor, forest, cancer_data
+):
+    X = cancer_data[0].rename(columns={"mean radius": "radius"})
+    store_model(run, forest, example=X.head(10))
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.FAILED
+    assert "do not match" in version.status_message
+
+
+def test_a_file_changed_in_storage_is_never_loaded(project, run, editor, forest, cancer_data):
+    store_model(run, forest, example=cancer_data[0].head(10))
+    version = register(project=project, run=run, user=editor.user, check=False)
+    artifact_storage().delete(version.storage_name)
+    artifact_storage().save(version.storage_name, io.BytesIO(b"PK\x03\x04tampered"))
+    services.model_version_check(job_id=version.check_job_id)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.FAILED
+    assert "does not match the sha256" in version.status_message
+
+
+def test_untrusted_skops_types_are_refused(project, run, editor):
+    import os
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    sneaky = make_pipeline(FunctionTransformer(func=os.system))
+    sneaky.fit(np.zeros((2, 1)))
+    store_model(run, sneaky)
+    version = register(project=project, run=run, user=editor.user)
+    assert version.model_format == ModelFormat.SKOPS
+    assert version.status == VersionStatus.FAILED
+    assert "does not trust" in version.status_message
