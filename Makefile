@@ -14,7 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 
 install: $(STAMP)
 
+# Without SECRET_KEY in the environment, a random key is made once in var/secret_key (mode 0600),
+# which settings.py reads. HOST and PORT choose where the web server listens (127.0.0.1:8000).
 run: install
+	@$(BIN)/python scripts/ensure_secret_key.py
 	$(BIN)/python manage.py steward_run
 
 lint: install
