@@ -194,8 +194,8 @@
       dims.push({ label: metric, values: metricValues });
       Plotly.react(parEl, [{
         type: "parcoords", dimensions: dims,
-        line: { color: metricValues, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric } } }
-      }], { margin: { l: 60, r: 60, t: 40, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
+        line: { color: metricValues, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric }, x: 1.08, thickness: 14 } }
+      }], { margin: { l: 50, r: 30, t: 50, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
       parEl.dataset.chartState = "drawn";
     }
 

@@ -31,7 +31,8 @@ def seed_demo(*, username: str = "alice", runs: int = 12, points: int = 200) -> 
         run = services.run_create(
             project=project, experiment="baseline", user=user, name=name,
             start_time=now_ms - (runs - i) * 600_000, seed=1000 + i,
-            source={"git_commit": f"{i:02d}c0ffee1234567890abcdef", "git_branch": "main", "git_dirty": i % 3 == 0},
+            source={"git_commit": f"{i:02d}c0ffee1234567890abcdef", "git_branch": "main",
+                    "git_dirty": i % 3 == 0},
             notes=XSS_NOTE if i == runs - 1 else "",
         ).run
         services.params_log(run=run, pairs=[
