@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import io
 import mimetypes
-import posixpath
 import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote
 
@@ -133,8 +133,9 @@ class _HashingReader(io.RawIOBase):
     sends more than it announced is cut off there.
     """
 
-    def __init__(self, stream: IO[bytes], limit: int):
+    def __init__(self, stream: IO[bytes], limit: int, what: str = "artifact"):
         super().__init__()
+        self._what = what
         self._stream = stream
         self._limit = limit
         self.sha256 = hashlib.sha256()
@@ -157,7 +158,7 @@ class _HashingReader(io.RawIOBase):
             return b""
         self.size += len(data)
         if self.size > self._limit:
-            raise PayloadTooLarge(f"The artifact is larger than the limit of {self._limit} bytes.")
+            raise PayloadTooLarge(f"The {self._what} is larger than the limit of {self._limit} bytes.")
         self.sha256.update(data)
         return data
 
@@ -186,6 +187,49 @@ def _blob_delete(storage: Storage, name: str) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class Blob:
+    storage_name: str
+    size: int
+    sha256: str
+
+
+def blob_write(
+    stream: IO[bytes], *, name_prefix: str, max_bytes: int, content_length: int | None = None,
+    content_type: str = "", what: str = "artifact",
+) -> Blob:
+    """Stream ``stream`` into storage under a fresh name, hashing and counting it on the way.
+
+    ``content_length``, when given, is refused up front if over ``max_bytes``
+    and must match what arrives; a blob that fails either way is deleted.
+    """
+    if content_length is not None:
+        if content_length < 0:
+            raise ValidationError({"Content-Length": "Content-Length must not be negative."})
+        if content_length > max_bytes:
+            raise PayloadTooLarge(
+                f"The {what} ({content_length} bytes) is larger than the limit of {max_bytes} bytes."
+            )
+    storage = artifact_storage()
+    reader = _HashingReader(stream, max_bytes, what=what)
+    body = File(reader, name="blob")
+    body.DEFAULT_CHUNK_SIZE = CHUNK_SIZE
+    if content_type:
+        body.content_type = content_type  # S3 stores it as the object's Content-Type
+    wanted_name = f"{name_prefix}{uuid.uuid4().hex}"
+    try:
+        name = storage.save(wanted_name, body)
+    except BaseException:
+        _blob_delete(storage, wanted_name)
+        raise
+    if content_length is not None and reader.size != content_length:
+        _blob_delete(storage, name)
+        raise ValidationError(
+            {"body": f"The upload ended after {reader.size} of {content_length} bytes."}
+        )
+    return Blob(name, reader.size, reader.sha256.hexdigest())
+
+
 def artifact_upload(
     *, run: Run, path: str, stream: IO[bytes], content_length: int | None, content_type: str = ""
 ) -> Artifact:
@@ -197,36 +241,17 @@ def artifact_upload(
     """
     path = artifact_path_clean(path)
     content_type = _content_type_clean(content_type, path)
-    limit = settings.MAX_ARTIFACT_BYTES
-    if content_length is not None:
-        if content_length < 0:
-            raise ValidationError({"Content-Length": "Content-Length must not be negative."})
-        if content_length > limit:
-            raise PayloadTooLarge(
-                f"The artifact ({content_length} bytes) is larger than the limit of {limit} bytes."
-            )
-
     storage = artifact_storage()
-    reader = _HashingReader(stream, limit)
-    body = File(reader, name=posixpath.basename(path))
-    body.DEFAULT_CHUNK_SIZE = CHUNK_SIZE
-    body.content_type = content_type  # S3 stores it as the object's Content-Type
-    wanted_name = f"runs/{run.pk}/{uuid.uuid4().hex}"
-    try:
-        name = storage.save(wanted_name, body)
-    except BaseException:
-        _blob_delete(storage, wanted_name)
-        raise
-    if content_length is not None and reader.size != content_length:
-        _blob_delete(storage, name)
-        raise ValidationError(
-            {"body": f"The upload ended after {reader.size} of {content_length} bytes."}
-        )
+    blob = blob_write(
+        stream, name_prefix=f"runs/{run.pk}/", max_bytes=settings.MAX_ARTIFACT_BYTES,
+        content_length=content_length, content_type=content_type,
+    )
+    name = blob.storage_name
 
     fields = {
         "storage_name": name,
-        "size": reader.size,
-        "sha256": reader.sha256.hexdigest(),
+        "size": blob.size,
+        "sha256": blob.sha256,
         "content_type": content_type,
         "created_at": timezone.now(),
         "verified_at": None,

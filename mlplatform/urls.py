@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("experiments.urls_api")),
     path("", include("experiments.urls_search")),
     path("", include("experiments.urls_artifacts")),
+    path("", include("experiments.urls_datasets")),
     path("", include("registry.urls_api")),
 ]
 

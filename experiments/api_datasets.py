@@ -1,0 +1,345 @@
+"""Dataset API: streamed uploads, versions, column roles, preview, profile, validation rules, lineage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role
+from accounts.permissions import project_for_user, require_role
+from experiments import artifacts, datasets
+from experiments.api import job_output
+from experiments.models import Dataset, DatasetVersion, Job, RunDataset, ValidationRule
+from experiments.selectors import run_for_user
+
+PII_HIDDEN_KEYS = ("min", "max", "quantiles", "top_values", "histogram", "mean", "std")
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+    default_detail = "A raw upload needs a Content-Length header; or send multipart/form-data."
+
+
+def _job_brief(job: Job | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    return {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message,
+            "error": job.error}
+
+
+def profile_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | None:
+    """The profile, with the value-revealing parts of PII columns left out unless ``show_pii``."""
+    profile = version.profile
+    if profile is None or show_pii:
+        return profile
+    pii = {c["name"] for c in version.columns if c.get("pii")}
+    if not pii:
+        return profile
+    columns = []
+    for col in profile["columns"]:
+        if col["name"] in pii:
+            col = {k: v for k, v in col.items() if k not in PII_HIDDEN_KEYS} | {"hidden": True}
+        columns.append(col)
+    groups = [g for g in profile.get("sensitive_groups", []) if g["column"] not in pii]
+    labels = profile.get("labels")
+    if labels and labels.get("column") in pii:
+        labels = None
+    return profile | {"columns": columns, "sensitive_groups": groups, "labels": labels}
+
+
+def lineage_for_version(version: DatasetVersion) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"inputs_of": [], "outputs_of": []}
+    links = RunDataset.objects.filter(dataset_version=version).select_related("run__experiment")
+    for link in links:
+        key = "inputs_of" if link.direction == "input" else "outputs_of"
+        out[key].append({"run_id": str(link.run_id), "run_name": link.run.name,
+                         "experiment": link.run.experiment.name, "role": link.role,
+                         "status": link.run.status})
+    return out
+
+
+def version_output(version: DatasetVersion, user, *, full: bool = True) -> dict[str, Any]:
+    body = {
+        "id": version.pk,
+        "dataset": version.dataset.name,
+        "project": version.dataset.project.slug,
+        "version": version.version,
+        "sha256": version.sha256,
+        "size": version.size,
+        "format": version.format,
+        "read_options": version.read_options,
+        "original_name": version.original_name,
+        "row_count": version.row_count,
+        "column_count": version.column_count,
+        "columns": [
+            {k: c.get(k) for k in ("name", "dtype", "nullable", "null_count", "role", "pii")}
+            for c in version.columns
+        ],
+        "created_at": version.created_at.isoformat(),
+        "created_by": version.created_by.username if version.created_by_id else None,
+        "profile_job": _job_brief(version.profile_job),
+        "validation_job": _job_brief(version.validation_job),
+    }
+    if full:
+        body["profile"] = profile_for(version, datasets.can_see_pii(user, version.dataset.project))
+        body["validation"] = version.validation
+        body["lineage"] = lineage_for_version(version)
+    return body
+
+
+def dataset_output(dataset: Dataset) -> dict[str, Any]:
+    latest = dataset.versions.order_by("-version").first()
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "project": dataset.project.slug,
+        "description": dataset.description,
+        "created_at": dataset.created_at.isoformat(),
+        "versions": dataset.versions.count(),
+        "latest_version": {"id": latest.pk, "version": latest.version} if latest else None,
+    }
+
+
+def rule_output(rule: ValidationRule) -> dict[str, Any]:
+    return {"id": rule.pk, "kind": rule.kind, "column": rule.column, "config": rule.config,
+            "created_at": rule.created_at.isoformat()}
+
+
+def _content_length(request) -> int:
+    raw = request.META.get("CONTENT_LENGTH")
+    if raw in (None, ""):
+        raise LengthRequired()
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError({"Content-Length": "Must be a whole number."}) from None
+
+
+def _opt(source, name: str) -> str | None:
+    value = source.get(name)
+    return value if value not in (None, "") else None
+
+
+def upload(request, project, name: str | None):
+    """Shared by both upload endpoints: multipart (file field) or the raw body."""
+    django_request = request._request
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("multipart/form-data"):
+        # Django spools a multipart file over 2 MB to a temp file, never to memory.
+        form = django_request.POST
+        upload_file = django_request.FILES.get("file")
+        if upload_file is None:
+            raise ValidationError({"file": "Attach the CSV or Parquet file as 'file'."})
+        options, stream, length, filename = form, upload_file, upload_file.size, upload_file.name
+    else:
+        options = request.query_params
+        stream, length = django_request, _content_length(request)
+        filename = options.get("filename", "")
+    name = name or options.get("name")
+    try:
+        return datasets.dataset_version_create(
+            project=project, name=name, stream=stream, user=request.user, content_length=length,
+            filename=filename or "", fmt=_opt(options, "file_format"), delimiter=_opt(options, "delimiter"),
+            encoding=_opt(options, "encoding"), description=options.get("description", "") or "",
+        )
+    finally:
+        if hasattr(stream, "close") and stream is not django_request:
+            stream.close()
+
+
+UPLOAD_PARAMS = [
+    OpenApiParameter("file_format", str, enum=["csv", "parquet"], description="Detected when left out."),
+    OpenApiParameter("delimiter", str, description="CSV delimiter; sniffed when left out."),
+    OpenApiParameter("encoding", str, description="CSV encoding; utf-8 when left out."),
+    OpenApiParameter("filename", str),
+]
+
+
+class DatasetListApi(APIView):
+    # No parsers: an upload body is streamed from the Django request, never parsed by DRF.
+    parser_classes: list = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        project = project_for_user(request.user, slug)
+        return Response({"datasets": [dataset_output(d) for d in Dataset.objects.filter(project=project)]})
+
+    @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT}, parameters=UPLOAD_PARAMS,
+                   responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug):
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        created = upload(request, project, None)
+        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        body = version_output(created.version, request.user, full=False) | {"created": created.created}
+        return Response(body, status=code)
+
+
+class DatasetDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        dataset = datasets.dataset_for_user(request.user, slug, name)
+        versions = dataset.versions.select_related("dataset__project", "created_by", "profile_job",
+                                                   "validation_job")
+        return Response(dataset_output(dataset) | {
+            "version_list": [version_output(v, request.user, full=False) for v in versions],
+            "rules": [rule_output(r) for r in dataset.rules.all()],
+        })
+
+
+class DatasetVersionUploadApi(APIView):
+    """Upload a new version: the raw file as the body (with Content-Length), or multipart 'file'.
+
+    Identical content answers 200 with the version that already holds it.
+    """
+
+    parser_classes: list = []
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=UPLOAD_PARAMS,
+                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    def post(self, request, slug, name):
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        created = upload(request, project, name)
+        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        body = version_output(created.version, request.user, full=False) | {"created": created.created}
+        return Response(body, status=code)
+
+
+class DatasetVersionApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id)
+        return Response(version_output(version, request.user))
+
+
+class DatasetColumnsApi(APIView):
+    class Input(serializers.Serializer):
+        columns = serializers.DictField(child=serializers.DictField(), help_text="name -> {role, pii}")
+
+    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"columns": "Give {\"columns\": {name: {role, pii}}}."})
+        version = datasets.dataset_columns_update(version=version, changes=request.data.get("columns"))
+        return Response(version_output(version, request.user))
+
+
+class DatasetPreviewApi(APIView):
+    class Query(serializers.Serializer):
+        rows = serializers.IntegerField(required=False, min_value=1, max_value=datasets.PREVIEW_MAX_ROWS,
+                                        default=20)
+
+    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    def get(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id)
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(datasets.dataset_version_preview(version=version, user=request.user,
+                                                         rows=query.validated_data["rows"]))
+
+
+class DatasetDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id)
+        if any(c.get("pii") for c in version.columns):
+            # The whole file would reveal what the preview hides.
+            require_role(request.user, version.dataset.project, Role.EDITOR)
+        try:
+            blob = artifacts._blob_open(artifacts.artifact_storage(), version.storage_name)
+        except FileNotFoundError:
+            raise Http404("The file is missing from storage.") from None
+        ext = "parquet" if version.format == "parquet" else "csv"
+        return FileResponse(blob, as_attachment=True,
+                            filename=f"{version.dataset.name}-v{version.version}.{ext}",
+                            content_type="text/csv" if ext == "csv" else "application/octet-stream")
+
+
+class DatasetProfileJobApi(APIView):
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
+        job = datasets.dataset_profile_start(version=version, user=request.user)
+        return Response(job_output(job), status=status.HTTP_202_ACCEPTED)
+
+
+class DatasetValidateJobApi(APIView):
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, version_id):
+        version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
+        job = datasets.dataset_validate_start(version=version, user=request.user)
+        return Response(job_output(job), status=status.HTTP_202_ACCEPTED)
+
+
+class ValidationRuleListApi(APIView):
+    class Input(serializers.Serializer):
+        kind = serializers.CharField()
+        column = serializers.CharField(required=False, allow_blank=True, default="")
+        config = serializers.JSONField(required=False, default=dict)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug, name):
+        dataset = datasets.dataset_for_user(request.user, slug, name)
+        return Response({"rules": [rule_output(r) for r in dataset.rules.all()]})
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, slug, name):
+        dataset = datasets.dataset_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = datasets.validation_rule_create(dataset=dataset, user=request.user, **data.validated_data)
+        return Response(rule_output(rule), status=status.HTTP_201_CREATED)
+
+
+class ValidationRuleDetailApi(APIView):
+    def delete(self, request, rule_id: int):
+        rule = ValidationRule.objects.select_related("dataset__project").filter(pk=rule_id).first()
+        if rule is None:
+            raise Http404("No such rule.")
+        require_role(request.user, rule.dataset.project, Role.EDITOR)
+        datasets.validation_rule_delete(rule=rule)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def lineage_for_run(run) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
+    for link in RunDataset.objects.filter(run=run).select_related("dataset_version__dataset"):
+        v = link.dataset_version
+        out["inputs" if link.direction == "input" else "outputs"].append(
+            {"dataset_version": v.pk, "dataset": v.dataset.name, "version": v.version, "role": link.role,
+             "sha256": v.sha256}
+        )
+    return out
+
+
+class RunDatasetsApi(APIView):
+    class Input(serializers.Serializer):
+        dataset_version = serializers.IntegerField()
+        direction = serializers.ChoiceField(choices=["input", "output"], default="input")
+        role = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, run_id):
+        return Response(lineage_for_run(run_for_user(request.user, run_id)))
+
+    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, run_id):
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = DatasetVersion.objects.select_related("dataset").filter(
+            pk=data.validated_data["dataset_version"], dataset__project=run.project
+        ).first()
+        if version is None:
+            raise ValidationError({"dataset_version": "No such dataset version in the run's project."})
+        datasets.run_dataset_link(run=run, version=version, direction=data.validated_data["direction"],
+                                  role=data.validated_data["role"])
+        return Response(lineage_for_run(run), status=status.HTTP_201_CREATED)

@@ -1,0 +1,26 @@
+"""Celery tasks for dataset profiles, validation and training; imported by experiments.tasks."""
+
+from celery import shared_task
+
+from experiments import datasets, training
+from experiments.jobs import job_kind_register
+
+
+@shared_task(acks_late=True)
+def dataset_profile_task(job_id: int) -> None:
+    datasets.dataset_profile_compute(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def dataset_validate_task(job_id: int) -> None:
+    datasets.dataset_validate_compute(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def training_task(job_id: int) -> None:
+    training.training_run(job_id=job_id)
+
+
+job_kind_register("dataset_profile", lambda job_id: dataset_profile_task.delay(job_id))
+job_kind_register("dataset_validate", lambda job_id: dataset_validate_task.delay(job_id))
+job_kind_register("training", lambda job_id: training_task.delay(job_id))

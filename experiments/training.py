@@ -1,0 +1,729 @@
+"""Training jobs: a plain-JSON spec checked up front, trained on a worker, logged to a new run.
+
+The spec is checked in the web process against the dataset version's schema
+and the estimator's own parameter constraints, so most mistakes are a 400
+before anything is queued. The worker re-checks what only the data can tell
+(a target with one class), trains, and only then creates the run and logs
+everything to it in one transaction: a job that fails or is killed leaves no
+half-made run behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Project
+from experiments import artifacts, datasets, jobs, services
+from experiments.models import (
+    DatasetVersion,
+    Job,
+    JobStatus,
+    LineageDirection,
+    Run,
+    RunDataset,
+    RunStatus,
+    TrainingRun,
+)
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
+# name -> (module, task). Only these are ever imported: a spec never names a module.
+ESTIMATORS: dict[str, tuple[str, str]] = {
+    "LogisticRegression": ("sklearn.linear_model", CLASSIFICATION),
+    "RidgeClassifier": ("sklearn.linear_model", CLASSIFICATION),
+    "SGDClassifier": ("sklearn.linear_model", CLASSIFICATION),
+    "RandomForestClassifier": ("sklearn.ensemble", CLASSIFICATION),
+    "ExtraTreesClassifier": ("sklearn.ensemble", CLASSIFICATION),
+    "GradientBoostingClassifier": ("sklearn.ensemble", CLASSIFICATION),
+    "HistGradientBoostingClassifier": ("sklearn.ensemble", CLASSIFICATION),
+    "AdaBoostClassifier": ("sklearn.ensemble", CLASSIFICATION),
+    "SVC": ("sklearn.svm", CLASSIFICATION),
+    "LinearSVC": ("sklearn.svm", CLASSIFICATION),
+    "KNeighborsClassifier": ("sklearn.neighbors", CLASSIFICATION),
+    "DecisionTreeClassifier": ("sklearn.tree", CLASSIFICATION),
+    "GaussianNB": ("sklearn.naive_bayes", CLASSIFICATION),
+    "LinearRegression": ("sklearn.linear_model", REGRESSION),
+    "Ridge": ("sklearn.linear_model", REGRESSION),
+    "Lasso": ("sklearn.linear_model", REGRESSION),
+    "ElasticNet": ("sklearn.linear_model", REGRESSION),
+    "SGDRegressor": ("sklearn.linear_model", REGRESSION),
+    "RandomForestRegressor": ("sklearn.ensemble", REGRESSION),
+    "ExtraTreesRegressor": ("sklearn.ensemble", REGRESSION),
+    "GradientBoostingRegressor": ("sklearn.ensemble", REGRESSION),
+    "HistGradientBoostingRegressor": ("sklearn.ensemble", REGRESSION),
+    "AdaBoostRegressor": ("sklearn.ensemble", REGRESSION),
+    "SVR": ("sklearn.svm", REGRESSION),
+    "LinearSVR": ("sklearn.svm", REGRESSION),
+    "KNeighborsRegressor": ("sklearn.neighbors", REGRESSION),
+    "DecisionTreeRegressor": ("sklearn.tree", REGRESSION),
+}
+
+METRICS = {
+    CLASSIFICATION: ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"],
+    REGRESSION: ["r2", "mse", "rmse", "mae", "median_ae"],
+}
+DEFAULT_METRICS = {CLASSIFICATION: ["accuracy", "f1", "roc_auc"], REGRESSION: ["r2", "rmse", "mae"]}
+NEEDS_SCORES = {"roc_auc", "log_loss"}
+SPEC_KEYS = {"dataset_version", "target", "features", "sensitive_features", "task", "estimator",
+             "params", "split", "metrics"}
+SPLIT_KEYS = {"test_size", "stratify", "seed"}
+NOT_FEATURE_ROLES = {"id", "timestamp", "ignore"}
+USABLE_DTYPES = {"int64", "float64", "bool", "string"}
+MAX_PARAMS = 100
+MAX_PLOT_POINTS = 5000
+# Modules whose types a saved pipeline may contain; checked when the model is
+# dumped, so the trusted list handed to skops on load is explicit and bounded.
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
+
+
+def estimator_class(name: str):
+    module, _ = ESTIMATORS[name]
+    return getattr(importlib.import_module(module), name)
+
+
+def estimator_catalog() -> list[dict[str, Any]]:
+    """The allow-list with each estimator's task and default parameters (for the form)."""
+    out = []
+    for name, (_, task) in ESTIMATORS.items():
+        params = {k: v for k, v in estimator_class(name)().get_params(deep=False).items()
+                  if v is None or isinstance(v, (bool, int, float, str))}
+        out.append({"name": name, "task": task, "params": params})
+    return out
+
+
+# --- the spec ------------------------------------------------------------------------------
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValidationError({field: "Must be a list of column names."})
+    if len(set(value)) != len(value):
+        raise ValidationError({field: "Lists a column twice."})
+    return value
+
+
+def _json_scalar(value: Any) -> bool:
+    if isinstance(value, (bool, int, str)) or value is None:
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def params_check(estimator: str, params: Any) -> dict[str, Any]:
+    """Names from the estimator's get_params(); values against its own parameter constraints."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "Must be an object of parameter name -> value."})
+    if len(params) > MAX_PARAMS:
+        raise ValidationError({"params": f"At most {MAX_PARAMS} parameters."})
+    est = estimator_class(estimator)()
+    known = est.get_params(deep=False)
+    for name, value in params.items():
+        field = f"params.{name}"
+        if name not in known:
+            close = sorted(k for k in known if k.split("_")[0] == name.split("_")[0])[:5]
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValidationError({field: f"{estimator} has no parameter {name!r}.{hint}"})
+        if not (_json_scalar(value) or (isinstance(value, list) and all(_json_scalar(x) for x in value))):
+            raise ValidationError({field: "Must be a number, string, boolean, null or a list of those."})
+        if isinstance(value, list):
+            params[name] = tuple(value) if isinstance(known[name], tuple) else value
+    try:
+        est.set_params(**params)
+        est._validate_params()
+    except (ValueError, TypeError) as exc:
+        message = str(exc).strip()
+        names = [n for n in params if f"'{n}'" in str(exc)] or list(params)
+        raise ValidationError({f"params.{names[0]}": message[:500]}) from None
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def _split_check(split: Any, task: str) -> dict[str, Any]:
+    split = {} if split is None else split
+    if not isinstance(split, dict):
+        raise ValidationError({"split": "Must be an object {test_size, stratify, seed}."})
+    unknown = set(split) - SPLIT_KEYS
+    if unknown:
+        raise ValidationError({f"split.{sorted(unknown)[0]}": "Unknown field."})
+    test_size = split.get("test_size", 0.25)
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+        raise ValidationError({"split.test_size": "Must be a fraction between 0 and 1 (exclusive)."})
+    stratify = split.get("stratify", task == CLASSIFICATION)
+    if not isinstance(stratify, bool):
+        raise ValidationError({"split.stratify": "Must be true or false."})
+    if stratify and task == REGRESSION:
+        raise ValidationError({"split.stratify": "Stratified splits are for classification only."})
+    seed = split.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValidationError({"split.seed": "Must be an integer from 0 to 2**32 - 1."})
+    return {"test_size": float(test_size), "stratify": stratify, "seed": seed}
+
+
+def resolve_features(version: DatasetVersion, target: str, features: list[str] | None) -> list[str]:
+    if features is not None:
+        return list(features)
+    return [c["name"] for c in version.columns
+            if c["name"] != target and c.get("role") not in NOT_FEATURE_ROLES
+            and c["dtype"] in USABLE_DTYPES]
+
+
+def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetVersion]:
+    """The spec with defaults filled in, or a ValidationError naming the field."""
+    if not isinstance(spec, dict):
+        raise ValidationError({"spec": "Must be a JSON object."})
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValidationError({f"spec.{sorted(unknown)[0]}": "Unknown field."})
+    for required in ("dataset_version", "target", "task", "estimator"):
+        if spec.get(required) in (None, ""):
+            raise ValidationError({required: "This field is required."})
+
+    dv_id = spec["dataset_version"]
+    if isinstance(dv_id, bool) or not isinstance(dv_id, int):
+        raise ValidationError({"dataset_version": "Must be a dataset version id (an integer)."})
+    version = DatasetVersion.objects.select_related("dataset").filter(
+        pk=dv_id, dataset__project=project
+    ).first()
+    if version is None:
+        raise ValidationError({"dataset_version": f"No dataset version {dv_id} in this project."})
+
+    task = spec["task"]
+    if task not in TASKS:
+        raise ValidationError({"task": "Must be 'classification' or 'regression'."})
+    estimator = spec["estimator"]
+    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
+        raise ValidationError({"estimator": f"{str(estimator)[:100]!r} is not an allowed estimator. "
+                                            f"Choose one of: {', '.join(ESTIMATORS)}."})
+    if ESTIMATORS[estimator][1] != task:
+        raise ValidationError({"estimator": f"{estimator} is for {ESTIMATORS[estimator][1]}, not {task}."})
+
+    target = spec["target"]
+    if not isinstance(target, str):
+        raise ValidationError({"target": "Must be a column name."})
+    target_col = version.column(target)
+    if target_col is None:
+        raise ValidationError({"target": f"The dataset version has no column {target!r}. "
+                                         f"Columns: {', '.join(c['name'] for c in version.columns)[:300]}."})
+    if target_col.get("single_value"):
+        raise ValidationError({"target": f"{target!r} has a single value in every row; "
+                                         "there is nothing to learn."})
+    if task == REGRESSION and target_col["dtype"] not in ("int64", "float64"):
+        raise ValidationError({"target": f"Regression needs a numeric target; {target!r} is "
+                                         f"{target_col['dtype']}."})
+    if target_col["dtype"] not in USABLE_DTYPES:
+        raise ValidationError({"target": f"{target!r} is {target_col['dtype']} and cannot be a target."})
+
+    features = spec.get("features")
+    if features is not None:
+        features = _str_list(features, "features")
+        for name in features:
+            col = version.column(name)
+            if col is None:
+                raise ValidationError({"features": f"The dataset version has no column {name!r}."})
+            if name == target:
+                raise ValidationError({"features": f"The target {target!r} cannot also be a feature."})
+            if col["dtype"] not in USABLE_DTYPES:
+                raise ValidationError({"features": f"{name!r} is {col['dtype']}; only numbers, text and "
+                                                   "booleans can be features."})
+    if not resolve_features(version, target, features):
+        raise ValidationError({"features": "No usable feature columns: list some, or set column roles."})
+
+    if "sensitive_features" in spec and spec["sensitive_features"] is not None:
+        sensitive = _str_list(spec["sensitive_features"], "sensitive_features")
+    else:
+        sensitive = [c["name"] for c in version.columns if c.get("role") == "sensitive"]
+    for name in sensitive:
+        if version.column(name) is None:
+            raise ValidationError({"sensitive_features": f"The dataset version has no column {name!r}."})
+        if name == target:
+            raise ValidationError({"sensitive_features": "The target cannot be a sensitive feature."})
+
+    params = params_check(estimator, spec.get("params"))
+    split = _split_check(spec.get("split"), task)
+
+    metrics = spec.get("metrics")
+    if metrics is None:
+        metrics = list(DEFAULT_METRICS[task])
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise ValidationError({"metrics": "Must be a non-empty list of metric names."})
+    for m in metrics:
+        if m not in METRICS[task]:
+            raise ValidationError({"metrics": f"{m!r} is not a {task} metric; choose from "
+                                              f"{', '.join(METRICS[task])}."})
+    if NEEDS_SCORES & set(metrics):
+        probe = estimator_class(estimator)().set_params(**params_restore(estimator, params))
+        if not (hasattr(probe, "predict_proba") or hasattr(probe, "decision_function")):
+            raise ValidationError({"metrics": f"{', '.join(sorted(NEEDS_SCORES & set(metrics)))} needs "
+                                              f"scores, which {estimator} does not give with these params."})
+        if "log_loss" in metrics and not hasattr(probe, "predict_proba"):
+            raise ValidationError({"metrics": f"log_loss needs probabilities; {estimator} does not give "
+                                              "them with these params."})
+    clean = {
+        "dataset_version": version.pk, "target": target, "features": features,
+        "sensitive_features": sensitive, "task": task, "estimator": estimator, "params": params,
+        "split": split, "metrics": list(dict.fromkeys(metrics)),
+    }
+    return clean, version
+
+
+def params_restore(estimator: str, params: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples where the estimator's default is a tuple (e.g. hidden sizes)."""
+    defaults = estimator_class(estimator)().get_params(deep=False)
+    return {k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+            for k, v in params.items()}
+
+
+def _experiment_name(experiment: Any) -> str:
+    if not isinstance(experiment, str) or not experiment.strip() or len(experiment.strip()) > 200:
+        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    return experiment.strip()
+
+
+def training_job_submit(*, project: Project, experiment: str, spec: Any, user,
+                        rerun_of: Run | None = None, sweep_trial=None) -> Job:
+    experiment = _experiment_name(experiment)
+    clean, _ = spec_clean(project=project, spec=spec)
+    params = {"experiment": experiment, "spec": clean,
+              "rerun_of": str(rerun_of.pk) if rerun_of else None}
+    if sweep_trial is not None:
+        params["sweep_id"] = sweep_trial.sweep_id
+        params["trial"] = sweep_trial.index
+    with transaction.atomic():
+        job = jobs.job_create(kind="training", project=project, user=user, params=params)
+        if sweep_trial is not None:
+            sweep_trial.job = job
+            sweep_trial.save(update_fields=["job"])
+    return job
+
+
+def training_rerun(*, run: Run, user) -> Job:
+    """Train again from the spec a run was made from, on the same feature columns."""
+    record = TrainingRun.objects.filter(run=run).first()
+    if record is None:
+        raise ValidationError({"run": "This run was not created from a training spec; it cannot be re-run."})
+    spec = dict(record.spec)
+    spec["features"] = record.resolved_features or spec.get("features")
+    return training_job_submit(project=run.project, experiment=run.experiment.name, spec=spec,
+                               user=user, rerun_of=run)
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _heartbeat(job: Job):
+    """Keep the job's heartbeat fresh while a long fit runs, so the reaper does not take it as dead."""
+    every = max(1.0, min(30.0, settings.JOB_STALE_AFTER_SECONDS / 4))
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def make_estimator(estimator: str, params: dict[str, Any], seed: int):
+    est = estimator_class(estimator)()
+    params = params_restore(estimator, params)
+    if "random_state" in est.get_params(deep=False) and "random_state" not in params:
+        params["random_state"] = seed  # the split seed makes the estimator repeatable too
+    return est.set_params(**params)
+
+
+def build_pipeline(*, estimator: str, params: dict[str, Any], seed: int, numeric: list[str],
+                   categorical: list[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    est = make_estimator(estimator, params, seed)
+    transformers = []
+    if numeric:
+        transformers.append(("num", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                              ("scale", StandardScaler())]), numeric))
+    if categorical:
+        transformers.append(("cat", Pipeline([
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]), categorical))
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+    return Pipeline([("preprocess", pre), ("model", est)])
+
+
+def _scores(model, X):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X), True
+    if hasattr(model, "decision_function"):
+        return model.decision_function(X), False
+    return None, False
+
+
+def compute_metrics(task: str, names: list[str], model, X, y, log) -> dict[str, float]:
+    from sklearn import metrics as skm
+
+    out: dict[str, float] = {}
+    pred = model.predict(X)
+    if task == REGRESSION:
+        mse = skm.mean_squared_error(y, pred)
+        table = {"r2": lambda: skm.r2_score(y, pred), "mse": lambda: mse, "rmse": lambda: math.sqrt(mse),
+                 "mae": lambda: skm.mean_absolute_error(y, pred),
+                 "median_ae": lambda: skm.median_absolute_error(y, pred)}
+        return {m: float(table[m]()) for m in names}
+    classes = list(model.classes_)
+    binary = len(classes) == 2
+    avg = {"average": "binary", "pos_label": classes[1]} if binary else {"average": "weighted"}
+    scores, is_proba = (None, False)
+    if NEEDS_SCORES & set(names):
+        scores, is_proba = _scores(model, X)
+    for m in names:
+        if m == "accuracy":
+            out[m] = skm.accuracy_score(y, pred)
+        elif m == "balanced_accuracy":
+            out[m] = skm.balanced_accuracy_score(y, pred)
+        elif m in ("precision", "recall", "f1"):
+            fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[m]
+            out[m] = fn(y, pred, zero_division=0, **avg)
+        elif m == "roc_auc":
+            if len(set(y)) < 2:
+                log(f"{m} skipped: this split holds one class only")
+            elif binary:
+                s = scores[:, 1] if is_proba else scores
+                out[m] = skm.roc_auc_score(y, s)
+            elif is_proba:
+                out[m] = skm.roc_auc_score(y, scores, multi_class="ovr", average="weighted", labels=classes)
+            else:
+                log(f"{m} skipped: multiclass AUC needs probabilities")
+        elif m == "log_loss":
+            out[m] = skm.log_loss(y, scores, labels=classes)
+    return {k: float(v) for k, v in out.items()}
+
+
+def _fig(data: list[dict], layout: dict) -> bytes:
+    return json.dumps({"data": data, "layout": layout}).encode()
+
+
+def classification_plots(model, X, y) -> dict[str, bytes]:
+    from sklearn import metrics as skm
+
+    classes = list(model.classes_)
+    labels = [str(c) for c in classes]
+    cm = skm.confusion_matrix(y, model.predict(X), labels=classes)
+    plots = {"plots/confusion_matrix.json": _fig(
+        [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": "Blues",
+          "text": cm.tolist(), "texttemplate": "%{text}", "hovertemplate": "true %{y}<br>predicted %{x}"
+          "<br>%{z} rows<extra></extra>"}],
+        {"title": {"text": "Confusion matrix (test split)"}, "xaxis": {"title": {"text": "Predicted"}},
+         "yaxis": {"title": {"text": "True"}, "autorange": "reversed"}},
+    )}
+    scores, is_proba = _scores(model, X)
+    if scores is None or len(set(y)) < 2:
+        return plots
+    traces = []
+    if len(classes) == 2:
+        s = scores[:, 1] if is_proba else scores
+        fpr, tpr, _ = skm.roc_curve(y, s, pos_label=classes[1])
+        auc = skm.auc(fpr, tpr)
+        traces.append({"type": "scatter", "mode": "lines", "x": fpr.tolist(), "y": tpr.tolist(),
+                       "name": f"{labels[1]} (AUC {auc:.3f})"})
+    elif is_proba:
+        y_arr = np.asarray(y)
+        for i, c in enumerate(classes[:10]):
+            fpr, tpr, _ = skm.roc_curve(y_arr == c, scores[:, i])
+            traces.append({"type": "scatter", "mode": "lines", "x": fpr.tolist(), "y": tpr.tolist(),
+                           "name": f"{labels[i]} vs rest (AUC {skm.auc(fpr, tpr):.3f})"})
+    if traces:
+        traces.append({"type": "scatter", "mode": "lines", "x": [0, 1], "y": [0, 1], "name": "chance",
+                       "line": {"dash": "dash", "color": "#999"}})
+        plots["plots/roc_curve.json"] = _fig(traces, {
+            "title": {"text": "ROC curve (test split)"},
+            "xaxis": {"title": {"text": "False positive rate"}},
+            "yaxis": {"title": {"text": "True positive rate"}}})
+    return plots
+
+
+def regression_plots(model, X, y, seed: int) -> dict[str, bytes]:
+    pred = model.predict(X)
+    y = np.asarray(y, dtype=float)
+    idx = np.arange(len(y))
+    if len(idx) > MAX_PLOT_POINTS:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, MAX_PLOT_POINTS, replace=False))
+    return {"plots/residuals.json": _fig(
+        [{"type": "scattergl", "mode": "markers", "x": pred[idx].tolist(), "y": (y[idx] - pred[idx]).tolist(),
+          "marker": {"size": 4, "opacity": 0.6}, "name": "residual"}],
+        {"title": {"text": "Residuals (test split)"}, "xaxis": {"title": {"text": "Predicted"}},
+         "yaxis": {"title": {"text": "Actual - predicted"}}},
+    ), "plots/predicted_vs_actual.json": _fig(
+        [{"type": "scattergl", "mode": "markers", "x": y[idx].tolist(), "y": pred[idx].tolist(),
+          "marker": {"size": 4, "opacity": 0.6}, "name": "test rows"},
+         {"type": "scatter", "mode": "lines", "x": [float(y.min()), float(y.max())],
+          "y": [float(y.min()), float(y.max())], "name": "ideal", "line": {"dash": "dash", "color": "#999"}}],
+        {"title": {"text": "Predicted vs actual (test split)"}, "xaxis": {"title": {"text": "Actual"}},
+         "yaxis": {"title": {"text": "Predicted"}}},
+    )}
+
+
+def feature_importances(pipeline) -> list[dict[str, Any]] | None:
+    model = pipeline.named_steps["model"]
+    if hasattr(model, "feature_importances_"):
+        values = np.asarray(model.feature_importances_, dtype=float)
+    elif hasattr(model, "coef_"):
+        coef = np.asarray(model.coef_, dtype=float)
+        values = np.abs(coef) if coef.ndim == 1 else np.abs(coef).mean(axis=0)
+    else:
+        return None
+    names = pipeline.named_steps["preprocess"].get_feature_names_out()
+    pairs = sorted(zip(names, values.tolist(), strict=True), key=lambda p: -p[1])
+    return [{"feature": str(n), "importance": float(v)} for n, v in pairs]
+
+
+def model_dump(pipeline) -> tuple[bytes, list[str]]:
+    """The pipeline in skops format and the explicit list of types needed to load it."""
+    import skops.io as sio
+
+    data = sio.dumps(pipeline)
+    types = sorted(sio.get_untrusted_types(data=data))
+    outside = [t for t in types if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if outside:
+        raise RuntimeError(f"The fitted pipeline holds types that are not trusted: {outside[:5]}")
+    return data, types
+
+
+def model_load(data: bytes, trusted: list[str]):
+    import skops.io as sio
+
+    return sio.loads(data, trusted=trusted)
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    if value is None:
+        return "None"
+    return str(value) if not isinstance(value, float) else repr(value)
+
+
+def _dtype_of(df, name: str, version: DatasetVersion) -> str:
+    col = version.column(name)
+    return col["dtype"] if col else str(df[name].dtype)
+
+
+def training_run(*, job_id: int) -> None:
+    """Job body: train from the spec in ``job.params`` and log everything to a new run."""
+    try:
+        jobs.job_run(job_id=job_id, work=_train)
+    finally:
+        job = Job.objects.filter(pk=job_id).only("params", "status").first()
+        if job is not None and job.params.get("sweep_id") and job.is_final:
+            from experiments import sweeps
+
+            sweeps.sweep_advance(sweep_id=job.params["sweep_id"])
+
+
+def _train(job: Job) -> dict[str, Any]:
+    from sklearn.model_selection import train_test_split
+
+    started = time.time()
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+
+    def step(progress: int, message: str, line: str = "") -> None:
+        text = "".join(f"{x}\n" for x in [*lines, line] if x)
+        lines.clear()
+        jobs.job_progress(job=job, progress=progress, message=message,
+                          log=f"[{time.time() - started:6.1f}s] {text}" if text else "")
+
+    project = job.project
+    if project is None:
+        raise ValidationError({"project": "The job has no project."})
+    spec, version = spec_clean(project=project, spec=job.params.get("spec"))
+    experiment = _experiment_name(job.params.get("experiment"))
+    target, task, seed = spec["target"], spec["task"], spec["split"]["seed"]
+    features = resolve_features(version, target, spec["features"])
+    step(5, "Loading the dataset", f"Loading {version} ({version.row_count} rows)")
+
+    df = datasets.version_read_frame(version, columns=[*features, target])
+    missing = int(df[target].isna().sum())
+    if missing:
+        df = df[df[target].notna()].reset_index(drop=True)
+        log(f"Dropped {missing} rows with no {target!r}")
+    y = df[target]
+    if task == CLASSIFICATION:
+        if _dtype_of(df, target, version) in ("string", "bool"):
+            y = y.map(str)
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise ValidationError({"target": f"{target!r} has a single class ({counts.index[0]!r}); "
+                                             "classification needs at least two."})
+        if spec["split"]["stratify"] and counts.min() < 2:
+            raise ValidationError({"split.stratify": f"Class {counts.idxmin()!r} has one row; a stratified "
+                                                     "split needs at least two of every class."})
+    else:
+        y = y.astype(float)
+    if len(df) < 4:
+        raise ValidationError({"dataset_version": "Too few rows with a target to split and train."})
+    X = df[features].copy()
+    numeric = [f for f in features if _dtype_of(df, f, version) in ("int64", "float64")]
+    categorical = [f for f in features if f not in numeric]
+    for name in categorical:
+        X[name] = X[name].map(lambda v: v if v != v or v is None else str(v))
+
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=spec["split"]["test_size"], random_state=seed,
+            stratify=y if spec["split"]["stratify"] else None,
+        )
+    except ValueError as exc:
+        raise ValidationError({"split": str(exc)}) from None
+    pipeline = build_pipeline(estimator=spec["estimator"], params=spec["params"], seed=seed,
+                              numeric=numeric, categorical=categorical)
+    step(20, f"Fitting {spec['estimator']}",
+         f"Split {len(X_train)} train / {len(X_test)} test rows; {len(numeric)} numeric and "
+         f"{len(categorical)} categorical features")
+    fit_started = time.time()
+    with _heartbeat(job):
+        try:
+            pipeline.fit(X_train, y_train)
+        except ValueError as exc:
+            raise ValidationError({"params": f"{spec['estimator']} could not be fitted: {exc}"}) from None
+    fit_seconds = time.time() - fit_started
+    step(70, "Computing metrics", f"Fitted in {fit_seconds:.1f}s")
+
+    metrics: dict[str, float] = {}
+    for split_name, Xs, ys in (("train", X_train, y_train), ("test", X_test, y_test)):
+        for name, value in compute_metrics(task, spec["metrics"], pipeline, Xs, ys, log).items():
+            metrics[f"{split_name}_{name}"] = value
+    log("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    step(80, "Making plots and saving the model")
+
+    files: dict[str, bytes] = {}
+    if task == CLASSIFICATION:
+        files.update(classification_plots(pipeline, X_test, y_test))
+    else:
+        files.update(regression_plots(pipeline, X_test, y_test, seed))
+    importances = feature_importances(pipeline)
+    if importances is not None:
+        files["feature_importances.json"] = json.dumps(importances).encode()
+        top = importances[:30][::-1]
+        files["plots/feature_importances.json"] = _fig(
+            [{"type": "bar", "orientation": "h", "x": [p["importance"] for p in top],
+              "y": [p["feature"] for p in top]}],
+            {"title": {"text": "Feature importances"}, "margin": {"l": 200}})
+    model_bytes, trusted = model_dump(pipeline)
+    reloaded = model_load(model_bytes, trusted)
+    if not np.array_equal(np.asarray(reloaded.predict(X_test.head(50))),
+                          np.asarray(pipeline.predict(X_test.head(50)))):
+        raise RuntimeError("The saved model does not predict like the fitted one.")
+    files["model/model.skops"] = model_bytes
+    signature = {
+        "inputs": [{"name": f, "dtype": _dtype_of(df, f, version)} for f in features],
+        "target": {"name": target, "dtype": _dtype_of(df, target, version)},
+        "task": task,
+        "classes": [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+        if task == CLASSIFICATION else None,
+        "format": "skops",
+        "trusted_types": trusted,
+        "dataset_version": version.pk,
+    }
+    files["model/signature.json"] = json.dumps(signature, indent=2).encode()
+    files["spec.json"] = json.dumps(spec, indent=2).encode()
+
+    step(90, "Logging to a new run")
+    run = _log_run(job=job, project=project, experiment=experiment, spec=spec, version=version,
+                   features=features, metrics=metrics, files=files, fit_seconds=fit_seconds,
+                   started=started)
+    step(99, "Done", f"Logged run {run.pk}")
+    return {"run_id": str(run.pk), "metrics": metrics, "experiment": experiment}
+
+
+def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any], version: DatasetVersion,
+             features: list[str], metrics: dict[str, float], files: dict[str, bytes], fit_seconds: float,
+             started: float) -> Run:
+    rerun_of = job.params.get("rerun_of")
+    sweep_id = job.params.get("sweep_id")
+    tags = {
+        "steward.source": "training_job",
+        "steward.job_id": str(job.pk),
+        "steward.estimator": spec["estimator"],
+        "steward.task": spec["task"],
+        "steward.dataset": f"{version.dataset.name}:v{version.version}",
+        "steward.sensitive_features": json.dumps(spec["sensitive_features"]),
+    }
+    if rerun_of:
+        tags["steward.rerun_of"] = rerun_of
+    if sweep_id:
+        tags["steward.sweep_id"] = str(sweep_id)
+    estimator = make_estimator(spec["estimator"], spec["params"], spec["split"]["seed"])
+    est_params = estimator.get_params(deep=False)
+    params = {k: _param_text(v) for k, v in est_params.items()}
+    params.update({
+        "estimator": spec["estimator"], "task": spec["task"], "target": spec["target"],
+        "dataset_version": str(version.pk), "test_size": repr(spec["split"]["test_size"]),
+        "stratify": str(spec["split"]["stratify"]).lower(), "seed": str(spec["split"]["seed"]),
+        "n_features": str(len(features)),
+    })
+    pairs = services.param_pairs_parse(params)
+    now = services.now_ms()
+    points = services.metric_points_parse(
+        [{"key": k, "value": v, "step": 0, "timestamp": now} for k, v in sorted(metrics.items())]
+        + [{"key": "fit_seconds", "value": fit_seconds, "step": 0, "timestamp": now}]
+    )
+    name = f"{spec['estimator']} on {version.dataset.name} v{version.version}"
+    with transaction.atomic():
+        # A retried job (its first worker died) may find the run it made before the crash.
+        existing = TrainingRun.objects.filter(job=job).select_related("run").first()
+        if existing is not None:
+            return existing.run
+        run = services.run_create(
+            project=project, experiment=experiment, user=job.created_by, name=name[:250],
+            start_time=int(started * 1000), tags=tags, seed=spec["split"]["seed"],
+        ).run
+        services.params_log(run=run, pairs=pairs)
+        services.metrics_log(run=run, points=points)
+        for path, data in files.items():
+            content_type = "application/json" if path.endswith(".json") else "application/octet-stream"
+            artifacts.artifact_upload(run=run, path=path, stream=io.BytesIO(data), content_length=len(data),
+                                      content_type=content_type)
+        RunDataset.objects.create(run=run, dataset_version=version, direction=LineageDirection.INPUT,
+                                  role="train")
+        TrainingRun.objects.create(
+            run=run, spec=spec, resolved_features=features, job=job, sweep_id=sweep_id,
+            rerun_of=Run.objects.filter(pk=rerun_of).first() if rerun_of else None,
+        )
+        services.run_update(run=run, status=RunStatus.FINISHED)
+    return run
+
+
+def training_record_for(run: Run) -> TrainingRun:
+    record = TrainingRun.objects.filter(run=run).first()
+    if record is None:
+        raise Http404("This run was not created from a training spec.")
+    return record
