@@ -1,0 +1,213 @@
+import json
+
+import numpy as np
+import pytest
+
+from registry import prediction_log
+from registry.models import PredictionLog
+from tests.registry.conftest import register, store_model
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def served(project, run, editor, forest, cancer_data):
+    X, _ = cancer_data
+    store_model(run, forest, example=X.sample(100, random_state=2))
+    return register(project=project, run=run, user=editor.user)
+
+
+def url(project, ref="1", name="credit-scorer"):
+    return f"/api/v1/serve/{project.slug}/{name}/{ref}/predict"
+
+
+def records(frame):
+    return [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def test_predictions_match_scikit_learn(project, editor, served, forest, cancer_data):
+    X, _ = cancer_data
+    rows = X.iloc[:100]
+    response = editor.post(url(project), {"records": records(rows)}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["model_version"] == 1
+    assert body["runtime"] == "onnx"
+    assert body["classes"] == [0, 1]
+    assert len(body["request_id"]) == 32
+    assert body["predictions"] == forest.predict(rows).tolist()
+    assert np.abs(np.array(body["probabilities"]) - forest.predict_proba(rows)).max() <= 1e-5
+
+
+def test_column_oriented_requests(project, editor, served, forest, cancer_data):
+    rows = cancer_data[0].iloc[:3]
+    columns = {name: [float(v) for v in rows[name]] for name in rows.columns}
+    response = editor.post(url(project), {"columns": columns}, format="json")
+    assert response.status_code == 200
+    assert response.json()["predictions"] == forest.predict(rows).tolist()
+
+
+def test_regression_and_string_classes(project, run, editor, diabetes_ridge, iris_logreg):
+    ridge, Xd = diabetes_ridge
+    store_model(run, ridge, folder="ridge", example=Xd)
+    register(project=project, run=run, user=editor.user, path="ridge", name="ridge")
+    response = editor.post(url(project, name="ridge"), {"records": records(Xd.iloc[:2])}, format="json")
+    body = response.json()
+    assert "probabilities" not in body
+    assert body["predictions"] == pytest.approx(ridge.predict(Xd.iloc[:2]).tolist(), abs=1e-4)
+
+    logreg, Xi = iris_logreg
+    store_model(run, logreg, folder="iris", example=Xi)
+    register(project=project, run=run, user=editor.user, path="iris", name="iris")
+    rows = records(Xi.iloc[[0, 100]])
+    body = editor.post(url(project, name="iris"), {"records": rows}, format="json").json()
+    assert body["predictions"] == ["setosa", "virginica"]
+    assert body["classes"] == ["setosa", "versicolor", "virginica"]
+
+
+def test_sklearn_runtime_serves_what_onnx_cannot(project, run, editor, hist_gb, cancer_data):
+    store_model(run, hist_gb, folder="hgb", example=cancer_data[0].head(50))
+    register(project=project, run=run, user=editor.user, path="hgb", name="hgb")
+    rows = cancer_data[0].iloc[:5]
+    body = editor.post(url(project, name="hgb"), {"records": records(rows)}, format="json").json()
+    assert body["runtime"] == "sklearn"
+    assert body["predictions"] == hist_gb.predict(rows).tolist()
+
+
+def _row(cancer_data):
+    return records(cancer_data[0].iloc[:2])
+
+
+def test_a_missing_column_is_a_400_naming_it(project, editor, served, cancer_data):
+    rows = _row(cancer_data)
+    del rows[1]["mean area"]
+    response = editor.post(url(project), {"records": rows}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"mean area": "Row 1: missing column."}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("12.5", "expected a number, got '12.5'"),
+    (True, "expected a number, got True"),
+    ([1], "expected a number"),
+    (None, "cannot take a missing value"),
+])
+def test_a_wrong_type_or_null_is_a_400_naming_the_column(project, editor, served, cancer_data, bad, message):
+    rows = _row(cancer_data)
+    rows[0]["worst area"] = bad
+    response = editor.post(url(project), {"records": rows}, format="json")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert list(fields) == ["worst area"]
+    assert message in fields["worst area"]
+
+
+def test_a_nan_literal_is_a_400_naming_the_column(project, editor, served, cancer_data):
+    rows = _row(cancer_data)
+    rows[1]["mean radius"] = float("nan")
+    body = json.dumps({"records": rows})  # Python writes NaN, as many clients do
+    response = editor.post(url(project), body, content_type="application/json")
+    assert response.status_code == 400
+    assert "mean radius" in response.json()["error"]["fields"]
+
+
+def test_nullable_columns_take_missing_values(project, run, editor, cancer_data):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = cancer_data
+    X = X.copy()
+    X.loc[X.index[:40], "mean radius"] = np.nan
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    store_model(run, model, folder="nan", example=X.head(60))
+    version = register(project=project, run=run, user=editor.user, path="nan", name="nan")
+    assert [c["name"] for c in version.columns if c["nullable"]] == ["mean radius"]
+    frame = X.iloc[[50, 51]].copy()
+    frame.iloc[0, 0] = np.nan
+    rows = records(frame)
+    rows[0]["mean radius"] = None
+    response = editor.post(url(project, name="nan"), {"records": rows}, format="json")
+    assert response.status_code == 200, response.json()
+    # Whichever runtime serves it, the answer is scikit-learn's for the missing value.
+    assert response.json()["predictions"] == model.predict(frame).tolist()
+    assert np.abs(np.array(response.json()["probabilities"]) - model.predict_proba(frame)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "records"),
+    ({"records": []}, "records"),
+    ({"records": "x"}, "records"),
+    ({"records": [1, 2]}, "records[0]"),
+    ({"columns": {"mean radius": [1.0], "mean area": [1.0, 2.0]}}, "columns"),
+])
+def test_malformed_bodies_are_400s(project, editor, served, body, field):
+    response = editor.post(url(project), body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+def test_a_batch_over_the_configured_size_is_a_413(project, editor, served, cancer_data, settings):
+    settings.SERVING_MAX_ROWS = 10
+    rows = records(cancer_data[0].iloc[:11])
+    response = editor.post(url(project), {"records": rows}, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert editor.post(url(project), {"records": rows[:10]}, format="json").status_code == 200
+
+
+def test_unknown_model_version_or_alias_is_a_404(project, editor, served, cancer_data):
+    body = {"records": _row(cancer_data)}
+    assert editor.post(url(project, ref="champion"), body, format="json").status_code == 404
+    assert editor.post(url(project, ref="7"), body, format="json").status_code == 404
+    response = editor.post(url(project, name="nope"), body, format="json")
+    assert response.status_code == 404
+    assert "No model named" in response.json()["error"]["message"]
+
+
+def test_outsiders_get_404_and_viewers_may_predict(project, outsider, viewer, served, cancer_data):
+    body = {"records": _row(cancer_data)}
+    assert outsider.post(url(project), body, format="json").status_code == 404
+    assert viewer.post(url(project), body, format="json").status_code == 200
+
+
+def test_every_prediction_is_logged_in_batches(project, editor, served, cancer_data):
+    rows = _row(cancer_data)
+    first = editor.post(url(project), {"records": rows}, format="json").json()
+    second = editor.post(url(project), {"records": rows[:1]}, format="json").json()
+    # Nothing is written on the request path.
+    assert PredictionLog.objects.count() == 0
+    assert prediction_log.prediction_log_flush() == 3
+    logs = list(PredictionLog.objects.order_by("id"))
+    assert [log.request_id.hex for log in logs] == [first["request_id"]] * 2 + [second["request_id"]]
+    assert [log.row for log in logs] == [0, 1, 0]
+    assert logs[1].model_version_id == served.pk
+    assert logs[1].inputs == rows[1]
+    assert logs[1].prediction == first["predictions"][1]
+    assert logs[1].probabilities == first["probabilities"][1]
+
+
+def test_pii_columns_are_left_out_of_the_log_unless_asked_for(project, run, editor, member_client,
+                                                              iris_logreg):
+    from accounts.models import Role
+
+    model, X = iris_logreg
+    store_model(run, model, example=X)
+    register(project=project, run=run, user=editor.user, name="iris", pii_columns=["sepal width (cm)"])
+    row = records(X.iloc[:1])
+    editor.post(url(project, name="iris"), {"records": row}, format="json")
+    prediction_log.prediction_log_flush()
+    assert PredictionLog.objects.get().inputs == {k: v for k, v in row[0].items() if k != "sepal width (cm)"}
+
+    owner = member_client(Role.OWNER)
+    model_url = f"/api/v1/projects/{project.slug}/models/iris/"
+    assert editor.patch(model_url, {"log_pii": True}, format="json").status_code == 403
+    assert owner.patch(model_url, {"log_pii": True}, format="json").status_code == 200
+    editor.post(url(project, name="iris"), {"records": row}, format="json")
+    prediction_log.prediction_log_flush()
+    assert PredictionLog.objects.order_by("-id").first().inputs == row[0]
+
+
+def test_a_given_request_id_is_kept(project, editor, served, cancer_data):
+    rid = "6f1c7b1e-3f7b-4f57-9a51-3b1f0e2a9d11"
+    body = editor.post(url(project), {"records": _row(cancer_data)}, format="json",
+                       HTTP_X_REQUEST_ID=rid).json()
+    assert body["request_id"] == rid.replace("-", "")
