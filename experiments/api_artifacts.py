@@ -7,7 +7,7 @@ import posixpath
 from django.core.exceptions import ValidationError
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,6 +55,7 @@ class ArtifactApi(APIView):
     parser_classes: list = []
 
     @extend_schema(
+        operation_id="run_artifact_upload",
         request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={201: OpenApiTypes.OBJECT},
     )
@@ -70,7 +71,10 @@ class ArtifactApi(APIView):
         )
         return Response(artifact_output(artifact), status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        operation_id="run_artifact_download",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
     def get(self, request, run_id, path):
         run = run_for_user(request.user, run_id)
         artifact, blob = artifacts.artifact_open(run=run, path=path)
@@ -80,6 +84,7 @@ class ArtifactApi(APIView):
             filename=posixpath.basename(artifact.path),
             content_type=artifact.content_type or artifacts.DEFAULT_CONTENT_TYPE,
         )
+        response.block_size = artifacts.CHUNK_SIZE
         if not response.has_header("Content-Length"):
             response["Content-Length"] = str(artifact.size)
         response["ETag"] = f'"{artifact.sha256}"'
@@ -95,7 +100,7 @@ class ArtifactListApi(APIView):
         path = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
         recursive = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="run_artifacts_list", parameters=[Query], responses=OpenApiTypes.OBJECT)
     def get(self, request, run_id):
         run = run_for_user(request.user, run_id)
         query = self.Query(data=request.query_params)
@@ -110,11 +115,7 @@ class ArtifactListApi(APIView):
 class ArtifactVerifyApi(APIView):
     """Queue a job that re-reads every artifact of a run and checks its sha256 and size."""
 
-    @extend_schema(
-        request=None,
-        responses={202: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("run_id", str, OpenApiParameter.PATH)],
-    )
+    @extend_schema(operation_id="run_artifacts_verify", request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         job = jobs.job_create(

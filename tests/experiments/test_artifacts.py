@@ -1,6 +1,12 @@
 import hashlib
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +20,7 @@ from accounts.models import Role
 from experiments import artifacts
 from experiments.models import Artifact, Job, JobStatus
 from experiments.tasks import artifacts_verify_task
+from mlplatform.celery import app as celery_app
 from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory, RunFactory, UserFactory
 
 
@@ -441,6 +448,127 @@ def test_verify_job_reports_tampered_and_missing_blobs(editor, run):
     assert Artifact.objects.filter(verified_at__isnull=False).count() == 1
     polled = editor.get(f"/api/v1/jobs/{job_id}/").json()
     assert polled["result"]["mismatched"] == ["tampered.bin"]
+
+
+# --- S3-compatible storage -------------------------------------------------
+
+
+@pytest.fixture
+def s3_artifacts(settings):
+    """The artifacts storage on an S3 bucket, served in-process by moto."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    with moto.mock_aws():
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        client = boto3.client("s3", region_name="us-east-1", **credentials)
+        client.create_bucket(Bucket="steward-artifacts")
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "artifacts": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": "steward-artifacts",
+                    "region_name": "us-east-1",
+                    "access_key": "testing",
+                    "secret_key": "testing",
+                    "file_overwrite": True,
+                },
+            },
+        }
+        yield client
+
+
+def test_s3_storage_round_trip_and_verification(editor, run, s3_artifacts):
+    # Over boto3's 8 MiB multipart threshold, so the upload goes in parts.
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    assert put(editor, run, "model/weights.bin", data).status_code == 201
+    assert put(editor, run, "notes.txt", b"hello", content_type="text/plain").status_code == 201
+    assert put(editor, run, "gone.txt", b"bye").status_code == 201
+    stored = {a.path: a for a in Artifact.objects.filter(run=run)}
+    head = s3_artifacts.head_object(Bucket="steward-artifacts", Key=stored["model/weights.bin"].storage_name)
+    assert head["ContentLength"] == len(data)
+
+    download = editor.get(url(run, "model/weights.bin"))
+    assert download.status_code == 200
+    assert download["Content-Length"] == str(len(data))
+    assert b"".join(download.streaming_content) == data
+
+    s3_artifacts.put_object(Bucket="steward-artifacts", Key=stored["notes.txt"].storage_name, Body=b"HELLO")
+    s3_artifacts.delete_object(Bucket="steward-artifacts", Key=stored["gone.txt"].storage_name)
+    job_id = editor.post(f"/api/v1/runs/{run.pk}/artifacts-verify/").json()["id"]
+    artifacts_verify_task.apply(args=[job_id])
+
+    assert Job.objects.get(pk=job_id).result == {
+        "checked": 3, "ok": 1, "mismatched": ["notes.txt"], "missing": ["gone.txt"]
+    }
+
+
+REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+
+
+def _redis_reachable() -> bool:
+    host_port = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not _redis_reachable(), reason=f"needs Redis at {REDIS_URL}")
+def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, tmp_path):
+    from django.db import connection
+
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=Role.EDITOR)
+    run = RunFactory(experiment=ExperimentFactory(project=project))
+    upload(run, "model.bin", b"weights")
+    tampered = upload(run, "data.csv", b"a,b\n1,2\n")
+    Path(storages["artifacts"].path(tampered.storage_name)).write_bytes(b"a,b\n9,9\n")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {account_services.api_token_create(user=user)[1]}")
+    job_id = client.post(f"/api/v1/runs/{run.pk}/artifacts-verify/").json()["id"]
+
+    db = connection.settings_dict
+    queue = f"artifacts-test-{uuid.uuid4().hex}"  # so parallel test runs never take each other's messages
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mlplatform.settings",
+        "SECRET_KEY": "worker-test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "STEWARD_VAR_DIR": str(tmp_path / "worker-var"),
+        "ARTIFACT_ROOT": str(artifact_root),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "mlplatform", "worker", "-P", "solo", "-Q", queue,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        with celery_app.connection_for_write(REDIS_URL) as broker:
+            artifacts_verify_task.apply_async(args=[job_id], connection=broker, queue=queue)
+        deadline = time.monotonic() + 60
+        job = Job.objects.get(pk=job_id)
+        while not job.is_final and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.2)
+            job.refresh_from_db()
+    finally:
+        worker.terminate()
+        try:
+            _, errors = worker.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            _, errors = worker.communicate()
+
+    assert job.status == JobStatus.SUCCEEDED, errors.decode()[-2000:]
+    assert job.result == {"checked": 2, "ok": 1, "mismatched": ["data.csv"], "missing": []}
+    assert Artifact.objects.get(run=run, path="model.bin").verified_at is not None
+    assert Artifact.objects.get(run=run, path="data.csv").verified_at is None
 
 
 # --- streaming through a live server ---------------------------------------
