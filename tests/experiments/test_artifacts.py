@@ -1,6 +1,7 @@
 import hashlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,7 +42,9 @@ def artifact_root(settings, tmp_path):
             "OPTIONS": {"location": str(root)},
         },
     }
-    return root
+    yield root
+    # pytest keeps recent tmp folders; do not leave 200 MB blobs in them.
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
