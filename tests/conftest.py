@@ -40,3 +40,9 @@ def editor(member_client):
 @pytest.fixture
 def outsider(db):
     return _client_for(UserFactory())
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher costs most of a second per user; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
