@@ -116,21 +116,26 @@ def _runs_show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    url_help = "server URL (default: STEWARD_URL or ~/.steward/config)"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
     parser = argparse.ArgumentParser(prog="steward", description="Steward experiment tracking client.")
-    parser.add_argument("--url", help="server URL (default: STEWARD_URL or ~/.steward/config)")
+    parser.add_argument("--url", help=url_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    login = sub.add_parser("login", help="save the server URL and an API token to ~/.steward/config")
+    login = sub.add_parser("login", parents=[common],
+                           help="save the server URL and an API token to ~/.steward/config")
     login.add_argument("--token", help="API token (prompted for when omitted)")
     login.add_argument("--project", help="default project for runs")
     login.set_defaults(func=_login)
 
-    sync = sub.add_parser("sync", help="send what the spool holds (runs logged while the server was down)")
+    sync = sub.add_parser("sync", parents=[common],
+                          help="send what the spool holds (runs logged while the server was down)")
     sync.set_defaults(func=_sync)
 
     runs = sub.add_parser("runs", help="list or show runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    listing = runs_sub.add_parser("list", help="search a project's runs")
+    listing = runs_sub.add_parser("list", parents=[common], help="search a project's runs")
     listing.add_argument("--project", "-p", help="project slug (default: the configured project)")
     listing.add_argument("--experiment", "-e")
     listing.add_argument("--filter", "-f", help="e.g. \"metrics.acc > 0.9\"")
@@ -138,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--max-results", "-n", type=int, default=50)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_runs_list)
-    show = runs_sub.add_parser("show", help="one run's params, metrics, tags and source")
+    show = runs_sub.add_parser("show", parents=[common], help="one run's params, metrics, tags and source")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_runs_show)

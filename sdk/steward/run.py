@@ -46,6 +46,7 @@ TAG_VALUE_MAX = 8000
 MAX_BATCH_PARAMS = 1000
 MAX_BATCH_TAGS = 1000
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+SPOOL_SYNC_GRACE = 60.0  # seconds a run's end waits for the earlier runs' spool to go out
 
 _open_runs: list[Run] = []
 _open_lock = threading.Lock()
@@ -604,8 +605,10 @@ class Run:
             self._stopping = True
         self._wake.set()
         self._thread.join()
-        self._sync_stop.set()
         if self._sync_thread is not None:
+            # Let the earlier runs' records finish sending, within reason; the rest waits for next time.
+            self._sync_thread.join(SPOOL_SYNC_GRACE)
+            self._sync_stop.set()
             self._sync_thread.join()
         for transport in (self._main, self._sender, self._probe, self._sync_transport):
             transport.close()

@@ -1,0 +1,83 @@
+"""A 4xx from the server surfaces as an exception with the server's message, never a silent drop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import steward
+
+from experiments.models import Metric
+
+pytestmark = pytest.mark.live
+
+
+def test_unknown_project_raises_not_found_at_start(steward_server, account):
+    steward.configure(url=steward_server.url, token=account.token)
+    with pytest.raises(steward.NotFoundError, match="No such project") as caught:
+        steward.start_run(project="no-such-project", experiment="x", capture=False)
+    assert caught.value.status == 404 and caught.value.code == "not_found"
+
+
+def test_bad_token_raises_authentication_error(steward_server, account):
+    with steward.Client(url=steward_server.url, token="stw_not-a-token") as client:
+        with pytest.raises(steward.AuthenticationError, match="Invalid, expired or revoked token"):
+            client.me()
+
+
+def test_bad_values_raise_before_anything_is_buffered(steward_server, account):
+    steward.configure(url=steward_server.url, token=account.token)
+    with steward.start_run(project=account.project, experiment="bad", capture=False) as run:
+        with pytest.raises(steward.InvalidInputError, match="may only contain"):
+            run.log_metric("bad key!", 1.0)
+        with pytest.raises(steward.InvalidInputError, match="must be a number"):
+            run.log_metric("loss", "high")
+        with pytest.raises(steward.InvalidInputError, match="parent path"):
+            run.set_tag("../etc", "x")
+        run.log_param("lr", 0.1)
+        with pytest.raises(steward.ConflictError, match="already logged"):
+            run.log_param("lr", 0.2)
+
+
+def test_param_conflict_found_by_the_server_raises_at_flush(steward_server, account, sdk_sandbox):
+    steward.configure(url=steward_server.url, token=account.token)
+    other = steward.Client()
+    with pytest.raises(steward.ConflictError, match="Param 'lr' is already logged as '0.5'") as caught:
+        with steward.start_run(project=account.project, experiment="conflict", capture=False) as run:
+            other.log_batch(run.id, params={"lr": "0.5"})
+            run.log_param("lr", 0.1)
+            run.log_metric("loss", 1.0)
+            run.flush()
+    assert caught.value.status == 409
+    other.close()
+    # the refused batch is stored whole or not at all, and kept on disk with the reason
+    assert not Metric.objects.filter(run_id=run.id).exists()
+    rejected = list(sdk_sandbox.rglob("rejected/*/*.batch.json"))
+    assert len(rejected) == 1
+    assert json.loads(rejected[0].read_text())["body"]["metrics"][0]["key"] == "loss"
+    assert "already logged" in rejected[0].with_name(rejected[0].name + ".error").read_text()
+
+
+def test_server_side_validation_errors_name_the_field(steward_server, account):
+    with steward.Client(url=steward_server.url, token=account.token, project=account.project) as client:
+        run = client.create_run(None, "limits")
+        too_many = [{"key": "m", "value": 1.0, "step": i} for i in range(10_001)]
+        with pytest.raises(steward.InvalidRequestError, match="At most 10000") as caught:
+            client.log_batch(run.id, metrics=too_many)
+        assert "metrics" in caught.value.fields
+        with pytest.raises(steward.NotFoundError):
+            client.get_run("00000000-0000-0000-0000-000000000000")
+        with pytest.raises(steward.NotFoundError):
+            client.download_artifact(run.id, "missing.bin", "/tmp/never-written")
+        with pytest.raises(steward.InvalidRequestError):
+            client.search_runs(filter="metrics.acc >>> 1")
+
+
+def test_log_batch_with_the_same_key_stores_once(steward_server, account):
+    with steward.Client(url=steward_server.url, token=account.token, project=account.project) as client:
+        run = client.create_run(None, "idem")
+        points = [{"key": "m", "value": float(i), "step": i, "timestamp": 1} for i in range(100)]
+        first = client.log_batch(run.id, metrics=points, idempotency_key="k-1")
+        second = client.log_batch(run.id, metrics=points, idempotency_key="k-1")
+        assert first == second == {"params": 0, "metrics": 100, "tags": 0}
+    assert Metric.objects.filter(run_id=run.id).count() == 100
