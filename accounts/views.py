@@ -87,4 +87,4 @@ def members(request, slug: str):
     return render(request, "accounts/members.html", {
         "project": project, "memberships": memberships, "form": form, "is_owner": is_owner,
         "roles": [r.label for r in Role], "nav": "projects",
-    }, status=400 if request.method == "POST" else 200)
+    })

@@ -73,9 +73,7 @@ def home(request):
         request.user.memberships.values_list("project_id", "role")
     )
     rows = [{"project": p, "role": Role(roles[p.pk]).label if p.pk in roles else "admin"} for p in projects]
-    status = 400 if request.method == "POST" else 200
-    return render(request, "experiments/projects.html", {"rows": rows, "form": form, "nav": "projects"},
-                  status=status)
+    return render(request, "experiments/projects.html", {"rows": rows, "form": form, "nav": "projects"})
 
 
 @login_required
@@ -105,7 +103,7 @@ def project_detail(request, slug: str):
         "project": project, "experiments": experiments, "form": form, "recent_jobs": recent_jobs,
         "can_edit": project.user_role >= Role.EDITOR, "is_owner": project.user_role >= Role.OWNER,
         "nav": "projects",
-    }, status=400 if request.method == "POST" else 200)
+    })
 
 
 # --- Experiment: runs table and leaderboard ---------------------------------------------------------
@@ -238,7 +236,7 @@ def experiment_detail(request, slug: str, experiment_id: int):
         "first_url": "?" + first_params.urlencode(), "chosen": sorted(chosen_set),
         "total_runs": Run.objects.filter(experiment=experiment).count(), "nav": "projects",
         "compare_max": COMPARE_MAX,
-    }, status=400 if error else 200)
+    })
 
 
 def _leaderboard(request, project, experiment):
@@ -272,7 +270,7 @@ def _leaderboard(request, project, experiment):
         "metric_keys": metric_keys, "metric": key, "goal": goal, "filter": filter_string,
         "param_keys": param_keys, "error": error, "nav": "projects",
         "total_runs": Run.objects.filter(experiment=experiment).count(),
-    }, status=400 if error else 200)
+    })
 
 
 # --- Run page ---------------------------------------------------------------------------------------
@@ -514,7 +512,7 @@ def compare(request, slug: str):
         "project": project, "rows": rows, "param_table": param_table, "metric_table": metric_table,
         "param_keys": param_keys, "metric_keys": metric_keys, "compare_data": data, "error": error,
         "differing_only": request.GET.get("diff") == "1", "nav": "projects",
-    }, status=400 if error else 200)
+    })
 
 
 # --- Jobs -------------------------------------------------------------------------------------------
