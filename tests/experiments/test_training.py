@@ -6,14 +6,13 @@ import pytest
 import skops.io as sio
 
 from experiments.models import Job, JobStatus, Run, RunDataset, TrainingRun
-from tests.experiments.test_datasets import (  # noqa: F401 - fixtures
-    artifact_root,
-    csv_bytes,
-    eager,
-    error_of,
-    fast_password_hashing,
-    upload,
-)
+from tests.experiments import test_datasets as ds
+from tests.experiments.test_datasets import csv_bytes, error_of, upload
+
+# Fixtures shared with the dataset tests.
+artifact_root = ds.artifact_root
+fast_password_hashing = ds.fast_password_hashing
+eager = ds.eager
 
 
 def breast_cancer_frame() -> pd.DataFrame:
@@ -68,8 +67,8 @@ def test_training_job_logs_a_complete_run(editor, project, version, eager):
     assert json.loads(body["tags"]["steward.sensitive_features"]) == ["sex"]
 
     paths = {a.path for a in run.artifacts.all()}
-    assert {"model/model.skops", "model/signature.json", "plots/confusion_matrix.json", "plots/roc_curve.json",
-            "feature_importances.json", "spec.json"} <= paths
+    assert {"model/model.skops", "model/signature.json", "plots/confusion_matrix.json",
+            "plots/roc_curve.json", "feature_importances.json", "spec.json"} <= paths
     _, blob = _artifact(run, "model/signature.json")
     signature = json.loads(blob)
     assert [i["name"] for i in signature["inputs"]][:2] == ["sex", "mean radius"]
@@ -110,3 +109,115 @@ def test_rerun_gives_identical_metrics(editor, project, version, eager):
     assert {k: v["value"] for k, v in a.items() if k != "fit_seconds"} == \
         {k: v["value"] for k, v in b.items() if k != "fit_seconds"}
     assert TrainingRun.objects.get(run_id=job.result["run_id"]).rerun_of_id is not None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"target": "nope"}, "target", "no column 'nope'"),
+        ({"target": "constant"}, "target", "single value"),
+        ({"task": "regression", "estimator": "Ridge", "target": "sex", "sensitive_features": [],
+          "split": {"stratify": False}, "metrics": ["r2"]}, "target", "numeric target"),
+        ({"estimator": "os.system"}, "estimator", "not an allowed estimator"),
+        ({"estimator": "sklearn.ensemble.RandomForestClassifier"}, "estimator", "not an allowed"),
+        ({"estimator": "Ridge"}, "estimator", "for regression"),
+        ({"params": {"n_estimatorz": 10}}, "params.n_estimatorz", "no parameter"),
+        ({"params": {"n_estimators": "many"}}, "params.n_estimators", "n_estimators"),
+        ({"params": {"max_depth": -3}}, "params.max_depth", "max_depth"),
+        ({"params": {"criterion": {"evil": 1}}}, "params.criterion", "number, string"),
+        ({"features": ["mean radius", "ghost"]}, "features", "ghost"),
+        ({"features": ["malignant"]}, "features", "target"),
+        ({"split": {"test_size": 1.5}}, "split.test_size", "fraction"),
+        ({"metrics": ["r2"]}, "metrics", "not a classification metric"),
+        ({"dataset_version": 999999}, "dataset_version", "no dataset version"),
+        ({"surprise": 1}, "spec.surprise", "unknown"),
+    ],
+)
+def test_bad_specs_are_refused_before_anything_is_queued(editor, project, eager, changes, field,
+                                                         words):
+    with eager():
+        body = upload(editor, project.slug, "cancer", csv_bytes(breast_cancer_frame().assign(constant=1)))
+    spec = spec_for(body.json(), **changes)
+    jobs_before = Job.objects.filter(kind="training").count()
+    response = submit(editor, project, spec, eager)
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert field in error["fields"], error
+    assert words.lower() in error["fields"][field].lower()
+    assert Job.objects.filter(kind="training").count() == jobs_before
+    assert not Run.objects.exists()
+
+
+def test_a_problem_only_the_data_shows_fails_the_job_with_a_reason_and_no_run(editor, project, eager):
+    df = breast_cancer_frame()
+    df["grade"] = ["a"] * (len(df) - 1) + ["b"]  # class 'b' has one row: no stratified split
+    with eager():
+        body = upload(editor, project.slug, "graded", csv_bytes(df)).json()
+    response = submit(editor, project, spec_for(body, target="grade", features=["mean radius"]), eager)
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.FAILED
+    assert job.message == "Invalid input" and "'b' has one row" in job.error
+    assert not Run.objects.exists()
+
+
+def test_regression_logs_residual_plots_and_errors(editor, project, eager):
+    from sklearn.datasets import load_diabetes
+
+    with eager():
+        body = upload(editor, project.slug, "diabetes", csv_bytes(load_diabetes(as_frame=True).frame)).json()
+    spec = {"dataset_version": body["id"], "target": "target", "task": "regression", "estimator": "Ridge",
+            "params": {"alpha": 0.5}, "split": {"test_size": 0.2, "seed": 1}}
+    job = Job.objects.get(pk=submit(editor, project, spec, eager).json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    run = Run.objects.get(pk=job.result["run_id"])
+    metrics = editor.get(f"/api/v1/runs/{run.pk}/").json()["metrics"]
+    assert 0.2 < metrics["test_r2"]["value"] < 0.8 and metrics["test_rmse"]["value"] > 0
+    paths = set(run.artifacts.values_list("path", flat=True))
+    assert {"plots/residuals.json", "feature_importances.json", "model/model.skops"} <= paths
+    assert "plots/confusion_matrix.json" not in paths
+
+
+def test_cancelled_training_job_makes_no_run(editor, project, version, eager):
+    response = editor.post(f"/api/v1/projects/{project.slug}/training-jobs/",
+                           {"experiment": "x", "spec": spec_for(version)}, format="json")
+    job_id = response.json()["id"]
+    with eager():
+        cancelled = editor.post(f"/api/v1/jobs/{job_id}/cancel/")
+    assert cancelled.json()["status"] == "cancelled"
+    assert not Run.objects.exists()
+
+
+def test_sweep_runs_every_trial_within_the_parallelism_and_marks_the_best(editor, project, version, eager):
+    search = {"strategy": "grid", "space": {"max_depth": [1, 3], "n_estimators": [5, 15]}}
+    with eager():
+        response = editor.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                               {"experiment": "sweep", "spec": spec_for(version), "search": search,
+                                "parallelism": 2, "objective": "test_roc_auc"}, format="json")
+    assert response.status_code == 201, response.content
+    sweep = editor.get(f"/api/v1/sweeps/{response.json()['id']}/").json()
+    assert sweep["status"] == "finished"
+    assert sweep["progress"]["succeeded"] == 4 and sweep["progress"]["percent"] == 100
+    board = sweep["leaderboard"]
+    assert [row["objective"] for row in board] == sorted((r["objective"] for r in board), reverse=True)
+    assert board[0]["best"] and sweep["best_run_id"] == board[0]["run_id"]
+    assert sum(row["best"] for row in board) == 1
+    assert {(r["params"]["max_depth"], r["params"]["n_estimators"]) for r in board} == {
+        (1, 5), (1, 15), (3, 5), (3, 15)}
+    run = editor.get(f"/api/v1/runs/{board[0]['run_id']}/").json()
+    assert run["params"]["max_depth"] == str(board[0]["params"]["max_depth"])
+
+
+def test_sweep_queues_no_more_than_its_parallelism(editor, project, version):
+    search = {"strategy": "random", "space": {"max_depth": {"low": 1, "high": 6, "int": True}},
+              "n_trials": 5, "seed": 1}
+    response = editor.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                           {"experiment": "sweep", "spec": spec_for(version), "search": search,
+                            "parallelism": 2}, format="json")
+    assert response.status_code == 201
+    assert response.json()["progress"] | {"percent": 0} == {
+        "total": 5, "pending": 3, "queued": 2, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0,
+        "percent": 0}
+    bad = editor.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                      {"experiment": "sweep", "spec": spec_for(version),
+                       "search": {"space": {"max_depth": [2, "deep"]}}}, format="json")
+    assert bad.status_code == 400 and "trial 2" in error_of(bad)["fields"]["search.space"].lower()
