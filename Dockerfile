@@ -1,0 +1,28 @@
+# One image for every Steward process: web (gunicorn), worker and beat (Celery), migrate.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STEWARD_VAR_DIR=/app/var \
+    ARTIFACT_ROOT=/data/artifacts
+
+WORKDIR /app
+RUN useradd --create-home --uid 1000 steward
+
+# Dependencies first, so a code change does not reinstall them.
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY . .
+# Static files are collected into the image (var/static, served by WhiteNoise). The key is a
+# placeholder for this build step only; the containers get the real one from .env.
+RUN SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput -v 0 \
+    && mkdir -p /data/artifacts \
+    && chown -R steward:steward /app/var /data/artifacts
+
+USER steward
+EXPOSE 8000
+CMD ["gunicorn", "mlplatform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--threads", "4", "--no-control-socket", "--access-logfile", "-"]
