@@ -99,6 +99,8 @@ def _runs_show(args: argparse.Namespace) -> int:
         print(f"  git      {source['git_commit'][:12]} on {source.get('git_branch') or '?'}{dirty}")
     if source.get("entry_point"):
         print(f"  command  {source['entry_point']}")
+    if info.get("seed") is not None:
+        print(f"  seed     {info['seed']}")
     for title, values in (("params", run.params), ("tags", run.tags)):
         if values:
             print(f"  {title}:")

@@ -195,3 +195,25 @@ def test_a_batch_retried_after_a_lost_response_is_stored_once(steward_server, ac
     # the retry carried the same Idempotency-Key as the request whose answer was lost
     assert len(proxy.batch_keys) >= 2 and proxy.batch_keys[0] == proxy.batch_keys[1]
     assert_each_step_once(run.id, "loss", range(3000))
+
+
+@pytest.mark.parametrize(("tail", "status"), [("", "FINISHED"), ("raise RuntimeError('boom')", "FAILED")])
+def test_interpreter_exit_flushes_and_ends_an_open_run(steward_server, account, tail, status):
+    script = textwrap.dedent(
+        f"""
+        import steward
+        run = steward.start_run(project={account.project!r}, experiment="atexit", capture=False)
+        for step in range(1234):
+            run.log_metric("m", step)
+        print(run.id, flush=True)
+        {tail}
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **account.env(steward_server.url)}, check=False)
+    run_id = done.stdout.strip()
+    assert_each_step_once(run_id, "m", range(1234))
+    row = Run.objects.get(pk=run_id)
+    assert row.status == status
+    if status == "FAILED":
+        assert "RuntimeError: boom" in row.error
