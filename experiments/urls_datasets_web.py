@@ -1,0 +1,18 @@
+from django.urls import path
+
+from experiments import views_datasets as views
+
+app_name = "datasets"
+
+urlpatterns = [
+    path("p/<slug:slug>/datasets/", views.dataset_list, name="list"),
+    path("p/<slug:slug>/datasets/<str:name>/", views.dataset_detail, name="dataset"),
+    path("datasets/v/<int:version_id>/", views.version_detail, name="version"),
+    path("p/<slug:slug>/train/", views.training_new, name="training-new"),
+    path("training/jobs/<int:job_id>/", views.training_job, name="training-job"),
+    path("training/jobs/<int:job_id>/cancel/", views.training_job_cancel, name="training-job-cancel"),
+    path("runs/<uuid:run_id>/rerun/", views.run_rerun, name="run-rerun"),
+    path("runs/<uuid:run_id>/datasets-panel/", views.run_panel, name="run-panel"),
+    path("p/<slug:slug>/sweeps/", views.sweep_list, name="sweeps"),
+    path("sweeps/<int:sweep_id>/", views.sweep_detail, name="sweep"),
+]

@@ -1,0 +1,326 @@
+"""HTML pages for datasets, training jobs and sweeps: thin views over the dataset and training services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Role
+from accounts.permissions import project_for_user, role_for
+from experiments import datasets, jobs, sweeps, training
+from experiments.api import job_for_user
+from experiments.api_datasets import lineage_for_run, lineage_for_version, profile_for
+from experiments.api_training import sweep_for_user
+from experiments.models import ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
+from experiments.selectors import run_for_user
+
+
+def _errors(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def _can_edit(user, project) -> bool:
+    role = role_for(user, project)
+    return role is not None and role >= Role.EDITOR
+
+
+class UploadForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    file = forms.FileField()
+    delimiter = forms.CharField(max_length=2, required=False, help_text="Sniffed when empty")
+    encoding = forms.CharField(max_length=40, required=False, help_text="utf-8 when empty")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_list(request, slug: str):
+    project = project_for_user(request.user, slug)
+    can_edit = _can_edit(request.user, project)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            delimiter = form.cleaned_data["delimiter"]
+            try:
+                created = datasets.dataset_version_create(
+                    project=project, name=form.cleaned_data["name"], stream=upload, user=request.user,
+                    content_length=upload.size, filename=upload.name,
+                    delimiter=("\t" if delimiter == "\\t" else delimiter) or None,
+                    encoding=form.cleaned_data["encoding"] or None,
+                )
+            except ValidationError as exc:
+                form.add_error(None, _errors(exc))
+            else:
+                if not created.created:
+                    messages.info(request, f"Identical content is already version {created.version.version}.")
+                return redirect("datasets:version", version_id=created.version.pk)
+    rows = []
+    for d in Dataset.objects.filter(project=project).prefetch_related("versions"):
+        versions = sorted(d.versions.all(), key=lambda v: -v.version)
+        rows.append({"dataset": d, "latest": versions[0] if versions else None, "count": len(versions)})
+    return render(request, "datasets/list.html", {"project": project, "rows": rows, "form": form,
+                                                  "can_edit": can_edit, "nav": "projects"})
+
+
+class RuleForm(forms.Form):
+    kind = forms.ChoiceField(choices=[(k, k.replace("_", " ")) for k in
+                                      ("not_null", "range", "allowed_values", "unique", "schema_unchanged")])
+    column = forms.CharField(required=False, max_length=500)
+    minimum = forms.FloatField(required=False, label="Min")
+    maximum = forms.FloatField(required=False, label="Max")
+    values = forms.CharField(required=False, help_text="Allowed values, comma separated")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_detail(request, slug: str, name: str):
+    dataset = datasets.dataset_for_user(request.user, slug, name)
+    project = dataset.project
+    project.user_role = role_for(request.user, project)
+    form = RuleForm(request.POST or None)
+    if request.method == "POST":
+        datasets.dataset_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        if "delete_rule" in request.POST:
+            rule = dataset.rules.filter(pk=request.POST.get("delete_rule")).first()
+            if rule is not None:
+                datasets.validation_rule_delete(rule=rule)
+            return redirect("datasets:dataset", slug=slug, name=name)
+        if form.is_valid():
+            data = form.cleaned_data
+            config = {}
+            if data["kind"] == "range":
+                config = {"min": data["minimum"], "max": data["maximum"]}
+            elif data["kind"] == "allowed_values":
+                config = {"values": [x.strip() for x in data["values"].split(",") if x.strip()]}
+            try:
+                datasets.validation_rule_create(dataset=dataset, kind=data["kind"], column=data["column"],
+                                                config=config, user=request.user)
+            except ValidationError as exc:
+                form.add_error(None, _errors(exc))
+            else:
+                return redirect("datasets:dataset", slug=slug, name=name)
+    versions = dataset.versions.select_related("created_by", "profile_job", "validation_job")
+    return render(request, "datasets/dataset.html", {
+        "project": project, "dataset": dataset, "versions": versions, "rules": dataset.rules.all(),
+        "form": form, "can_edit": _can_edit(request.user, project), "nav": "projects",
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def version_detail(request, version_id: int):
+    version = datasets.dataset_version_for_user(request.user, version_id)
+    project = version.dataset.project
+    can_edit = _can_edit(request.user, project)
+    if request.method == "POST":
+        datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
+        action = request.POST.get("action")
+        try:
+            if action == "columns":
+                changes = {}
+                for col in version.columns:
+                    role = request.POST.get(f"role:{col['name']}")
+                    if role is not None:
+                        changes[col["name"]] = {"role": role, "pii": f"pii:{col['name']}" in request.POST}
+                datasets.dataset_columns_update(version=version, changes=changes)
+                messages.success(request, "Column roles saved.")
+            elif action == "profile":
+                datasets.dataset_profile_start(version=version, user=request.user)
+            elif action == "validate":
+                datasets.dataset_validate_start(version=version, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        return redirect("datasets:version", version_id=version.pk)
+    show_pii = datasets.can_see_pii(request.user, project)
+    try:
+        preview = datasets.dataset_version_preview(version=version, user=request.user, rows=20)
+    except (OSError, ValueError) as exc:
+        preview = {"columns": [], "rows": [], "hidden_columns": [], "error": str(exc)}
+    profile = profile_for(version, show_pii)
+    version.refresh_from_db(fields=["profile_job", "validation_job"])
+    return render(request, "datasets/version.html", {
+        "project": project, "dataset": version.dataset, "version": version, "can_edit": can_edit,
+        "roles": ColumnRole.values, "preview": preview, "profile": profile,
+        "profile_by_name": {c["name"]: c for c in (profile or {}).get("columns", [])},
+        "validation": version.validation, "lineage": lineage_for_version(version),
+        "profile_job": version.profile_job, "validation_job": version.validation_job, "nav": "projects",
+    })
+
+
+class TrainingForm(forms.Form):
+    experiment = forms.CharField(max_length=200)
+    dataset_version = forms.IntegerField(widget=forms.HiddenInput)
+    target = forms.ChoiceField()
+    task = forms.ChoiceField(choices=[("classification", "classification"), ("regression", "regression")])
+    estimator = forms.ChoiceField(choices=[(n, n) for n in training.ESTIMATORS])
+    features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                         help_text="None ticked: every column but the target and "
+                                                   "id/timestamp/ignore columns")
+    sensitive_features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text='JSON, e.g. {"n_estimators": 100}')
+    test_size = forms.FloatField(initial=0.25, min_value=0.01, max_value=0.99)
+    stratify = forms.BooleanField(required=False, initial=True)
+    seed = forms.IntegerField(initial=0, min_value=0)
+    metrics = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                        choices=[(m, m) for ms in training.METRICS.values() for m in ms])
+    sweep_space = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                  help_text='Optional sweep: JSON, e.g. {"max_depth": [2, 4, 8]}')
+    sweep_strategy = forms.ChoiceField(choices=[("grid", "grid"), ("random", "random")], required=False)
+    sweep_trials = forms.IntegerField(required=False, min_value=1, max_value=200, initial=10)
+    sweep_parallelism = forms.IntegerField(required=False, min_value=1, max_value=16, initial=2)
+
+    def __init__(self, *args, version=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = [(c["name"], c["name"]) for c in (version.columns if version else [])]
+        self.fields["target"].choices = names
+        self.fields["features"].choices = names
+        self.fields["sensitive_features"].choices = names
+
+
+def _json_field(text: str, field: str):
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError({field: f"Not valid JSON: {exc.msg} (line {exc.lineno})."}) from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def training_new(request, slug: str):
+    project = project_for_user(request.user, slug, min_role=Role.EDITOR)
+    version_id = request.POST.get("dataset_version") or request.GET.get("dataset_version")
+    version = datasets.dataset_version_for_user(request.user, version_id) if version_id else None
+    if version is not None and version.dataset.project_id != project.pk:
+        raise Http404("No such dataset version in this project.")
+    initial = {}
+    if version is not None:
+        target = next((c["name"] for c in version.columns if c.get("role") == "target"), None)
+        initial = {"dataset_version": version.pk, "target": target,
+                   "sensitive_features": [c["name"] for c in version.columns if c.get("role") == "sensitive"]}
+    form = TrainingForm(request.POST or None, version=version, initial=initial)
+    if request.method == "POST" and version is not None and form.is_valid():
+        d = form.cleaned_data
+        try:
+            spec = {"dataset_version": version.pk, "target": d["target"], "features": d["features"] or None,
+                    "sensitive_features": d["sensitive_features"], "task": d["task"],
+                    "estimator": d["estimator"], "params": _json_field(d["params"], "params") or {},
+                    "split": {"test_size": d["test_size"], "stratify": d["stratify"], "seed": d["seed"]},
+                    "metrics": d["metrics"] or None}
+            space = _json_field(d["sweep_space"], "sweep_space")
+            if space is not None:
+                search = {"strategy": d["sweep_strategy"] or "grid", "space": space}
+                if search["strategy"] == "random":
+                    search["n_trials"] = d["sweep_trials"] or 10
+                sweep = sweeps.sweep_create(project=project, experiment=d["experiment"], spec=spec,
+                                            search=search, user=request.user,
+                                            parallelism=d["sweep_parallelism"] or 2)
+                return redirect("datasets:sweep", sweep_id=sweep.pk)
+            job = training.training_job_submit(project=project, experiment=d["experiment"], spec=spec,
+                                               user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            return redirect("datasets:training-job", job_id=job.pk)
+    versions = [v for d in Dataset.objects.filter(project=project).prefetch_related("versions")
+                for v in d.versions.all()]
+    return render(request, "training/new.html", {
+        "project": project, "form": form, "version": version, "versions": versions,
+        "estimators": training.ESTIMATORS, "nav": "projects",
+    })
+
+
+@login_required
+@require_GET
+def training_job(request, job_id: int):
+    job = job_for_user(request.user, job_id)
+    if job.kind != "training":
+        return redirect("experiments:job", job_id=job.pk)
+    if request.htmx:
+        return render(request, "training/_job_panel.html", {"job": job})
+    return render(request, "training/job.html", {
+        "job": job, "project": job.project, "spec_json": json.dumps(job.params.get("spec"), indent=2),
+        "can_edit": _can_edit(request.user, job.project), "nav": "projects",
+    })
+
+
+@login_required
+@require_POST
+def training_job_cancel(request, job_id: int):
+    job = job_for_user(request.user, job_id, min_role=Role.EDITOR)
+    try:
+        jobs.job_cancel(job=job)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    return redirect("datasets:training-job", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def run_rerun(request, run_id):
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    try:
+        job = training.training_rerun(run=run, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect("experiments:run", run_id=run.pk)
+    return redirect("datasets:training-job", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def run_panel(request, run_id):
+    """Lineage, the training spec and its plots, for the run page to load into itself."""
+    run = run_for_user(request.user, run_id)
+    record = TrainingRun.objects.filter(run=run).select_related("rerun_of").first()
+    plots = []
+    if record is not None:
+        plots = list(run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
+                     .values_list("path", flat=True))
+    return render(request, "training/_run_panel.html", {
+        "run": run, "lineage": lineage_for_run(run), "record": record,
+        "spec_json": json.dumps(record.spec, indent=2) if record else "", "plots": plots,
+        "can_edit": _can_edit(request.user, run.project),
+        "has_links": RunDataset.objects.filter(run=run).exists(),
+    })
+
+
+@login_required
+@require_GET
+def sweep_list(request, slug: str):
+    project = project_for_user(request.user, slug)
+    rows = [{"sweep": s, "progress": sweeps.sweep_progress(s)}
+            for s in Sweep.objects.filter(project=project).select_related("experiment")[:100]]
+    return render(request, "training/sweeps.html", {"project": project, "rows": rows, "nav": "projects"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sweep_detail(request, sweep_id: int):
+    sweep = sweep_for_user(request.user, sweep_id)
+    if request.method == "POST":
+        sweep = sweep_for_user(request.user, sweep_id, min_role=Role.EDITOR)
+        try:
+            sweeps.sweep_cancel(sweep=sweep)
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        return redirect("datasets:sweep", sweep_id=sweep.pk)
+    context = {"sweep": sweep, "project": sweep.project, "progress": sweeps.sweep_progress(sweep),
+               "board": sweeps.sweep_leaderboard(sweep), "can_edit": _can_edit(request.user, sweep.project),
+               "nav": "projects"}
+    if request.htmx:
+        return render(request, "training/_sweep_board.html", context)
+    return render(request, "training/sweep.html", context)
+
