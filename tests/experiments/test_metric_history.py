@@ -1,0 +1,175 @@
+import math
+
+import pytest
+
+from accounts.models import Role
+from experiments import services
+from experiments.services import MetricPoint
+from tests.factories import RunFactory
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def viewer(member_client):
+    return member_client(Role.VIEWER)
+
+
+@pytest.fixture
+def run(project):
+    return RunFactory(experiment__project=project)
+
+
+def log(run, key, values_by_step):
+    services.metrics_log(
+        run=run,
+        points=[MetricPoint(key, value, step, 1_000 + step if abs(step) < 10**12 else 1_000)
+                for step, value in values_by_step],
+    )
+
+
+def history(client, run, **params):
+    response = client.get(f"/api/v1/runs/{run.pk}/metrics/history/", params)
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def wave(step: int) -> float:
+    return math.sin(step / 37) + step / 1000
+
+
+@pytest.mark.django_db
+def test_full_history_comes_in_step_order(viewer, run):
+    # Logged out of order, in two batches, with a second key that must not leak in.
+    log(run, "loss", [(5, 0.5), (1, 0.9), (3, 0.7)])
+    log(run, "loss", [(2, 0.8), (4, 0.6), (0, 1.0)])
+    log(run, "acc", [(0, 0.1), (1, 0.2)])
+    body = history(viewer, run, key="loss")
+    assert body["total"] == 6
+    assert body["downsampled"] is False
+    assert [(p["step"], p["value"]) for p in body["points"]] == [
+        (0, 1.0), (1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6), (5, 0.5),
+    ]
+    assert body["points"][0]["timestamp"] == 1_000
+
+
+@pytest.mark.django_db
+def test_max_points_at_or_above_the_total_returns_everything(viewer, run):
+    log(run, "loss", [(s, wave(s)) for s in range(50)])
+    body = history(viewer, run, key="loss", max_points=50)
+    assert body["downsampled"] is False
+    assert [p["step"] for p in body["points"]] == list(range(50))
+
+
+@pytest.mark.django_db
+def test_downsampling_keeps_a_single_spike_at_its_true_step(viewer, run):
+    values = {s: wave(s) for s in range(2_000)}
+    values[1_337] = 50.0
+    values[404] = -50.0
+    log(run, "loss", sorted(values.items()))
+    body = history(viewer, run, key="loss", max_points=40)
+    assert body["downsampled"] is True
+    assert body["total"] == 2_000
+    points = [(p["step"], p["value"]) for p in body["points"]]
+    assert (1_337, 50.0) in points
+    assert (404, -50.0) in points
+    # Every point shown is a point that was logged, at its own step, in step order.
+    assert all(values[step] == value for step, value in points)
+    assert [s for s, _ in points] == sorted(s for s, _ in points)
+
+
+@pytest.mark.django_db
+def test_downsampling_keeps_each_buckets_min_and_max(viewer, run):
+    values = {s: wave(s) * ((-1) ** s) for s in range(1_000)}
+    log(run, "loss", sorted(values.items()))
+    body = history(viewer, run, key="loss", max_points=20)
+    shown = {p["step"]: p["value"] for p in body["points"]}
+    # Ten buckets of 100 steps: each keeps its lowest and its highest point.
+    for start in range(0, 1_000, 100):
+        bucket = {s: values[s] for s in range(start, start + 100)}
+        low = min(bucket, key=bucket.get)
+        high = max(bucket, key=bucket.get)
+        assert shown.get(low) == bucket[low]
+        assert shown.get(high) == bucket[high]
+    assert len(shown) == 20
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("max_points", [2, 3, 7, 10, 99, 500])
+def test_max_points_bounds_the_result(viewer, run, max_points):
+    log(run, "loss", [(s * 3, wave(s)) for s in range(1_001)])
+    body = history(viewer, run, key="loss", max_points=max_points)
+    assert body["downsampled"] is True
+    assert 1 <= len(body["points"]) <= max_points
+    # Downsampling should use the room it is given, not return a handful of points.
+    assert len(body["points"]) >= max_points // 2
+
+
+@pytest.mark.django_db
+def test_unevenly_spaced_steps_still_fill_max_points(viewer, run):
+    # Evaluation-style logging: dense early steps, then one far-away step.
+    points = [(s, wave(s)) for s in range(1_000)] + [(10_000_000, 0.0)]
+    log(run, "loss", points)
+    body = history(viewer, run, key="loss", max_points=100)
+    assert 50 <= len(body["points"]) <= 100
+    assert body["points"][-1]["step"] == 10_000_000
+
+
+@pytest.mark.django_db
+def test_extreme_steps_are_downsampled_without_error(viewer, run):
+    lowest, highest = -(2**63), 2**63 - 1
+    log(run, "loss", [(lowest, 1.0), *((s, wave(s)) for s in range(20)), (highest, 2.0)])
+    body = history(viewer, run, key="loss", max_points=6)
+    steps = [p["step"] for p in body["points"]]
+    assert len(steps) <= 6
+    assert steps[0] == lowest and steps[-1] == highest
+
+
+@pytest.mark.django_db
+def test_non_finite_values_are_encoded_as_strings(viewer, run):
+    log(run, "loss", [(0, 1.0), (1, math.nan), (2, math.inf), (3, -math.inf)])
+    body = history(viewer, run, key="loss")
+    assert [p["value"] for p in body["points"]] == [1.0, "NaN", "Infinity", "-Infinity"]
+
+
+@pytest.mark.django_db
+def test_infinity_survives_downsampling_as_an_extreme(viewer, run):
+    points = [(s, wave(s)) for s in range(300)]
+    points[150] = (150, math.inf)
+    log(run, "loss", points)
+    body = history(viewer, run, key="loss", max_points=10)
+    assert {"step": 150, "value": "Infinity", "timestamp": 1_150} in body["points"]
+
+
+@pytest.mark.django_db
+def test_unknown_key_is_an_empty_history(viewer, run):
+    body = history(viewer, run, key="nothing", max_points=10)
+    assert body["total"] == 0
+    assert body["points"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("max_points", ["0", "1", "-4", "abc", "100001", "2.5"])
+def test_bad_max_points_is_400(viewer, run, max_points):
+    response = viewer.get(
+        f"/api/v1/runs/{run.pk}/metrics/history/", {"key": "loss", "max_points": max_points}
+    )
+    assert response.status_code == 400
+    assert "max_points" in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+def test_missing_key_is_400(viewer, run):
+    response = viewer.get(f"/api/v1/runs/{run.pk}/metrics/history/")
+    assert response.status_code == 400
+    assert "key" in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+def test_history_of_a_run_in_another_project_is_404(outsider, run):
+    log(run, "loss", [(0, 1.0)])
+    response = outsider.get(f"/api/v1/runs/{run.pk}/metrics/history/", {"key": "loss"})
+    assert response.status_code == 404
