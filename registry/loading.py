@@ -24,17 +24,16 @@ from experiments.artifacts import artifact_storage
 from registry.models import ModelFormat, ModelVersion, TrustedModelHash
 
 # Types beyond skops' own defaults (scikit-learn estimators, numpy arrays) that
-# Steward's trained models contain. Each is a plain data holder of scikit-learn
-# or numpy; none can run code when it is rebuilt.
+# Steward's trained models contain. Each is a plain data holder; none can run
+# code when rebuilt. The two tree types hold node indices that scikit-learn's
+# compiled code follows without bounds checks, so a crafted file could make
+# predict() read outside its arrays: every tree is checked after loading
+# (``trees_check``). KD/ball trees are left out for the same reason.
 TRUSTED_SKOPS_TYPES = [
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 ]
@@ -82,11 +81,14 @@ def estimator_load(version: ModelVersion):
 
         data = stored_bytes(storage_name=version.storage_name, sha256=version.sha256)
         try:
-            return sio.loads(data, trusted=TRUSTED_SKOPS_TYPES)
+            estimator = sio.loads(data, trusted=TRUSTED_SKOPS_TYPES)
         except UntrustedTypesFoundException as exc:
-            raise ModelLoadRefused(f"The skops file holds types Steward does not trust: {exc}") from None
+            types = str(exc).split("\n")[0]
+            raise ModelLoadRefused(f"The skops file holds types Steward does not trust: {types}") from None
         except Exception as exc:  # noqa: BLE001 - a corrupt file is a refusal, not a crash
             raise ModelLoadRefused(f"The skops file cannot be read: {type(exc).__name__}: {exc}") from None
+        trees_check(estimator)
+        return estimator
     if version.model_format in (ModelFormat.PICKLE, ModelFormat.JOBLIB):
         # Checked before a single byte is read: an untrusted pickle is never deserialised.
         if pickle_trust(version) is None:
@@ -107,3 +109,84 @@ def onnx_bytes_load(version: ModelVersion) -> bytes:
     if not version.onnx_storage_name:
         raise ModelLoadRefused("This version has no verified ONNX export.")
     return stored_bytes(storage_name=version.onnx_storage_name, sha256=version.onnx_sha256)
+
+
+def trees_check(root) -> None:
+    """Refuse trees whose node indices point outside their own arrays or features.
+
+    Children must come after their parent (scikit-learn builds trees that way),
+    which also rules out cycles; split features must exist in the estimator's input.
+    """
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    todo = [(root, None)]
+    while todo:
+        obj, n_features = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tree):
+            _tree_check(obj.__getstate__(), obj.n_features, n_features)
+        elif isinstance(obj, TreePredictor):
+            _predictor_check(obj, n_features)
+        elif isinstance(obj, (list, tuple)):
+            todo.extend((item, n_features) for item in obj)
+        elif isinstance(obj, dict):
+            todo.extend((item, n_features) for item in obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                todo.extend((item, n_features) for item in obj.ravel())
+        elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
+            inner = getattr(obj, "n_features_in_", n_features)
+            todo.extend((value, inner) for value in vars(obj).values())
+
+
+def _bad_tree(reason: str) -> ModelLoadRefused:
+    return ModelLoadRefused(
+        f"The model file holds a malformed decision tree ({reason}); it will not be loaded."
+    )
+
+
+def _tree_check(state: dict, tree_features: int, n_features: int | None) -> None:
+    import numpy as np
+
+    nodes = state["nodes"]
+    count = int(state["node_count"])
+    if count != len(nodes) or count < 1 or state["values"].shape[0] != count:
+        raise _bad_tree("node count does not match its arrays")
+    if n_features is not None and tree_features != n_features:
+        raise _bad_tree("feature count does not match its estimator")
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    index = np.arange(count)
+    leaf = left == -1
+    if np.any(leaf != (right == -1)):
+        raise _bad_tree("a node has only one child")
+    inner = ~leaf
+    if np.any((left[inner] <= index[inner]) | (left[inner] >= count) |
+              (right[inner] <= index[inner]) | (right[inner] >= count)):
+        raise _bad_tree("a child index is out of range")
+    if np.any((feature[inner] < 0) | (feature[inner] >= tree_features)):
+        raise _bad_tree("a split feature is out of range")
+
+
+def _predictor_check(predictor, n_features: int | None) -> None:
+    import numpy as np
+
+    nodes = predictor.nodes
+    count = len(nodes)
+    inner = nodes["is_leaf"] == 0
+    index = np.arange(count)
+    left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+    if count < 1 or np.any((left[inner] <= index[inner]) | (left[inner] >= count) |
+                           (right[inner] <= index[inner]) | (right[inner] >= count)):
+        raise _bad_tree("a child index is out of range")
+    feature = nodes["feature_idx"].astype(np.int64)[inner]
+    if np.any(feature < 0) or (n_features is not None and np.any(feature >= n_features)):
+        raise _bad_tree("a split feature is out of range")
+    categorical = inner & (nodes["is_categorical"] != 0)
+    bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
+    if np.any(nodes["bitset_idx"].astype(np.int64)[categorical] >= bitsets):
+        raise _bad_tree("a category bitset index is out of range")

@@ -25,7 +25,8 @@ class Conversion:
     ok: bool
     reason: str = ""
     onnx: bytes = b""
-    # "tensor": one [n, k] double input named X; "columns": one [n, 1] input per column.
+    # "tensor": one [n, k] double input named X; "tensor32": the same in float32;
+    # "columns": one [n, 1] input per column.
     input_mode: str = ""
     verification: dict = field(default_factory=dict)
 
@@ -45,8 +46,9 @@ def session_create(onnx: bytes):
 
 
 def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: str) -> dict[str, np.ndarray]:
-    if input_mode == "tensor":
-        matrix = np.empty((len(arrays[columns[0]["name"]]), len(columns)), dtype=np.float64)
+    if input_mode in ("tensor", "tensor32"):
+        dtype = np.float32 if input_mode == "tensor32" else np.float64
+        matrix = np.empty((len(arrays[columns[0]["name"]]), len(columns)), dtype=dtype)
         for j, column in enumerate(columns):
             matrix[:, j] = arrays[column["name"]]
         return {SINGLE_INPUT: matrix}
@@ -65,12 +67,15 @@ def _initial_types(columns: list[dict], input_mode: str):
     from skl2onnx.common.data_types import (
         BooleanTensorType,
         DoubleTensorType,
+        FloatTensorType,
         Int64TensorType,
         StringTensorType,
     )
 
     if input_mode == "tensor":
         return [(SINGLE_INPUT, DoubleTensorType([None, len(columns)]))]
+    if input_mode == "tensor32":
+        return [(SINGLE_INPUT, FloatTensorType([None, len(columns)]))]
     kinds = {"double": DoubleTensorType, "long": Int64TensorType, "boolean": BooleanTensorType,
              "string": StringTensorType}
     return [(c["name"], kinds[c["dtype"]]([None, 1])) for c in columns]
@@ -95,7 +100,9 @@ def _input_modes(estimator, columns: list[dict]) -> list[str]:
     selects_by_name = type(first).__name__ == "ColumnTransformer"
     if numeric and not selects_by_name:
         # One matrix input is several times faster to feed than a tensor per column.
-        return ["tensor", "columns"]
+        # float32 is what scikit-learn's trees compare in, so a bare tree ensemble
+        # often matches scikit-learn only with float32 input.
+        return ["tensor", "tensor32", "columns"]
     return ["columns"]
 
 
@@ -107,6 +114,7 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
     from registry.signature import ParsedInput
 
     errors = []
+    failed: Conversion | None = None
     for mode in _input_modes(estimator, columns):
         try:
             onnx = _convert(estimator, columns, mode)
@@ -126,8 +134,8 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
                         "input_mode": mode})
         if verdict["passed"]:
             return Conversion(True, "", onnx, mode, verdict)
-        return Conversion(False, verdict["reason"], b"", mode, verdict)
-    return Conversion(False, "; ".join(dict.fromkeys(errors)))
+        failed = failed or Conversion(False, verdict["reason"], b"", mode, verdict)
+    return failed or Conversion(False, "; ".join(dict.fromkeys(errors)))
 
 
 def _first_line(exc: Exception) -> str:

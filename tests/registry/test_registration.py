@@ -206,3 +206,34 @@ def test_untrusted_skops_types_are_refused(project, run, editor):
     assert version.model_format == ModelFormat.SKOPS
     assert version.status == VersionStatus.FAILED
     assert "does not trust" in version.status_message
+
+
+def test_a_tree_with_out_of_range_nodes_is_refused(project, run, editor, iris_logreg):
+    # scikit-learn follows tree node indices without bounds checks; a crafted
+    # file could make predict() read outside its arrays.
+    from sklearn.tree import DecisionTreeClassifier
+
+    _, X = iris_logreg
+    tree = DecisionTreeClassifier(random_state=0).fit(X, np.arange(len(X)) % 3)
+    state = tree.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = 10**6
+    tree.tree_.__setstate__({**state, "nodes": nodes})
+    store_model(run, tree, example=X.head(5))
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.FAILED
+    assert "malformed decision tree" in version.status_message
+
+
+def test_a_bare_forest_is_verified_with_float32_input(project, run, editor, cancer_data):
+    # scikit-learn compares tree thresholds in float32; a double-input export
+    # of a bare forest flips some splits, the float32 one does not.
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = cancer_data
+    forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(X.iloc[:400], y.iloc[:400])
+    store_model(run, forest, example=X.iloc[400:])
+    version = register(project=project, run=run, user=editor.user)
+    assert version.runtime == Runtime.ONNX, version.runtime_reason
+    assert version.signature["input_mode"] == "tensor32"
+    assert version.verification["max_abs_diff"] <= 1e-5
