@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from steward import config
+from steward._datasets import ClientDatasets, Job
 from steward.errors import ConfigurationError, StewardError
 from steward.spool import Spool, SyncReport, artifact_url, sync
 from steward.transport import Transport
@@ -98,7 +99,7 @@ class StoredRun:
         )
 
 
-class Client:
+class Client(ClientDatasets):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
@@ -360,7 +361,7 @@ class Client:
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         """A background job: ``{"id", "kind", "status", "progress", "message", "result", "error", ...}``."""
-        return self._json("GET", f"/api/v1/jobs/{job_id}/")
+        return Job(self._json("GET", f"/api/v1/jobs/{job_id}/"))
 
     def wait_for_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
         """Poll a job until it succeeds, fails or is cancelled; raises TimeoutError after ``timeout``."""
