@@ -70,14 +70,13 @@ def run_output(run: Run, *, full: bool = True) -> dict:
         },
     }
     if full:
-        body["params"] = dict(run.params.values_list("key", "value"))
+        # .all() so that callers who prefetched (search, tables) cost no query per run.
+        body["params"] = {p.key: p.value for p in run.params.all()}
         body["metrics"] = {
-            key: {"value": v.float_out(value), "step": step, "timestamp": ts}
-            for key, value, step, ts in run.latest_metrics.values_list(
-                "key", "value", "step", "timestamp"
-            )
+            m.key: {"value": v.float_out(m.value), "step": m.step, "timestamp": m.timestamp}
+            for m in run.latest_metrics.all()
         }
-        body["tags"] = dict(run.tags.values_list("key", "value"))
+        body["tags"] = {t.key: t.value for t in run.tags.all()}
     return body
 
 

@@ -11,21 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import project_for_user
 from experiments import search
-from experiments import validation as v
 from experiments.api import run_output
-from experiments.models import Run
-
-
-def search_run_output(run: Run) -> dict:
-    """``run_output(run)`` read from the prefetched params, metrics and tags (no query per run)."""
-    body = run_output(run, full=False)
-    body["params"] = {p.key: p.value for p in run.params.all()}
-    body["metrics"] = {
-        m.key: {"value": v.float_out(m.value), "step": m.step, "timestamp": m.timestamp}
-        for m in run.latest_metrics.all()
-    }
-    body["tags"] = {t.key: t.value for t in run.tags.all()}
-    return body
 
 
 class RunSearchApi(APIView):
@@ -62,7 +48,7 @@ class RunSearchApi(APIView):
             max_results=params["max_results"],
             page_token=params.get("page_token") or None,
         )
-        return Response({"runs": [search_run_output(r) for r in runs], "next_page_token": next_token})
+        return Response({"runs": [run_output(r) for r in runs], "next_page_token": next_token})
 
     @extend_schema(
         operation_id="runs_search",

@@ -84,8 +84,9 @@ class Param(models.Model):
     value = models.TextField()
 
     class Meta:
+        # No index on value: values reach 6000 characters, past what a btree row may hold.
+        # Filters on params are answered per run through the (run, key) constraint.
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_unique_key")]
-        indexes = [models.Index(fields=["key", "value"], name="param_key_value")]
 
 
 class Tag(models.Model):

@@ -164,6 +164,14 @@ def test_allowed_key_characters(editor, run_id, key):
     assert batch(editor, run_id, {"metrics": [{"key": key, "value": 1.0}]}).status_code == 201
 
 
+def test_param_value_of_6000_random_chars_is_stored(editor, run_id):
+    import secrets
+
+    value = secrets.token_hex(3000)
+    assert batch(editor, run_id, {"params": [{"key": "long", "value": value}]}).status_code == 201
+    assert editor.get(f"/api/v1/runs/{run_id}/").json()["params"]["long"] == value
+
+
 def test_param_value_over_6000_chars_is_400(editor, run_id):
     response = batch(editor, run_id, {"params": [{"key": "p", "value": "x" * 6001}]})
     assert response.status_code == 400
