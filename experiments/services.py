@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -214,8 +214,7 @@ def _tag_pairs(tags: Any, field: str) -> list[tuple[str, str]]:
     ]
 
 
-@dataclass(frozen=True)
-class MetricPoint:
+class MetricPoint(NamedTuple):
     key: str
     value: float
     step: int
@@ -223,27 +222,46 @@ class MetricPoint:
 
 
 def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]:
+    """Check every point of a batch; the first bad one is a ValidationError naming it.
+
+    This runs for every point ingested, so the common case (a float value and
+    int step/timestamp, keys repeated across points) takes a fast path.
+    """
     if not isinstance(items, list):
         raise ValidationError({field: "Must be a list."})
     if len(items) > MAX_BATCH_METRICS:
         raise ValidationError({field: f"At most {MAX_BATCH_METRICS} points per request."})
     default_ts = now_ms()
+    good_keys: set[str] = set()
     points = []
+    append = points.append
+    lo, hi = v.INT64_MIN, v.INT64_MAX
     for i, item in enumerate(items):
-        where = f"{field}[{i}]"
-        if not isinstance(item, dict):
-            raise ValidationError({where: "Each point is {key, value, step, timestamp}."})
-        if "value" not in item:
-            raise ValidationError({f"{where}.value": "This field is required."})
-        points.append(
-            MetricPoint(
-                key=v.key_check(item.get("key"), f"{where}.key"),
-                value=v.metric_value(item["value"], f"{where}.value"),
-                step=v.int64(item.get("step", 0) or 0, f"{where}.step"),
-                timestamp=v.int64(item.get("timestamp") or default_ts, f"{where}.timestamp"),
-            )
-        )
+        if type(item) is not dict:
+            raise ValidationError({f"{field}[{i}]": "Each point is {key, value, step, timestamp}."})
+        key = item.get("key")
+        if key not in good_keys:
+            good_keys.add(v.key_check(key, f"{field}[{i}].key"))
+        value = item.get("value", _MISSING)
+        if type(value) is float:
+            pass
+        elif type(value) is int:
+            value = v.metric_value(value, f"{field}[{i}].value")
+        elif value is _MISSING:
+            raise ValidationError({f"{field}[{i}].value": "This field is required."})
+        else:
+            value = v.metric_value(value, f"{field}[{i}].value")
+        step = item.get("step") or 0
+        if type(step) is not int or not lo <= step <= hi:
+            step = v.int64(step, f"{field}[{i}].step")
+        timestamp = item.get("timestamp") or default_ts
+        if type(timestamp) is not int or not lo <= timestamp <= hi:
+            timestamp = v.int64(timestamp, f"{field}[{i}].timestamp")
+        append(MetricPoint(key, value, step, timestamp))
     return points
+
+
+_MISSING = object()
 
 
 def param_pairs_parse(items: Any, field: str = "params") -> list[tuple[str, str]]:
