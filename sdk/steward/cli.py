@@ -16,7 +16,10 @@ from steward.spool import Spool
 
 def _login(args: argparse.Namespace) -> int:
     current = config.resolve()
-    url = args.url or input(f"Steward URL [{current.url}]: ").strip() or current.url
+    try:
+        url = args.url or input(f"Steward URL [{current.url}]: ").strip() or current.url
+    except EOFError:
+        url = current.url
     token = args.token or getpass.getpass("API token (from your profile page or `manage.py create_token`): ")
     token = token.strip()
     if not token:

@@ -12,7 +12,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from steward import config
-from steward._datasets import ClientDatasets, Job
 from steward.errors import ConfigurationError, StewardError
 from steward.spool import Spool, SyncReport, artifact_url, sync
 from steward.transport import Transport
@@ -99,7 +98,7 @@ class StoredRun:
         )
 
 
-class Client(ClientDatasets):
+class Client:
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
@@ -295,6 +294,35 @@ class Client(ClientDatasets):
                 break
         return runs[:max_results]
 
+    def search_runs_df(
+        self,
+        project: str | None = None,
+        experiment: str | None = None,
+        filter: str | None = None,  # noqa: A002 - the API's own name
+        order_by: str | list[str] | None = None,
+        max_results: int = 100,
+    ):
+        """:meth:`search_runs` as a pandas DataFrame (needs pandas).
+
+        One row per run: ``run_id``, ``experiment``, ``name``, ``status``,
+        ``start_time``, ``end_time``, then ``params.<key>``, ``metrics.<key>``
+        (latest values) and ``tags.<key>`` columns.
+        """
+        import pandas as pd
+
+        rows = []
+        for run in self.search_runs(project, experiment, filter, order_by, max_results):
+            row: dict[str, Any] = {
+                "run_id": run.id, "experiment": run.experiment, "name": run.name, "status": run.status,
+                "start_time": pd.Timestamp(run.info["start_time"]) if run.info.get("start_time") else None,
+                "end_time": pd.Timestamp(run.info["end_time"]) if run.info.get("end_time") else None,
+            }
+            row.update({f"params.{k}": v for k, v in run.params.items()})
+            row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
+            row.update({f"tags.{k}": v for k, v in run.tags.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     # Artifacts
 
     def log_artifact(
@@ -329,8 +357,8 @@ class Client(ClientDatasets):
         """Download one artifact file to ``dest_dir/<path>`` (streamed) and return the local path."""
         path = artifact_path_check(path)
         target = Path(dest_dir) / path
-        target.parent.mkdir(parents=True, exist_ok=True)
         response = self._transport.request("GET", artifact_url(run_id, path), stream=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         tmp = target.with_name(f".{target.name}.part")
         try:
@@ -361,7 +389,7 @@ class Client(ClientDatasets):
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         """A background job: ``{"id", "kind", "status", "progress", "message", "result", "error", ...}``."""
-        return Job(self._json("GET", f"/api/v1/jobs/{job_id}/"))
+        return self._json("GET", f"/api/v1/jobs/{job_id}/")
 
     def wait_for_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
         """Poll a job until it succeeds, fails or is cancelled; raises TimeoutError after ``timeout``."""

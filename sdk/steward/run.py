@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from steward import capture as capture_module
-from steward._datasets import RunDatasets
 from steward.client import artifact_path_check
 from steward.config import Settings
 from steward.errors import (
     ApiError,
     AuthenticationError,
     ConflictError,
+    PermissionDeniedError,
     ServerUnavailableError,
     StewardError,
 )
@@ -144,7 +144,7 @@ def _end_open_runs_at_exit() -> None:
             print(f"steward: run {run.id}: {exc}", file=sys.stderr)
 
 
-class Run(RunDatasets):
+class Run:
     """A run in progress. Use it as a context manager, or call :meth:`end`.
 
     Leaving the ``with`` block ends the run FINISHED; an exception ends it
@@ -202,17 +202,6 @@ class Run(RunDatasets):
         self.spooled = 0
         self.sync_report: SyncReport | None = None
 
-        def transport(retry_timeout: float, cancel: threading.Event | None = None) -> Transport:
-            return Transport(settings.url, settings.token, retry_timeout=retry_timeout,
-                             connect_timeout=settings.connect_timeout,
-                             read_timeout=settings.read_timeout, cancel=cancel)
-
-        # One session per thread: the caller's, the sender's, the probe's and the spool sync's.
-        self._main = transport(settings.retry_timeout)
-        self._sender = transport(settings.retry_timeout)
-        self._probe = transport(min(1.0, settings.retry_timeout))
-        self._sync_transport = transport(settings.retry_timeout, cancel=self._sync_stop)
-
         seed = seed if seed is not None else capture_module.current_seed()
         captured = capture_module.capture(git=capture_git) if capture else capture_module.Capture()
         self._create_body: dict[str, Any] = {
@@ -227,6 +216,18 @@ class Run(RunDatasets):
             self._create_body["source"] = captured.source
         if seed is not None:
             self._create_body["seed"] = int(seed)
+
+        def transport(retry_timeout: float, cancel: threading.Event | None = None) -> Transport:
+            return Transport(settings.url, settings.token, retry_timeout=retry_timeout,
+                             connect_timeout=settings.connect_timeout,
+                             read_timeout=settings.read_timeout, cancel=cancel)
+
+        # One session per thread: the caller's, the sender's, the probe's and the spool sync's.
+        self._main = transport(settings.retry_timeout)
+        self._sender = transport(settings.retry_timeout)
+        self._probe = transport(min(1.0, settings.retry_timeout))
+        self._sync_transport = transport(settings.retry_timeout, cancel=self._sync_stop)
+
         try:
             self._create()
         except BaseException:
@@ -290,9 +291,10 @@ class Run(RunDatasets):
             try:
                 if not replay_run(self._spool, self._probe, self.id, report):
                     break
-            except AuthenticationError as exc:
+            except (AuthenticationError, PermissionDeniedError) as exc:
                 self._record_error(exc)
-                break
+                self._next_probe = math.inf
+                return
             if not self._spool.records(self.id):
                 self._online = True
                 self._created = True
@@ -399,6 +401,15 @@ class Run(RunDatasets):
                 self._online = False
                 self._next_probe = math.inf
                 self._record_error(exc)
+            except ConflictError as exc:
+                # Only params can conflict: keep them aside and still deliver the metrics and tags.
+                rest = {"params": [], "metrics": body["metrics"], "tags": body["tags"]}
+                rejected = {"params": body["params"], "metrics": [], "tags": []}
+                self._spool.write_rejected(self.id, "batch", {"key": key, "body": rejected}, exc)
+                self._record_error(exc)
+                if body["params"] and (rest["metrics"] or rest["tags"]):
+                    self._deliver(rest)
+                return
             except ApiError as exc:
                 self._spool.write_rejected(self.id, "batch", {"key": key, "body": body}, exc)
                 self._record_error(exc)

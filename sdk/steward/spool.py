@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from steward.errors import ApiError, AuthenticationError, ServerUnavailableError
+from steward.errors import ApiError, AuthenticationError, PermissionDeniedError, ServerUnavailableError
 from steward.transport import Transport
 
 log = logging.getLogger("steward")
@@ -220,10 +220,12 @@ def replay_run(
             send_record(transport, record, path.parent)
         except FileNotFoundError:
             continue
-        except (ServerUnavailableError, AuthenticationError) as exc:
+        except (ServerUnavailableError, AuthenticationError, PermissionDeniedError) as exc:
+            # Nothing wrong with the record: the server is away or this identity may not write
+            # here. Keep it for a later sync (after `steward login` with the right token).
             report.remaining += len(records) - i
             report.error = str(exc)
-            if isinstance(exc, AuthenticationError):
+            if isinstance(exc, ApiError):
                 raise
             return False
         except ApiError as exc:
@@ -261,7 +263,7 @@ def sync(
         try:
             if not replay_run(spool, transport, run_id, report, stop):
                 break
-        except AuthenticationError:
+        except (AuthenticationError, PermissionDeniedError):
             break
     report.remaining = sum(spool.pending().values())
     return report

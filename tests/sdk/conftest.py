@@ -74,6 +74,8 @@ class ServerProcess:
             "CONN_MAX_AGE": "0",
             "DEBUG": "0",
             "LOG_LEVEL": "WARNING",
+            # Jobs run inside the request that queues them; SDK tests only poll them.
+            "CELERY_TASK_ALWAYS_EAGER": "1",
         }
         self.proc: subprocess.Popen | None = None
 

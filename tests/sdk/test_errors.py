@@ -50,11 +50,11 @@ def test_param_conflict_found_by_the_server_raises_at_flush(steward_server, acco
             run.flush()
     assert caught.value.status == 409
     other.close()
-    # the refused batch is stored whole or not at all, and kept on disk with the reason
-    assert not Metric.objects.filter(run_id=run.id).exists()
+    # the refused param is kept on disk with the reason; the metrics of its batch still arrive
+    assert Metric.objects.filter(run_id=run.id, key="loss").count() == 1
     rejected = list(sdk_sandbox.rglob("rejected/*/*.batch.json"))
     assert len(rejected) == 1
-    assert json.loads(rejected[0].read_text())["body"]["metrics"][0]["key"] == "loss"
+    assert json.loads(rejected[0].read_text())["body"]["params"] == [{"key": "lr", "value": "0.1"}]
     assert "already logged" in rejected[0].with_name(rejected[0].name + ".error").read_text()
 
 

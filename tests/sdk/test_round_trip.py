@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import requests
 import steward
 
 from accounts.models import Role
@@ -90,6 +91,17 @@ def test_run_round_trip(steward_server, account, tmp_path):
     found = client.search_runs(account.project, experiment="baseline", filter="metrics.acc > 0.5")
     assert [r.id for r in found] == [run.id]
     assert client.search_runs(account.project, filter="metrics.acc > 0.95") == []
+    frame = client.search_runs_df(account.project, order_by="metrics.acc DESC")
+    assert frame.loc[0, "run_id"] == run.id and frame.loc[0, "params.lr"] == "0.01"
+    assert frame.loc[0, "metrics.acc"] == 0.9 and frame.loc[0, "tags.stage"] == "prod"
+
+    # a background job over this run, polled until it is done
+    queued = requests.post(f"{steward_server.url}/api/v1/runs/{run.id}/summary/",
+                           headers={"Authorization": f"Bearer {account.token}"}, timeout=30)
+    assert queued.status_code == 202
+    job = client.wait_for_job(queued.json()["id"], timeout=60, poll=0.2)
+    assert job["status"] == "succeeded" and job["kind"] == "run_summary"
+    assert job["result"]["metrics"]["loss"]["count"] == 5
     client.close()
 
 
