@@ -100,35 +100,44 @@ class Command(BaseCommand):
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
         admin, password, token = self._first_start()
-        if not no_demo:
-            call_command("seed_demo", owner=admin.username, stdout=self.stdout)
-
-        children = self._children(host, port, web_workers)
-        stopping = threading.Event()
-
-        def request_stop(signum, frame):
-            stopping.set()
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for child in children:
-            child.start(env, sys.stdout)
-
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{port}/"
+        banner_shown = False
+        failed = None
         try:
-            ready = self._wait_ready(children, url, stopping)
-            if ready:
-                self._banner(url, admin, password, token)
-            failed = None
-            while not stopping.is_set():
-                failed = next((c for c in children if not c.alive()), None)
-                if failed is not None:
-                    break
-                stopping.wait(0.5)
+            if not no_demo:
+                call_command("seed_demo", owner=admin.username, stdout=self.stdout)
+            children = self._children(host, port, web_workers)
+            stopping = threading.Event()
+
+            def request_stop(signum, frame):
+                stopping.set()
+
+            signal.signal(signal.SIGINT, request_stop)
+            signal.signal(signal.SIGTERM, request_stop)
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            try:
+                for child in children:
+                    child.start(env, sys.stdout)
+                self._wait_ready(children, url, stopping)
+                if not stopping.is_set() and all(c.alive() for c in children):
+                    self._banner(url, admin, password, token)
+                    banner_shown = True
+                while not stopping.is_set():
+                    failed = next((c for c in children if not c.alive()), None)
+                    if failed is not None:
+                        break
+                    stopping.wait(0.5)
+            finally:
+                self._stop(children)
         finally:
-            self._stop(children)
+            if not banner_shown and (password or token):
+                # The first start's credentials exist only now: never lose them to a failed start.
+                with suppress(OSError, ValueError):
+                    self.stdout.write("\n".join(
+                        ["", "Keep these; they are not shown again:"]
+                        + self._credential_lines(admin, password, token)
+                    ))
         if failed is not None:
             raise CommandError(
                 f"The {failed.name} process exited (code {failed.process.returncode}); stopped the others."
@@ -182,9 +191,26 @@ class Command(BaseCommand):
             if web_up and all(c.ready.is_set() for c in children if c.ready_marker):
                 return True
             stopping.wait(0.3)
-        if not stopping.is_set():
-            self.stderr.write(f"Not ready after {READY_TIMEOUT_SECONDS} s; see the log above.")
+        if not stopping.is_set() and all(c.alive() for c in children):
+            self.stderr.write(f"Not all ready after {READY_TIMEOUT_SECONDS} s; still starting, see the log.")
         return False
+
+    def _credential_lines(self, admin, password: str | None, token: str | None) -> list[str]:
+        name = admin.username
+        if password:
+            lines = [f"  Log in:     {name} / {password}",
+                     "              (printed only this once; change it with "
+                     f"`python manage.py changepassword {name}`)"]
+        else:
+            lines = [f"  Log in:     {name} (its password was printed on the first start; "
+                     f"`python manage.py changepassword {name}` sets a new one)"]
+        if token:
+            lines += [f"  API token:  {token}",
+                      f"              (printed only this once; make another with `python manage.py "
+                      f"create_token {name}`)"]
+        else:
+            lines += [f"  API token:  `python manage.py create_token {name}` prints a new one"]
+        return lines
 
     def _banner(self, url: str, admin, password: str | None, token: str | None) -> None:
         broker = settings.CELERY_BROKER_URL
@@ -192,29 +218,15 @@ class Command(BaseCommand):
             broker = f"embedded (files in {settings.CELERY_BROKER_DIR})"
         else:
             broker = broker.split("@")[-1]  # never print a password from the URL
-        lines = ["", "=" * 72, f"Steward is running at {url}", ""]
-        if password:
-            lines += [f"  Log in:     {admin.username} / {password}",
-                      "              (printed only this once; change it with "
-                      f"`python manage.py changepassword {admin.username}`)"]
-        else:
-            lines += [f"  Log in:     {admin.username} (its password was printed on the first start; "
-                      f"`python manage.py changepassword {admin.username}` sets a new one)"]
-        if token:
-            lines += [f"  API token:  {token}",
-                      "              (printed only this once; make another with "
-                      f"`python manage.py create_token {admin.username}`)"]
-        else:
-            lines += [f"  API token:  `python manage.py create_token {admin.username}` prints a new one"]
-        lines += [
+        database = settings.DATABASES["default"]
+        lines = [
+            "", "=" * 72, f"Steward is running at {url}", "",
+            *self._credential_lines(admin, password, token),
             f"  API docs:   {url}api/docs/",
             f"  Worker:     Celery worker + beat, broker {broker}",
-            f"  Data:       {settings.DATABASES['default']['NAME']}" if connection.vendor == "sqlite"
-            else f"  Database:   {connection.vendor} {settings.DATABASES['default']['NAME']}",
-            "",
-            "Press Ctrl-C to stop.",
-            "=" * 72,
-            "",
+            f"  Data:       {database['NAME']}" if connection.vendor == "sqlite"
+            else f"  Database:   {connection.vendor} {database['NAME']} on {database['HOST']}",
+            "", "Press Ctrl-C to stop.", "=" * 72, "",
         ]
         self.stdout.write("\n".join(lines))
 
