@@ -39,7 +39,7 @@ TARGET_STORED = 10.0
 def client_steward(url: str, token: str, calls: int) -> dict:
     import steward
 
-    steward.configure(url=url, token=token, spool_dir=tempfile.mkdtemp(prefix="bench-spool-"))
+    steward.configure(url=url, token=token, spool_dir=os.path.join(os.environ["HOME"], "spool"))
     run = steward.start_run(project="bench", experiment="sdk-overhead", capture=False)
     started = time.perf_counter()
     for step in range(calls):
@@ -99,13 +99,13 @@ def main() -> None:
 
     mlflow_calls = args.mlflow_calls or args.calls
     mlflow_python = str(Path(mlflow_binary()).parent / "python")
-    home = tempfile.mkdtemp(prefix="bench-home-")  # keeps ~/.steward and ~/.mlflow out of it
-    with steward_server() as steward_srv:
+    # A throw-away HOME keeps ~/.steward (config, spool) and ~/.mlflow out of the benchmark.
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home, steward_server() as steward_srv:
         print(f"Steward: {args.calls:,} log_metric calls ...", flush=True)
         st = run_client(str(PYTHON), ["--client", "steward", "--url", steward_srv.url,
                                       "--token", steward_srv.token, "--calls", str(args.calls)],
                         env={"HOME": home})
-    with mlflow_server() as mlflow_srv:
+    with tempfile.TemporaryDirectory(prefix="bench-home-") as home, mlflow_server() as mlflow_srv:
         print(f"MLflow:  {mlflow_calls:,} log_metric calls (synchronous, one request each) ...", flush=True)
         ml = run_client(mlflow_python, ["--client", "mlflow", "--url", mlflow_srv.url,
                                         "--calls", str(mlflow_calls)], env={"HOME": home})

@@ -88,6 +88,13 @@ class ServerProcess:
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -97,7 +104,6 @@ class ServerProcess:
                 return
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError("server did not start in time")
 
     def stop(self) -> None:
