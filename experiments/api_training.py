@@ -110,7 +110,12 @@ class SweepListApi(APIView):
 class SweepDetailApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, sweep_id: int):
-        return Response(sweep_output(sweep_for_user(request.user, sweep_id)))
+        sweep = sweep_for_user(request.user, sweep_id)
+        if sweep.status == "running":
+            # A trial failed by the reaper never reported back; queue what it held up.
+            sweeps.sweep_advance(sweep_id=sweep.pk)
+            sweep.refresh_from_db()
+        return Response(sweep_output(sweep))
 
 
 class SweepCancelApi(APIView):

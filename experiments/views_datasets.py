@@ -310,6 +310,9 @@ def sweep_list(request, slug: str):
 @require_http_methods(["GET", "POST"])
 def sweep_detail(request, sweep_id: int):
     sweep = sweep_for_user(request.user, sweep_id)
+    if request.method == "GET" and sweep.status == "running":
+        sweeps.sweep_advance(sweep_id=sweep.pk)  # picks up trials whose jobs the reaper ended
+        sweep.refresh_from_db()
     if request.method == "POST":
         sweep = sweep_for_user(request.user, sweep_id, min_role=Role.EDITOR)
         try:

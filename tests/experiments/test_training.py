@@ -221,3 +221,17 @@ def test_sweep_queues_no_more_than_its_parallelism(editor, project, version):
                       {"experiment": "sweep", "spec": spec_for(version),
                        "search": {"space": {"max_depth": [2, "deep"]}}}, format="json")
     assert bad.status_code == 400 and "trial 2" in error_of(bad)["fields"]["search.space"].lower()
+
+
+def test_sweep_page_queues_the_next_trial_when_a_job_ended_without_reporting(editor, project, version):
+    search = {"strategy": "grid", "space": {"max_depth": [1, 2, 3]}}
+    sweep = editor.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                        {"experiment": "sweep", "spec": spec_for(version), "search": search,
+                         "parallelism": 1}, format="json").json()
+    assert sweep["progress"]["queued"] == 1 and sweep["progress"]["pending"] == 2
+    # The reaper failed the first trial's job (its worker died twice): no task reported back.
+    Job.objects.filter(kind="training").update(status=JobStatus.FAILED, error="worker lost")
+    again = editor.get(f"/api/v1/sweeps/{sweep['id']}/").json()
+    progress = again["progress"]
+    assert (progress["failed"], progress["queued"], progress["pending"]) == (1, 1, 1)
+    assert [r["error"] for r in again["leaderboard"] if r["status"] == "failed"] == ["worker lost"]
