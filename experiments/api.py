@@ -67,6 +67,7 @@ def run_output(run: Run, *, full: bool = True) -> dict:
             "entry_point": run.entry_point,
             "host": run.host,
             "python_version": run.python_version,
+            "packages": run.packages,
         },
     }
     if full:
@@ -123,6 +124,7 @@ class RunDetailApi(APIView):
         name = serializers.CharField(required=False, allow_blank=True, max_length=250)
         notes = serializers.CharField(required=False, allow_blank=True)
         error = serializers.CharField(required=False, allow_blank=True)
+        seed = serializers.IntegerField(required=False, allow_null=True)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, run_id):

@@ -166,8 +166,12 @@ def run_update(
     name: str | None = None,
     notes: str | None = None,
     error: str | None = None,
+    seed: int | None = None,
 ) -> Run:
     changed: list[str] = []
+    if seed is not None:
+        run.seed = v.int64(seed, "seed")
+        changed.append("seed")
     if status is not None:
         if status not in RunStatus.values:
             raise ValidationError({"status": f"Must be one of {', '.join(RunStatus.values)}."})

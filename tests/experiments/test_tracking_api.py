@@ -200,6 +200,12 @@ def test_run_is_ended_with_status(editor, run_id):
     assert "status" in bad.json()["error"]["fields"]
 
 
+def test_seed_can_be_recorded_after_the_start(editor, run_id):
+    response = editor.patch(f"/api/v1/runs/{run_id}/", {"seed": 42}, format="json")
+    assert response.status_code == 200
+    assert editor.get(f"/api/v1/runs/{run_id}/").json()["seed"] == 42
+
+
 def test_no_token_is_401(client, run_id):
     response = client.get(f"/api/v1/runs/{run_id}/")
     assert response.status_code == 401
