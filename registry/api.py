@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.errors import api_exception_handler
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from experiments.api import job_output
@@ -260,19 +267,57 @@ class CompareApi(APIView):
         return Response(selectors.versions_compare(a, b))
 
 
-class LenientJSONParser(JSONParser):
-    # A NaN literal in a request is read, then refused by the signature check
-    # with the column's name, rather than failing as unparseable JSON.
-    strict = False
+def _error_response(exc: Exception) -> HttpResponse:
+    # The same handler as every DRF view, so errors keep Steward's one JSON shape.
+    response = api_exception_handler(exc, {})
+    if response is None:
+        raise exc
+    return HttpResponse(json.dumps(response.data), status=response.status_code,
+                        content_type="application/json")
 
 
-class PredictApi(APIView):
-    parser_classes = [LenientJSONParser]
+def _session_user(request):
+    """The page's "try it" form: the session's user, with the same CSRF check DRF applies."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_active:
+        raise exceptions.NotAuthenticated()
+    reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+    if reason is not None:
+        raise exceptions.PermissionDenied("CSRF check failed; reload the page.")
+    return user
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
-    def post(self, request, slug, name, ref):
-        project = project_for_user(request.user, slug)
-        version = serving.serving_version_resolve(project=project, model_name=name, ref=ref)
-        body = serving.predict(version=version, body=request.data,
-                               request_id=request.headers.get("X-Request-ID"))
-        return Response(body)
+
+def _bearer_token(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    parts = header.split()
+    if parts[0] != "Bearer" or len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+    return parts[1]
+
+
+@csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
+@require_POST
+def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
+    """POST /api/v1/serve/<project>/<model>/<alias-or-version>/predict
+
+    A plain Django view rather than a DRF one: it runs for every prediction, and
+    DRF's request wrapping, negotiation and rendering cost more than the model.
+    Authentication, permission and errors are the same as everywhere else.
+    """
+    try:
+        token = _bearer_token(request)
+        target = serving.serving_target_resolve(
+            slug=slug, model_name=name, ref=ref, token=token,
+            user=None if token is not None else _session_user(request),
+        )
+        try:
+            # A NaN literal is read, then refused by the signature check naming its column.
+            data = json.loads(request.body)
+        except ValueError:
+            raise DjangoValidationError({"body": "The body is not valid JSON."}) from None
+        body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
+    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied) as exc:
+        return _error_response(exc)
+    return HttpResponse(json.dumps(body), content_type="application/json")

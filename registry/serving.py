@@ -8,26 +8,37 @@ never change after its checks), and the least recently used one is dropped.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.http import Http404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.errors import Conflict, PayloadTooLarge
-from accounts.models import Project
+from accounts.models import ApiToken, Membership, Project, token_hash
+from accounts.services import LAST_USED_RESOLUTION, api_token_authenticate
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, onnx_bytes_load
-from registry.models import ModelAlias, ModelVersion, OutputKind, RegisteredModel, Runtime, VersionStatus
+from registry.models import (
+    ModelAlias,
+    ModelVersion,
+    OutputKind,
+    RegisteredModel,
+    Runtime,
+    VersionStatus,
+)
 from registry.onnx_export import feed_build, session_create
 from registry.prediction_log import Entry, prediction_log_enqueue
-
-# Big JSON fields a request never needs.
-_DEFERRED = ("example", "verification", "metrics", "description", "status_message", "runtime_reason")
 
 
 class Predictor:
@@ -108,26 +119,92 @@ def predictor_cache_clear() -> None:
         _load_locks.clear()
 
 
-def serving_version_resolve(*, project: Project, model_name: str, ref: str) -> ModelVersion:
-    """The version ``ref`` (a number or an alias) names now; 404 if there is none."""
-    if ref.isdigit():
-        version = (
-            ModelVersion.objects.defer(*_DEFERRED).select_related("model")
-            .filter(model__project=project, model__name=model_name, version=int(ref)).first()
-        )
+@dataclass(frozen=True)
+class Target:
+    """What one predict request needs to know about the version it is served by."""
+
+    version_id: int
+    version: int
+    status: str
+    model_name: str
+    log_pii: bool
+
+
+def _resolve_sql(*, by_number: bool, by_token: bool) -> str:
+    project, membership = Project._meta.db_table, Membership._meta.db_table
+    model, version, alias = (RegisteredModel._meta.db_table, ModelVersion._meta.db_table,
+                             ModelAlias._meta.db_table)
+    if by_number:
+        pick = f"SELECT id FROM {version} WHERE model_id = rm.id AND version = %s"
     else:
-        alias = (
-            ModelAlias.objects.select_related("version__model").defer(
-                *(f"version__{f}" for f in _DEFERRED)
-            ).filter(model__project=project, model__name=model_name, name=ref).first()
+        pick = f"SELECT version_id FROM {alias} WHERE model_id = rm.id AND name = %s"
+    joins = (
+        f"LEFT JOIN {membership} ms ON ms.project_id = p.id AND ms.user_id = u.id "
+        f"LEFT JOIN {model} rm ON rm.project_id = p.id AND rm.name = %s "
+        f"LEFT JOIN {version} v ON v.id = ({pick}) "
+    )
+    columns = "u.id, u.is_staff, p.id, ms.role, rm.id, rm.log_pii, v.id, v.version, v.status"
+    users = get_user_model()._meta.db_table
+    if by_token:
+        # The same conditions as accounts.services.api_token_authenticate.
+        return (
+            f"SELECT {columns}, t.expires_at, t.last_used_at FROM {ApiToken._meta.db_table} t "
+            f"JOIN {users} u ON u.id = t.user_id AND u.is_active "
+            f"LEFT JOIN {project} p ON p.slug = %s {joins}"
+            "WHERE t.key_hash = %s AND t.revoked_at IS NULL"
         )
-        version = alias.version if alias else None
-    if version is None:
-        if not RegisteredModel.objects.filter(project=project, name=model_name).exists():
-            raise Http404(f"No model named '{model_name}' in this project.")
-        what = f"version {ref}" if ref.isdigit() else f"alias '{ref}'"
+    return f"SELECT {columns} FROM {users} u LEFT JOIN {project} p ON p.slug = %s {joins}WHERE u.id = %s"
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
+
+
+def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str | None = None,
+                           user=None) -> Target:
+    """Who is asking (a bearer token, or a session's user) and which version ``ref`` names now.
+
+    This runs on every prediction, so one query answers all of it: the token
+    (valid as accounts.services.api_token_authenticate decides), whether the
+    user may see the project (as accounts.permissions.project_for_user: staff
+    or any member; others get 404), the model and the alias or version number.
+    Aliases are read fresh each time, so a moved alias serves its new version
+    on the next request in every process.
+    """
+    by_number = ref.isdigit()
+    key = int(ref) if by_number else ref
+    if by_number and len(ref) > 9:
+        key = -1
+    with connection.cursor() as cursor:
+        if token is not None:
+            cursor.execute(_resolve_sql(by_number=by_number, by_token=True),
+                           [slug, model_name, key, token_hash(token)])
+        else:
+            cursor.execute(_resolve_sql(by_number=by_number, by_token=False),
+                           [slug, model_name, key, user.pk])
+        row = cursor.fetchone()
+    if token is not None:
+        now = timezone.now()
+        expires_at = _aware(row[9]) if row else None
+        if row is None or (expires_at is not None and expires_at <= now):
+            raise AuthenticationFailed("Invalid, expired or revoked token.")
+        last_used = _aware(row[10])
+        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+            api_token_authenticate(raw=token, now=now)  # records the use, at most once a minute
+    _, is_staff, project_id, role, model_id, log_pii, version_id, number, status = row[:9]
+    if project_id is None or (role is None and not is_staff):
+        raise Http404("No such project.")
+    if model_id is None:
+        raise Http404(f"No model named '{model_name}' in this project.")
+    if version_id is None:
+        what = f"version {ref}" if by_number else f"alias '{ref}'"
         raise Http404(f"Model '{model_name}' has no {what}.")
-    return version
+    return Target(version_id=version_id, version=number, status=status, model_name=model_name,
+                  log_pii=bool(log_pii))
 
 
 def _request_id(given: str | None) -> str:
@@ -139,30 +216,41 @@ def _request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def predict(*, version: ModelVersion, body: Any, request_id: str | None = None) -> dict:
-    """Score a request's rows with ``version`` and queue them for the prediction log."""
-    if version.status != VersionStatus.READY:
-        reason = ModelVersion.objects.filter(pk=version.pk).values_list("status_message", flat=True).first()
+def _predictor_for(target: Target) -> Predictor:
+    predictor = _cache.get(target.version_id)
+    if predictor is not None:
+        _cache.move_to_end(target.version_id)
+        return predictor
+    version = ModelVersion.objects.select_related("model").get(pk=target.version_id)
+    return predictor_get(version)
+
+
+def predict(*, target: Target, body: Any, request_id: str | None = None) -> dict:
+    """Score a request's rows with the target version and queue them for the prediction log."""
+    if target.status != VersionStatus.READY:
+        version = ModelVersion.objects.get(pk=target.version_id)
+        reason = version.status_message
         raise Conflict(
-            f"Version {version.version} of {version.model.name} is {version.get_status_display()}"
+            f"Version {target.version} of {target.model_name} is {version.get_status_display()}"
             + (f": {reason}" if reason else ".")
         )
-    predictor = predictor_get(version)
+    predictor = _predictor_for(target)
     try:
         parsed = sig.request_parse(body, predictor.columns, max_rows=settings.SERVING_MAX_ROWS)
     except sig.TooManyRows as exc:
         raise PayloadTooLarge(str(exc)) from None
     labels, probabilities = predictor.predict(parsed)
     rid = _request_id(request_id)
-    log_pii = version.model.log_pii
-    inputs = {c["name"]: parsed.raw[c["name"]] for c in predictor.columns if log_pii or not c.get("pii")}
+    inputs = {
+        c["name"]: parsed.raw[c["name"]] for c in predictor.columns if target.log_pii or not c.get("pii")
+    }
     prediction_log_enqueue(Entry(
-        version_id=version.pk, request_id=rid, created_at=timezone.now(), inputs=inputs,
+        version_id=target.version_id, request_id=rid, created_at=timezone.now(), inputs=inputs,
         predictions=labels, probabilities=probabilities,
     ))
     body_out: dict[str, Any] = {"predictions": labels}
     if probabilities is not None:
         body_out["probabilities"] = probabilities
         body_out["classes"] = predictor.classes
-    body_out.update(model_version=version.version, request_id=rid, runtime=predictor.runtime)
+    body_out.update(model_version=target.version, request_id=rid, runtime=predictor.runtime)
     return body_out

@@ -211,3 +211,64 @@ def test_a_given_request_id_is_kept(project, editor, served, cancer_data):
     body = editor.post(url(project), {"records": _row(cancer_data)}, format="json",
                        HTTP_X_REQUEST_ID=rid).json()
     assert body["request_id"] == rid.replace("-", "")
+
+
+def test_tokens_are_checked_like_everywhere_else(project, editor, served, cancer_data):
+    import datetime as dt
+
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from accounts import services as account_services
+    from accounts.models import ApiToken
+
+    body = {"records": _row(cancer_data)}
+    anonymous = APIClient()
+    assert anonymous.post(url(project), body, format="json").status_code == 401
+    anonymous.credentials(HTTP_AUTHORIZATION="Bearer stw_not-a-token")
+    assert anonymous.post(url(project), body, format="json").status_code == 401
+    anonymous.credentials(HTTP_AUTHORIZATION="Basic abc")
+    assert anonymous.post(url(project), body, format="json").status_code == 401
+
+    token, raw = account_services.api_token_create(user=editor.user, name="soon")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.post(url(project), body, format="json").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert client.post(url(project), body, format="json").status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=None, revoked_at=timezone.now())
+    response = client.post(url(project), body, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    editor.user.is_active = False
+    editor.user.save()
+    assert editor.post(url(project), body, format="json").status_code == 401
+
+
+def test_the_browser_session_needs_the_csrf_token(project, editor, served, cancer_data):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(editor.user)
+    payload = json.dumps({"records": _row(cancer_data)})
+    refused = browser.post(url(project), payload, content_type="application/json")
+    assert refused.status_code == 403
+    token = "a" * 32  # what a page's CSRF cookie holds
+    browser.cookies["csrftoken"] = token
+    allowed = browser.post(url(project), payload, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert allowed.status_code == 200, allowed.content
+
+
+def test_staff_may_predict_anywhere(project, served, cancer_data):
+    from tests.conftest import _client_for
+    from tests.factories import UserFactory
+
+    admin = _client_for(UserFactory(is_staff=True))
+    assert admin.post(url(project), {"records": _row(cancer_data)}, format="json").status_code == 200
+
+
+def test_not_json_is_a_400(project, editor, served):
+    response = editor.post(url(project), "{nope", content_type="application/json")
+    assert response.status_code == 400
+    assert "body" in response.json()["error"]["fields"]

@@ -1,0 +1,454 @@
+"""Steward's predict endpoint against `mlflow models serve`, same model, same load.
+
+    python bench/serve.py [--seconds 8] [--workers 2] [--mlflow-python /tmp/benchvenv/bin/python]
+
+Registers a 100-tree RandomForest trained on scikit-learn's breast-cancer data
+set in Steward, serves it with gunicorn, saves the same fitted model as an
+MLflow model and serves it with `mlflow models serve` (MLflow from
+requirements-bench.txt, in its own virtualenv), then drives each server with 1
+and 16 concurrent clients, single-row requests and then 100-row requests, and
+prints p50/p99 latency, requests/s and server CPU per request.
+
+Server CPU is read from /proc for the server's whole process tree (gunicorn
+master and workers; the mlflow launcher, uvicorn and its workers). Steward
+also talks to PostgreSQL, so the CPU its database backends spent is shown in
+its own column. Everything listens on 127.0.0.1 only; every phase is bounded
+by time.
+
+Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/steward_bench),
+STEWARD_VAR_DIR (default /tmp/steward_bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each phase")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (both servers)")
+    parser.add_argument("--steward-port", type=int, default=8071)
+    parser.add_argument("--mlflow-port", type=int, default=8072)
+    parser.add_argument("--mlflow-python", default="/tmp/benchvenv/bin/python",
+                        help="python of a virtualenv with requirements-bench.txt; '' skips MLflow")
+    parser.add_argument("--clients", default="1,16")
+    parser.add_argument("--rows", default="1,100")
+    return parser.parse_args()
+
+
+# --- Process CPU from /proc ------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(_children(p))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / TICKS
+
+
+# --- A small keep-alive HTTP/1.1 load generator ----------------------------------------------
+
+
+class Client:
+    def __init__(self, port: int, request: bytes):
+        self.port = port
+        self.request = request
+        self.reader = self.writer = None
+
+    async def _connect(self):
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def call(self) -> int:
+        if self.writer is None:
+            await self._connect()
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.reader = self.writer = None
+        return status
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    return "\r\n".join(lines).encode() + body
+
+
+async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup: float, pids, db_pids):
+    latencies: list[float] = []
+    errors = 0
+    state = {"measuring": False, "stop": False}
+
+    async def worker():
+        nonlocal errors
+        client = Client(port, request)
+        try:
+            while not state["stop"]:
+                started = time.perf_counter()
+                try:
+                    status = await client.call()
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    client.close()
+                    client.reader = client.writer = None
+                    status = 0
+                if state["measuring"]:
+                    if status == 200:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        errors += 1
+        finally:
+            client.close()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(clients)]
+    await asyncio.sleep(warmup)
+    server_before, db_before = cpu_seconds(pids()), cpu_seconds(db_pids())
+    state["measuring"] = True
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    state["measuring"] = False
+    elapsed = time.perf_counter() - started
+    server_cpu, db_cpu = cpu_seconds(pids()) - server_before, cpu_seconds(db_pids()) - db_before
+    state["stop"] = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return latencies, errors, elapsed, server_cpu, db_cpu
+
+
+async def _warm(port: int, request: bytes, clients: int, timeout: float) -> int:
+    """Until every worker has loaded the model: the last 50 answers all came back quickly."""
+    recent: list[float] = []
+    done = {"stop": False}
+
+    async def worker():
+        client = Client(port, request)
+        while not done["stop"]:
+            started = time.perf_counter()
+            try:
+                status = await client.call()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                client.close()
+                client.reader = client.writer = None
+                await asyncio.sleep(0.2)
+                continue
+            if status != 200:
+                raise SystemExit(f"warm-up request answered {status}")
+            recent.append(time.perf_counter() - started)
+            del recent[:-50]
+        client.close()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(clients)]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        if len(recent) == 50 and max(recent) < 0.5:
+            break
+    done["stop"] = True
+    await asyncio.gather(*tasks)
+    return len(recent)
+
+
+def warm(port: int, request: bytes, clients: int, timeout: float = 180.0) -> None:
+    asyncio.run(_warm(port, request, clients, timeout))
+
+
+def drive(**kwargs) -> dict:
+    latencies, errors, elapsed, server_cpu, db_cpu = asyncio.run(_drive(**kwargs))
+    latencies.sort()
+    n = len(latencies)
+
+    def pct(q):
+        return latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")
+
+    return {"requests": n, "errors": errors, "rps": n / elapsed, "p50": pct(0.50), "p99": pct(0.99),
+            "cpu_ms": server_cpu * 1000 / max(n, 1), "db_cpu_ms": db_cpu * 1000 / max(n, 1)}
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120.0, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise SystemExit(f"server on port {port} exited with {proc.returncode}\n{tail}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server on port {port} did not start in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- Steward setup ---------------------------------------------------------------------------
+
+
+def steward_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/steward_bench")
+    env.setdefault("STEWARD_VAR_DIR", "/tmp/steward_bench")
+    env.setdefault("SECRET_KEY", "bench-only-secret-key")
+    env.setdefault("LOG_LEVEL", "WARNING")
+    env["DJANGO_SETTINGS_MODULE"] = "mlplatform.settings"
+    return env
+
+
+def steward_setup(model, X_train, X_test) -> dict:
+    """Register the model in Steward through its own services, as a run's skops artifact."""
+    os.environ.update(steward_env())
+    sys.path.insert(0, str(ROOT))
+    _database_ensure(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    import skops.io as sio
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from accounts import services as accounts
+    from accounts.models import Project
+    from experiments import artifacts
+    from experiments import services as tracking
+    from registry import services as registry
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    project = Project.objects.filter(slug="bench").first() or accounts.project_create(user=user, slug="bench")
+    _, token = accounts.api_token_create(user=user, name="bench")
+    run = tracking.run_create(project=project, experiment="serving bench", user=user, seed=0).run
+
+    def put(path, data):
+        artifacts.artifact_upload(run=run, path=path, stream=io.BytesIO(data), content_length=len(data))
+
+    put("model/model.skops", sio.dumps(model))
+    example = X_test.head(200)
+    put("model/input_example.json", json.dumps({
+        "columns": list(example.columns), "dtypes": [str(t) for t in example.dtypes],
+        "data": example.values.tolist()}).encode())
+    version = registry.model_version_create(project=project, model_name="bench-forest", run=run,
+                                            artifact_path="model", user=user)
+    registry.model_version_check(job_id=version.check_job_id)
+    version.refresh_from_db()
+    registry.alias_set(model=version.model, alias="live", version=version, user=user)
+    print(f"steward: registered bench-forest v{version.version}, status {version.status}, "
+          f"runtime {version.runtime} ({version.runtime_reason})")
+    from django.db import connections
+
+    connections.close_all()
+    return {"token": token, "path": "/api/v1/serve/bench/bench-forest/live/predict"}
+
+
+def _database_ensure(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def postgres_backends() -> list[int]:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return []
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- MLflow setup ----------------------------------------------------------------------------
+
+MLFLOW_SAVE = """
+import pickle, sys
+import mlflow.sklearn
+import pandas as pd
+from mlflow.models import infer_signature
+model = pickle.load(open(sys.argv[1], "rb"))
+example = pd.read_json(sys.argv[2], orient="split")
+mlflow.sklearn.save_model(model, sys.argv[3], signature=infer_signature(example, model.predict(example)),
+                          input_example=example.head(2), skops_trusted_types=["sklearn.tree._tree.Tree"])
+"""
+
+
+def mlflow_setup(python: str, model, X_test, workdir: Path, port: int, workers: int) -> subprocess.Popen:
+    pickled = workdir / "forest.pkl"
+    pickled.write_bytes(pickle.dumps(model))  # written by us a moment ago, read back by us
+    example = workdir / "example.json"
+    example.write_text(X_test.head(50).to_json(orient="split"))
+    model_dir = workdir / "mlflow-model"
+    shutil.rmtree(model_dir, ignore_errors=True)
+    subprocess.run([python, "-c", MLFLOW_SAVE, str(pickled), str(example), str(model_dir)], check=True,
+                   env={**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir}/mlruns"})
+    mlflow = str(Path(python).parent / "mlflow")
+    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - the server writes to it until it stops
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir}/mlruns",
+           "PATH": f"{Path(python).parent}:{os.environ.get('PATH', '')}"}
+    return subprocess.Popen(
+        [mlflow, "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port),
+         "-w", str(workers), "--env-manager", "local"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+# --- Main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    args = parse_args()
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.3, random_state=0)
+    model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X_train, y_train)
+    records = X_test.to_dict("records")
+
+    def rows_of(n):
+        return [records[i % len(records)] for i in range(n)]
+
+    steward = steward_setup(model, X_train, X_test)
+    env = steward_env()
+    gunicorn = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi", "-b", f"127.0.0.1:{args.steward_port}",
+         "-w", str(args.workers), "--worker-class", "gthread", "--threads", "1", "--keep-alive", "30",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    results = []
+    clients = [int(c) for c in args.clients.split(",")]
+    rows = [int(r) for r in args.rows.split(",")]
+    try:
+        wait_for_port(args.steward_port, gunicorn)
+        for n_rows in rows:
+            body = json.dumps({"records": rows_of(n_rows)}).encode()
+            request = http_request(args.steward_port, steward["path"], body,
+                                   {"Authorization": f"Bearer {steward['token']}"})
+            warm(args.steward_port, request, 4 * args.workers)
+            for c in clients:
+                r = drive(port=args.steward_port, request=request, clients=c, seconds=args.seconds,
+                          warmup=args.warmup, pids=lambda: process_tree(gunicorn.pid),
+                          db_pids=postgres_backends)
+                results.append(("steward", c, n_rows, r))
+                print(_row("steward", c, n_rows, r), flush=True)
+    finally:
+        stop(gunicorn)
+
+    if args.mlflow_python and Path(args.mlflow_python).exists():
+        workdir = Path(tempfile.mkdtemp(prefix="steward-bench-mlflow-"))
+        server = mlflow_setup(args.mlflow_python, model, X_test, workdir, args.mlflow_port, args.workers)
+        try:
+            wait_for_port(args.mlflow_port, server, log=workdir / "server.log")
+            for n_rows in rows:
+                body = json.dumps({"dataframe_records": rows_of(n_rows)}).encode()
+                request = http_request(args.mlflow_port, "/invocations", body, {})
+                warm(args.mlflow_port, request, 4 * args.workers)
+                for c in clients:
+                    r = drive(port=args.mlflow_port, request=request, clients=c, seconds=args.seconds,
+                              warmup=args.warmup, pids=lambda: process_tree(server.pid), db_pids=list)
+                    results.append(("mlflow", c, n_rows, r))
+                    print(_row("mlflow", c, n_rows, r), flush=True)
+        finally:
+            stop(server)
+            shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"(MLflow skipped: no python at {args.mlflow_python!r})")
+
+    print()
+    print(_header())
+    for server, c, n_rows, r in results:
+        print(_row(server, c, n_rows, r))
+    by_key = {(s, c, n): r for s, c, n, r in results}
+    print()
+    for c in clients:
+        for n_rows in rows:
+            s, m = by_key.get(("steward", c, n_rows)), by_key.get(("mlflow", c, n_rows))
+            if s and m and m["rps"]:
+                print(f"{c:>2} clients, {n_rows:>3} rows: Steward {s['rps'] / m['rps']:.1f}x MLflow's "
+                      f"requests/s, {m['cpu_ms'] / max(s['cpu_ms'] + s['db_cpu_ms'], 1e-9):.1f}x less "
+                      "server CPU per request (Steward's including PostgreSQL)")
+    for n_rows in rows:
+        s = by_key.get(("steward", max(clients), n_rows))
+        if s:
+            print(f"Steward p99/p50 at {max(clients)} clients, {n_rows} rows: {s['p99'] / s['p50']:.2f}")
+
+
+def _header() -> str:
+    return (f"{'server':8} {'clients':>7} {'rows':>5} {'requests':>9} {'errors':>6} {'req/s':>8} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'+ db CPU ms/req':>16}")
+
+
+def _row(server, c, n_rows, r) -> str:
+    return (f"{server:8} {c:>7} {n_rows:>5} {r['requests']:>9} {r['errors']:>6} {r['rps']:>8.0f} "
+            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_ms']:>18.2f} {r['db_cpu_ms']:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()
