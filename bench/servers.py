@@ -90,12 +90,12 @@ def steward_server(*, postgres: bool = False, workers: int = 1) -> Iterator[Serv
     port = free_port()
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "mlplatform.wsgi", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "--timeout", "600", "--log-level", "warning"],
+         "-w", str(workers), "--timeout", "600", "--log-level", "warning", "--no-control-socket"],
         cwd=ROOT, env=env, start_new_session=True,
     )
     server = Server("Steward", f"http://127.0.0.1:{port}", process, workdir, token)
     try:
-        wait_http(server.url + "/api/schema/")
+        wait_http(server.url + "/healthz")
         yield server
     finally:
         server.stop()
