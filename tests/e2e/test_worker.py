@@ -109,7 +109,9 @@ def queues():
     before = celery_app.conf.task_routes
     made = Queues()
     yield made
-    celery_app.conf.update(task_routes=before)
+    celery_app.conf.update(task_routes=before)  # rebuilds the router
+    # Drop the override so the app reads CELERY_TASK_ROUTES from Django's settings again.
+    celery_app.conf.changes.pop("task_routes", None)
     # Best effort: drop the (empty) queues so the broker keeps no trace of the test.
     with suppress(Exception), celery_app.connection_for_write() as conn:
         for name in made.names:

@@ -21,12 +21,11 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def eager_celery():
+def eager_celery(settings):
     """Tasks run in this process when queued, so a test sees the whole path without a broker."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+    # The Celery app reads Django's settings live, so the settings fixture also undoes this.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert celery_app.conf.task_always_eager
 
 
 @pytest.fixture
