@@ -32,6 +32,7 @@ from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, Ta
 from experiments.models import Experiment, Job, Run
 from experiments.search import runs_search
 from experiments.selectors import run_for_user
+from experiments.templatetags import steward_ui as ui
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -136,6 +137,20 @@ def _sort_link(request, expr: str | None, current: str) -> dict:
     return {"url": "?" + params.urlencode(), "state": state}
 
 
+def _display_cells(row: dict, columns: list[dict]) -> None:
+    """The chosen columns' values of one runs-table row, formatted for display."""
+    cells = []
+    for column in columns:
+        value = row[column["kind"]].get(column["key"])
+        if value is None:
+            cells.append(("—", "muted"))
+        elif column["kind"] == "metrics":
+            cells.append((ui.metric(value), "num"))
+        else:
+            cells.append((ui.shorten(str(value), 80), ""))
+    row["cells"] = cells
+
+
 def _run_rows(runs) -> list[dict]:
     """Each run with its params, latest metrics and tags as dicts (read from the prefetch)."""
     rows = []
@@ -214,9 +229,7 @@ def experiment_detail(request, slug: str, experiment_id: int):
                                   ("Tags", "tags", tag_keys))
     ]
     for row in rows:
-        row["cells"] = [
-            {"value": row[c["kind"]].get(c["key"]), "num": c["kind"] == "metrics"} for c in columns
-        ]
+        _display_cells(row, columns)
     for column in columns:
         column.update(_sort_link(request, column["sort"], order_by))
     attribute_columns = [
