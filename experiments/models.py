@@ -131,6 +131,34 @@ class LatestMetric(models.Model):
         indexes = [models.Index(fields=["key", "value"], name="latest_metric_key_value")]
 
 
+class MetricRollup(models.Model):
+    """Per run, key and block of ROLLUP_BLOCK consecutive steps: the lowest and the
+    highest value with their steps and times.
+
+    Kept current at ingestion (one small upsert per block a batch touches), so a
+    series of millions of points downsamples by reading thousands of rows.
+    NaN (stored as NULL) is counted but never a block's min or max.
+    """
+
+    ROLLUP_BLOCK = 64
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    block = models.BigIntegerField()
+    count = models.BigIntegerField()
+    min_value = models.FloatField(null=True)
+    min_step = models.BigIntegerField(null=True)
+    min_timestamp = models.BigIntegerField(null=True)
+    max_value = models.FloatField(null=True)
+    max_step = models.BigIntegerField(null=True)
+    max_timestamp = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "block"], name="metric_rollup_unique_block")
+        ]
+
+
 class Artifact(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
     path = models.CharField(max_length=ARTIFACT_PATH_MAX_LENGTH)

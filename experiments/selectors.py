@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import require_role
 from experiments import validation as v
-from experiments.models import Metric, Run
+from experiments.models import Metric, MetricRollup, Run
 
 
 def run_for_user(user, run_id, min_role: Role = Role.VIEWER) -> Run:
@@ -26,10 +25,11 @@ def run_for_user(user, run_id, min_role: Role = Role.VIEWER) -> Run:
 def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict:
     """Every point of one metric by step, or at most ``max_points`` of them.
 
-    Downsampling splits the points, in step order, into at most max_points / 2
-    buckets of consecutive points and keeps, per bucket, the point with the
-    lowest and the one with the highest value (at their own steps), so spikes
-    survive. The database does the bucketing.
+    Downsampling splits the points, in step order, into max_points / 2 buckets
+    of about equal counts and keeps, per bucket, the point with the lowest and
+    the one with the highest value (at their own steps), so spikes survive.
+    Long, dense series are downsampled from their rollups (MetricRollup), so a
+    million points cost thousands of rows read, not a million.
     """
     qs = Metric.objects.filter(run=run, key=key)
     total = qs.count()
@@ -38,31 +38,60 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
         points = [{"step": s, "value": v.float_out(val), "timestamp": ts} for s, val, ts in rows]
         return {"key": key, "total": total, "downsampled": False, "points": points}
 
-    # Buckets hold equal numbers of consecutive points rather than equal step
-    # ranges: unevenly spaced steps still fill max_points, and no arithmetic on
-    # steps (which may be any int64) can overflow.
     buckets = max(1, max_points // 2)
-    width = -(-total // buckets)
-    table = Metric._meta.db_table
-    run_id = run.pk.hex if connection.vendor == "sqlite" else run.pk
-    # NaN is stored as NULL; NULLs sort last in both orders here, so they are
-    # kept only in a bucket that holds nothing else.
-    sql = f"""
-        SELECT step, value, timestamp FROM (
-            SELECT step, value, timestamp,
-                ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY
-                    CASE WHEN value IS NULL THEN 1 ELSE 0 END, value ASC, step) AS rmin,
-                ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY
-                    CASE WHEN value IS NULL THEN 1 ELSE 0 END, value DESC, step) AS rmax
-            FROM (
-                SELECT step, value, timestamp,
-                    (ROW_NUMBER() OVER (ORDER BY step, timestamp, id) - 1) / %s AS bucket
-                FROM {table} WHERE run_id = %s AND key = %s
-            ) numbered
-        ) ranked WHERE rmin = 1 OR rmax = 1 ORDER BY step, timestamp
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [width, run_id, key])
-        rows = cursor.fetchall()
-    points = [{"step": s, "value": v.float_out(val), "timestamp": ts} for s, val, ts in rows]
+    rollups = []
+    if total >= buckets * 8:
+        rollups = list(
+            MetricRollup.objects.filter(run=run, key=key).order_by("block").values_list(
+                "count", "min_value", "min_step", "min_timestamp", "max_value", "max_step", "max_timestamp"
+            )
+        )
+    # Rollups help only when blocks hold several points each, and they are used
+    # only when they account for every point (rows written around the ingestion
+    # service, e.g. by a bulk seed, have none).
+    if 2 * buckets <= len(rollups) <= total // 4 and sum(r[0] for r in rollups) == total:
+        picked = _downsample_rollups(rollups, buckets, total)
+    else:
+        rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
+        picked = _downsample_rows(list(rows), buckets)
+    points = [{"step": s, "value": v.float_out(val), "timestamp": ts} for s, val, ts in picked]
     return {"key": key, "total": total, "downsampled": True, "points": points}
+
+
+def _extremes(candidates: list[tuple]) -> list[tuple]:
+    """The lowest and the highest (step, value, timestamp) of a bucket, in step order.
+
+    NaN (None) is kept only when the bucket holds nothing else.
+    """
+    numbers = [c for c in candidates if c[1] is not None]
+    if not numbers:
+        return candidates[:1]
+    low = min(numbers, key=lambda c: (c[1], c[0]))
+    high = max(numbers, key=lambda c: (c[1], -c[0]))
+    return [low] if low == high else sorted((low, high))
+
+
+def _downsample_rows(rows: list[tuple], buckets: int) -> list[tuple]:
+    width = -(-len(rows) // buckets)
+    picked: list[tuple] = []
+    for start in range(0, len(rows), width):
+        picked.extend(_extremes(rows[start:start + width]))
+    return picked
+
+
+def _downsample_rollups(rollups: list[tuple], buckets: int, total: int) -> list[tuple]:
+    target = total / buckets
+    picked: list[tuple] = []
+    group: list[tuple] = []
+    filled = 0
+    for count, lo, lo_step, lo_ts, hi, hi_step, hi_ts in rollups:
+        if lo is not None:
+            group.append((lo_step, lo, lo_ts))
+            group.append((hi_step, hi, hi_ts))
+        filled += count
+        if filled >= target:
+            picked.extend(_extremes(group) if group else [])
+            group, filled = [], 0
+    if group:
+        picked.extend(_extremes(group))
+    return picked

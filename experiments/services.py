@@ -23,6 +23,7 @@ from experiments.models import (
     IdempotentRequest,
     LatestMetric,
     Metric,
+    MetricRollup,
     Param,
     Run,
     RunStatus,
@@ -341,6 +342,43 @@ def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
                 rows,
             )
         _latest_metrics_advance(cursor, run_id, points)
+        _metric_rollups_merge(cursor, run_id, points)
+
+
+def _metric_rollups_merge(cursor, run_id, points: Iterable[MetricPoint]) -> None:
+    """Fold the points into their blocks' min/max rows (see MetricRollup)."""
+    size = MetricRollup.ROLLUP_BLOCK
+    blocks: dict[tuple[str, int], list] = {}
+    for p in points:
+        value = v.float_store(p.value)
+        entry = blocks.get((p.key, p.step // size))
+        if entry is None:
+            entry = blocks[(p.key, p.step // size)] = [0, None, None, None, None, None, None]
+        entry[0] += 1
+        if value is None:
+            continue
+        if entry[1] is None or value < entry[1]:
+            entry[1:4] = value, p.step, p.timestamp
+        if entry[4] is None or value > entry[4]:
+            entry[4:7] = value, p.step, p.timestamp
+    t = MetricRollup._meta.db_table
+    lower = (f"{t}.min_value IS NULL OR "
+             f"(EXCLUDED.min_value IS NOT NULL AND EXCLUDED.min_value < {t}.min_value)")
+    higher = (f"{t}.max_value IS NULL OR "
+              f"(EXCLUDED.max_value IS NOT NULL AND EXCLUDED.max_value > {t}.max_value)")
+    # SET expressions read the row as it was before the update, on both databases.
+    cursor.executemany(
+        f"INSERT INTO {t} (run_id, key, block, count, min_value, min_step, min_timestamp, "
+        "max_value, max_step, max_timestamp) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (run_id, key, block) DO UPDATE SET count = {t}.count + EXCLUDED.count, "
+        + ", ".join(
+            f"{col} = CASE WHEN {cond} THEN EXCLUDED.{col} ELSE {t}.{col} END"
+            for cond, cols in ((lower, ("min_value", "min_step", "min_timestamp")),
+                               (higher, ("max_value", "max_step", "max_timestamp")))
+            for col in cols
+        ),
+        [(run_id, key, block, *entry) for (key, block), entry in blocks.items()],
+    )
 
 
 def _latest_metrics_advance(cursor, run_id, points: Iterable[MetricPoint]) -> None:

@@ -173,3 +173,57 @@ def test_history_of_a_run_in_another_project_is_404(outsider, run):
     log(run, "loss", [(0, 1.0)])
     response = outsider.get(f"/api/v1/runs/{run.pk}/metrics/history/", {"key": "loss"})
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_rollups_track_each_blocks_extremes_across_out_of_order_batches(run):
+    from experiments.models import MetricRollup
+
+    size = MetricRollup.ROLLUP_BLOCK
+    log(run, "loss", [(s, float(s % 7)) for s in range(0, 2 * size, 2)])
+    log(run, "loss", [(s, float(s % 5)) for s in range(1, 2 * size, 2)] + [(3, -1.0), (size + 1, math.nan)])
+    rollups = {r.block: r for r in MetricRollup.objects.filter(run=run, key="loss")}
+    assert set(rollups) == {0, 1}
+    first = rollups[0]
+    assert (first.min_value, first.min_step) == (-1.0, 3)
+    assert first.max_value == 6.0
+    assert rollups[1].count == size + 1  # the NaN is counted, never a min or max
+    assert sum(r.count for r in rollups.values()) == 2 * size + 2
+
+
+@pytest.mark.django_db
+def test_long_series_downsampled_from_rollups_matches_the_raw_extremes(viewer, run):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    values = [(s, wave(s)) for s in range(40_000)]
+    values[12_345] = (12_345, 99.0)  # a spike
+    values[30_001] = (30_001, -99.0)  # a dip
+    for start in range(0, len(values), 5_000):
+        log(run, "long", values[start:start + 5_000])
+    with CaptureQueriesContext(connection) as queries:
+        body = history(viewer, run, key="long", max_points=200)
+    # The 40,000 points themselves are never read: only their count and the rollups.
+    assert not any('"experiments_metric"."value"' in q["sql"] for q in queries.captured_queries)
+    assert body["downsampled"] is True
+    assert body["total"] == 40_000
+    points = [(p["step"], p["value"]) for p in body["points"]]
+    assert 100 <= len(points) <= 200
+    assert (12_345, 99.0) in points and (30_001, -99.0) in points
+    assert [s for s, _ in points] == sorted(s for s, _ in points)
+    # Every returned point is a real one, at its own step.
+    assert all(values[s][1] == pytest.approx(val) for s, val in points)
+
+
+@pytest.mark.django_db
+def test_series_written_around_the_service_still_downsample_from_raw_points(viewer, run):
+    from experiments.models import Metric
+
+    Metric.objects.bulk_create(
+        Metric(run=run, key="seeded", value=wave(s), step=s, timestamp=1_000 + s) for s in range(5_000)
+    )
+    Metric.objects.filter(run=run, key="seeded", step=4_321).update(value=50.0)
+    body = history(viewer, run, key="seeded", max_points=100)
+    assert body["total"] == 5_000
+    assert len(body["points"]) <= 100
+    assert {"step": 4_321, "value": 50.0, "timestamp": 5_321} in body["points"]
