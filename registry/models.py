@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Project
-from experiments.models import Artifact, Job, Run
+from experiments.models import Artifact, DatasetVersion, Job, Run
 
 MODEL_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 ALIAS_RE = r"^[A-Za-z0-9_-]{1,64}$"
@@ -94,6 +94,9 @@ class ModelVersion(models.Model):
     classes = models.JSONField(default=list, blank=True)
     example = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    training_dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions"
+    )
     status = models.CharField(
         max_length=20, choices=VersionStatus.choices, default=VersionStatus.PENDING_CHECKS
     )

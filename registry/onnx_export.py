@@ -10,12 +10,19 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from registry.signature import model_dtype
+
 TOLERANCE = 1e-5
 SINGLE_INPUT = "X"
+# How a missing text value reaches the ONNX graph when no imputer fills it:
+# string tensors cannot hold None, and requests may not contain NUL, so this
+# never collides with a value (an encoder treats it as an unseen category).
+MISSING_TEXT = "\x00"
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +33,11 @@ class Conversion:
     reason: str = ""
     onnx: bytes = b""
     # "tensor": one [n, k] double input named X; "tensor32": the same in float32;
-    # "columns": one [n, 1] input per column.
+    # "columns": one [n, 1] input per column; "columns32": the same with float32 numbers.
     input_mode: str = ""
     verification: dict = field(default_factory=dict)
+    # input column -> the value its text imputer fills in, done outside the graph
+    fills: dict = field(default_factory=dict)
 
 
 def session_create(onnx: bytes):
@@ -45,7 +54,8 @@ def session_create(onnx: bytes):
     return ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: str) -> dict[str, np.ndarray]:
+def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: str,
+               fills: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     if input_mode in ("tensor", "tensor32"):
         dtype = np.float32 if input_mode == "tensor32" else np.float64
         matrix = np.empty((len(arrays[columns[0]["name"]]), len(columns)), dtype=dtype)
@@ -55,10 +65,11 @@ def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: s
     feed = {}
     for column in columns:
         values = arrays[column["name"]]
-        if column["dtype"] == "string":
-            # ONNX string tensors cannot hold None; scikit-learn's encoders with
-            # handle_unknown="ignore" treat a missing value like an unseen one.
-            values = np.array(["" if v is None else v for v in values], dtype=object)
+        if input_mode == "columns32" and column["dtype"] == "double":
+            values = values.astype(np.float32)
+        elif model_dtype(column) == "string":
+            fill = (fills or {}).get(column["name"], MISSING_TEXT)
+            values = np.array([v if type(v) is str else fill for v in values], dtype=object)
         feed[column["name"]] = values.reshape(-1, 1)
     return feed
 
@@ -76,14 +87,48 @@ def _initial_types(columns: list[dict], input_mode: str):
         return [(SINGLE_INPUT, DoubleTensorType([None, len(columns)]))]
     if input_mode == "tensor32":
         return [(SINGLE_INPUT, FloatTensorType([None, len(columns)]))]
-    kinds = {"double": DoubleTensorType, "long": Int64TensorType, "boolean": BooleanTensorType,
-             "string": StringTensorType}
-    return [(c["name"], kinds[c["dtype"]]([None, 1])) for c in columns]
+    kinds = {"double": FloatTensorType if input_mode == "columns32" else DoubleTensorType,
+             "long": Int64TensorType, "boolean": BooleanTensorType, "string": StringTensorType}
+    return [(c["name"], kinds[model_dtype(c)]([None, 1])) for c in columns]
 
 
-def _convert(estimator, columns: list[dict], input_mode: str) -> bytes:
+def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
+    """A copy without text imputers, and the value each one fills in, by input column.
+
+    ONNX Runtime has no text Imputer, so the fill is done while building the
+    feed (``feed_build``) and the imputer step is dropped from the copy.
+    """
+    import copy
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    clone = copy.deepcopy(estimator)
+    fills: dict[str, str] = {}
+    steps = clone.steps if isinstance(clone, Pipeline) else [("", clone)]
+    for _, step in steps:
+        if not isinstance(step, ColumnTransformer):
+            continue
+        for _, inner, cols in step.transformers_:
+            if not (isinstance(inner, Pipeline) and len(inner.steps) > 1
+                    and isinstance(inner.steps[0][1], SimpleImputer)):
+                continue
+            imputer = inner.steps[0][1]
+            stats = getattr(imputer, "statistics_", None)
+            names = list(cols) if isinstance(cols, (list, tuple)) else None
+            if (stats is None or stats.dtype != object or names is None or len(names) != len(stats)
+                    or not all(isinstance(v, str) for v in stats)):
+                continue
+            fills.update(zip(names, stats.tolist(), strict=True))
+            inner.steps = inner.steps[1:]
+    return clone, fills
+
+
+def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str]]:
     from skl2onnx import convert_sklearn
 
+    estimator, fills = _onnx_ready(estimator)
     options = {}
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     if hasattr(final, "predict_proba"):
@@ -91,19 +136,20 @@ def _convert(estimator, columns: list[dict], input_mode: str) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = convert_sklearn(estimator, initial_types=_initial_types(columns, input_mode), options=options)
-    return model.SerializeToString()
+    return model.SerializeToString(), fills
 
 
 def _input_modes(estimator, columns: list[dict]) -> list[str]:
-    numeric = all(c["dtype"] in ("double", "long") for c in columns)
+    numeric = all(model_dtype(c) in ("double", "long") for c in columns)
     first = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
     selects_by_name = type(first).__name__ == "ColumnTransformer"
     if numeric and not selects_by_name:
         # One matrix input is several times faster to feed than a tensor per column.
         # float32 is what scikit-learn's trees compare in, so a bare tree ensemble
         # often matches scikit-learn only with float32 input.
-        return ["tensor", "tensor32", "columns"]
-    return ["columns"]
+        return ["tensor", "tensor32", "columns", "columns32"]
+    # ONNX Runtime's Imputer has no double kernel, so imputing pipelines need float32.
+    return ["columns", "columns32"]
 
 
 def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | None, *,
@@ -117,7 +163,7 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
     failed: Conversion | None = None
     for mode in _input_modes(estimator, columns):
         try:
-            onnx = _convert(estimator, columns, mode)
+            onnx, fills = _convert(estimator, columns, mode)
         except Exception as exc:  # noqa: BLE001 - any converter failure means "serve with scikit-learn"
             errors.append(f"skl2onnx could not convert it: {type(exc).__name__}: {_first_line(exc)}")
             continue
@@ -125,7 +171,7 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
         parsed = ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(frame))
         try:
             session = session_create(onnx)
-            outputs = session.run(None, feed_build(columns, parsed.arrays, mode))
+            outputs = session.run(None, feed_build(columns, parsed.arrays, mode, fills))
         except Exception as exc:  # noqa: BLE001
             errors.append(f"ONNX Runtime could not run the export: {type(exc).__name__}: {_first_line(exc)}")
             continue
@@ -133,7 +179,7 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
         verdict.update({"rows": int(len(frame)), "source": source, "tolerance": TOLERANCE,
                         "input_mode": mode})
         if verdict["passed"]:
-            return Conversion(True, "", onnx, mode, verdict)
+            return Conversion(True, "", onnx, mode, verdict, fills)
         failed = failed or Conversion(False, verdict["reason"], b"", mode, verdict)
     return failed or Conversion(False, "; ".join(dict.fromkeys(errors)))
 

@@ -20,7 +20,7 @@ from accounts.errors import Conflict
 from accounts.models import Project
 from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_storage
-from experiments.models import Artifact, Job, Run
+from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_trust
 from registry.models import (
@@ -41,6 +41,10 @@ CHECK_JOB_KIND = "model_version_check"
 MODEL_EXTENSIONS = {".skops": ModelFormat.SKOPS, ".pkl": ModelFormat.PICKLE,
                     ".pickle": ModelFormat.PICKLE, ".joblib": ModelFormat.JOBLIB}
 EXAMPLE_FILE = "input_example.json"
+# Written next to the model by Steward's own training jobs.
+SIGNATURE_FILE = "signature.json"
+VERIFY_ROWS = 1000
+EXAMPLE_ROWS_KEPT = 20
 MAX_EXAMPLE_BYTES = 5 * 1024 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -191,19 +195,43 @@ def _model_artifact_find(*, run: Run, path: str) -> tuple[Artifact, str, str]:
     return artifact, _model_file_format(artifact, _head(artifact)), path
 
 
-def _example_read(*, run: Run, folder: str) -> dict | None:
-    path = f"{folder}/{EXAMPLE_FILE}" if folder else EXAMPLE_FILE
+def _json_artifact(*, run: Run, folder: str, name: str, field: str) -> Any:
+    path = f"{folder}/{name}" if folder else name
     artifact = Artifact.objects.filter(run=run, path=path).first()
     if artifact is None:
         return None
     if artifact.size > MAX_EXAMPLE_BYTES:
-        raise ValidationError({"input_example": f"{path} is larger than {MAX_EXAMPLE_BYTES} bytes."})
+        raise ValidationError({field: f"{path} is larger than {MAX_EXAMPLE_BYTES} bytes."})
     try:
         with artifact_storage().open(artifact.storage_name, "rb") as blob:
-            data = json.loads(blob.read(MAX_EXAMPLE_BYTES + 1))
+            return json.loads(blob.read(MAX_EXAMPLE_BYTES + 1))
     except (FileNotFoundError, ValueError):
-        raise ValidationError({"input_example": f"{path} is not readable JSON."}) from None
-    return sig.example_parse(data)
+        raise ValidationError({field: f"{path} is not readable JSON."}) from None
+
+
+def _example_read(*, run: Run, folder: str) -> dict | None:
+    data = _json_artifact(run=run, folder=folder, name=EXAMPLE_FILE, field="input_example")
+    return None if data is None else sig.example_parse(data)
+
+
+def _training_dataset(run: Run, recorded: Any) -> DatasetVersion | None:
+    """The dataset version the run trained on: as its signature.json says, else its input link."""
+    versions = DatasetVersion.objects.select_related("dataset").filter(dataset__project_id=run.project_id)
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        found = versions.filter(pk=recorded).first()
+        if found is not None:
+            return found
+    link = RunDataset.objects.filter(run=run, direction=LineageDirection.INPUT).order_by("id").first()
+    return versions.filter(pk=link.dataset_version_id).first() if link else None
+
+
+def _pii_from_datasets(run: Run) -> set[str]:
+    names: set[str] = set()
+    for columns in DatasetVersion.objects.filter(
+        run_links__run=run, run_links__direction=LineageDirection.INPUT
+    ).values_list("columns", flat=True):
+        names.update(c["name"] for c in columns or [] if c.get("pii"))
+    return names
 
 
 def _run_metrics(run: Run) -> dict[str, Any]:
@@ -230,15 +258,25 @@ def model_version_create(
     except ValidationError as exc:
         raise ValidationError({"artifact_path": "; ".join(exc.messages)}) from None
     artifact, fmt, folder = _model_artifact_find(run=run, path=path)
-    example = _example_read(run=run, folder=folder)
     pii = set(pii_columns or [])
     signature: dict = {}
-    if example is not None:
-        frame = sig.example_frame(example)
-        unknown = pii - set(frame.columns)
+    example = None
+    recorded = _json_artifact(run=run, folder=folder, name=SIGNATURE_FILE, field="signature")
+    dataset = _training_dataset(run, recorded.get("dataset_version") if isinstance(recorded, dict) else None)
+    if recorded is not None:
+        signature = sig.signature_from_training(recorded, dataset.columns if dataset else None)
+    else:
+        example = _example_read(run=run, folder=folder)
+        if example is not None:
+            signature = sig.signature_from_frame(sig.example_frame(example))
+    if signature:
+        names = {c["name"] for c in signature["columns"]}
+        unknown = pii - names
         if unknown:
             raise ValidationError({"pii_columns": f"Not input columns: {', '.join(sorted(unknown))}."})
-        signature = sig.signature_from_frame(frame, pii=pii)
+        flagged = pii | _pii_from_datasets(run)
+        for column in signature["columns"]:
+            column["pii"] = column["pii"] or column["name"] in flagged
     elif pii:
         raise ValidationError({"pii_columns": "PII flags need an input signature (log an input example)."})
 
@@ -250,6 +288,7 @@ def model_version_create(
             model=model, version=number, run=run, artifact=artifact, artifact_path=artifact.path,
             storage_name=artifact.storage_name, sha256=artifact.sha256, size=artifact.size,
             model_format=fmt, signature=signature, example=example or {}, metrics=_run_metrics(run),
+            training_dataset_version=dataset,
             author=user, description=description or "",
             status_message="Waiting for its checks to run.",
         )
@@ -296,6 +335,33 @@ def _signature_settle(version: ModelVersion, estimator) -> dict:
     return version.signature
 
 
+def _verification_rows(version: ModelVersion, columns: list[dict]):
+    """(frame the model receives, where its rows came from, example rows to keep on the version)."""
+    if version.example:
+        return sig.example_frame(version.example, columns), "input example", version.example
+    dataset = version.training_dataset_version
+    if dataset is None:
+        return None, "", {}
+    from experiments.datasets import version_read_frame
+
+    names = [c["name"] for c in columns]
+    try:
+        data = version_read_frame(dataset, columns=names)
+    except Exception as exc:  # noqa: BLE001 - unreadable data only costs the ONNX check
+        return None, f"dataset {dataset} (unreadable: {exc})", {}
+    if len(data) > VERIFY_ROWS:
+        data = data.sample(VERIFY_ROWS, random_state=0)
+    rows = sig.example_coerce(sig.example_from_frame(data[names]), columns)
+    frame = sig.example_frame(rows, columns)
+    kept = sig.example_coerce(sig.example_from_frame(data[names], rows=EXAMPLE_ROWS_KEPT), columns)
+    # The page shows example rows to viewers, who must not see PII values.
+    pii = [i for i, c in enumerate(columns) if c.get("pii")]
+    for row in kept["data"]:
+        for i in pii:
+            row[i] = None
+    return frame, f"{len(frame)} rows of dataset {dataset.dataset.name} v{dataset.version}", kept
+
+
 def model_version_check(*, job_id: int) -> None:
     """Job body: load a version safely, settle its signature, convert to ONNX and verify it."""
     from sklearn.base import is_classifier, is_regressor
@@ -303,7 +369,7 @@ def model_version_check(*, job_id: int) -> None:
     from registry.onnx_export import convert_and_verify
 
     def work(job: Job) -> dict:
-        version = ModelVersion.objects.select_related("model").filter(
+        version = ModelVersion.objects.select_related("model", "training_dataset_version__dataset").filter(
             pk=job.params.get("model_version_id")
         ).first()
         if version is None:
@@ -332,24 +398,22 @@ def model_version_check(*, job_id: int) -> None:
         else:
             _version_fail(version, "Only scikit-learn classifiers and regressors can be served.")
         signature = _signature_settle(version, estimator)
-        frame = sig.example_frame(version.example) if version.example else None
+        frame, source, example = _verification_rows(version, signature["columns"])
         if frame is not None:
             try:
                 estimator.predict(frame)
             except Exception as exc:  # noqa: BLE001 - the model's own failure, reported on its page
-                _version_fail(
-                    version, f"The model fails on its own input example: {type(exc).__name__}: {exc}"
-                )
+                _version_fail(version, f"The model fails on its own {source}: {type(exc).__name__}: {exc}")
 
         jobs.job_progress(job=job, progress=40, message="Converting to ONNX and verifying it")
         conversion = convert_and_verify(
             estimator, signature["columns"], frame,
-            classifier=kind == OutputKind.CLASSIFICATION, source="input example",
+            classifier=kind == OutputKind.CLASSIFICATION, source=source,
         )
         fields: dict[str, Any] = {
             "status": VersionStatus.READY, "status_message": "", "signature": signature,
             "output_kind": kind, "classes": classes, "verification": conversion.verification,
-            "checked_at": timezone.now(),
+            "checked_at": timezone.now(), "example": example,
         }
         if conversion.ok:
             import hashlib
@@ -360,6 +424,7 @@ def model_version_check(*, job_id: int) -> None:
                 ContentFile(conversion.onnx),
             )
             signature["input_mode"] = conversion.input_mode
+            signature["onnx_fills"] = conversion.fills
             fields.update(
                 runtime=Runtime.ONNX, runtime_reason="The ONNX export gives scikit-learn's answers on "
                 f"{conversion.verification['rows']} held-out rows.",

@@ -61,9 +61,10 @@ class OnnxPredictor(Predictor):
         super().__init__(version)
         self.session = session_create(onnx_bytes_load(version))
         self.input_mode = version.signature.get("input_mode", "columns")
+        self.fills = version.signature.get("onnx_fills") or {}
 
     def predict(self, parsed):
-        outputs = self.session.run(None, feed_build(self.columns, parsed.arrays, self.input_mode))
+        outputs = self.session.run(None, feed_build(self.columns, parsed.arrays, self.input_mode, self.fills))
         labels = np.asarray(outputs[0]).ravel().tolist()
         if self.classifier and len(outputs) > 1:
             return labels, np.asarray(outputs[1], dtype=np.float64).tolist()

@@ -78,15 +78,82 @@ def example_parse(data: Any, field: str = "input_example") -> dict:
     return {"columns": columns, "dtypes": dtypes, "data": rows[:MAX_EXAMPLE_ROWS]}
 
 
-def example_frame(example: dict) -> pd.DataFrame:
-    """The input example as a typed DataFrame, checked like a prediction request."""
-    columns = [
-        {"name": n, "dtype": d, "nullable": True, "pii": False}
-        for n, d in zip(example["columns"], example["dtypes"], strict=True)
-    ]
-    values = {c["name"]: [row[i] for row in example["data"]] for i, c in enumerate(columns)}
-    parsed = columns_check(values, columns, len(example["data"]), field_prefix="input_example.")
-    return parsed.frame()
+def example_frame(example: dict, columns: list[dict] | None = None) -> pd.DataFrame:
+    """Example rows as the model receives them: checked and cast like a prediction request.
+
+    ``columns`` is the version's signature; without it, the example's own dtypes.
+    """
+    if columns is None:
+        columns = [
+            {"name": n, "dtype": d, "nullable": True, "pii": False}
+            for n, d in zip(example["columns"], example["dtypes"], strict=True)
+        ]
+    index = {name: i for i, name in enumerate(example["columns"])}
+    missing = [c["name"] for c in columns if c["name"] not in index]
+    if missing:
+        raise ValidationError({"input_example": f"Missing columns: {', '.join(missing[:10])}."})
+    values = {c["name"]: [row[index[c["name"]]] for row in example["data"]] for c in columns}
+    return columns_check(values, columns, len(example["data"]), field_prefix="input_example.").frame()
+
+
+def example_from_frame(frame: pd.DataFrame, rows: int = MAX_EXAMPLE_ROWS) -> dict:
+    """JSON-safe example rows (missing values as null, dates as ISO text) from a DataFrame."""
+    head = frame.head(rows)
+    data = []
+    for row in head.astype(object).itertuples(index=False):
+        data.append([_json_value(v) for v in row])
+    return {"columns": [str(c) for c in head.columns], "dtypes": [str(t) for t in head.dtypes], "data": data}
+
+
+def example_coerce(example: dict, columns: list[dict]) -> dict:
+    """Integral floats back to ints in integer columns (pandas turns an int column with gaps into floats)."""
+    longs = {i for i, name in enumerate(example["columns"])
+             for c in columns if c["name"] == name and c["dtype"] == "long"}
+    for row in example["data"]:
+        for i in longs:
+            value = row[i]
+            if type(value) is float and value.is_integer():
+                row[i] = int(value)
+    return example
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if value is pd.NaT or (hasattr(value, "isoformat") and not isinstance(value, (int, float, str))):
+        try:
+            return None if pd.isna(value) else value.isoformat()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def signature_from_training(spec: Any, dataset_columns: list[dict] | None) -> dict:
+    """The signature Steward's training job records (model/signature.json), with nullability and
+    PII flags from the training dataset version.
+
+    The training pipeline treats every column that is not int64/float64 as categorical text, so
+    such a column is accepted in its own type and handed to the model as text.
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("inputs"), list) or not spec["inputs"]:
+        raise ValidationError({"signature": "signature.json must list its inputs."})
+    known = {c.get("name"): c for c in dataset_columns or []}
+    columns = []
+    for item in spec["inputs"][:MAX_COLUMNS]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ValidationError({"signature": "Each input is {name, dtype}."})
+        raw = str(item.get("dtype", "string"))
+        dtype = {"int64": "long", "float64": "double", "bool": "boolean"}.get(raw, "string")
+        column = known.get(item["name"], {})
+        entry = {"name": item["name"], "dtype": dtype,
+                 "nullable": bool(column.get("nullable", column.get("null_count", 0))),
+                 "pii": bool(column.get("pii", False))}
+        if dtype not in ("long", "double"):
+            entry["cast"] = "string"
+        columns.append(entry)
+    return {"columns": columns}
 
 
 @dataclass
@@ -104,6 +171,19 @@ class ParsedInput:
 
 def _bad(column: str, message: str) -> ValidationError:
     return ValidationError({column: message})
+
+
+def model_dtype(column: dict) -> str:
+    """The dtype the model itself takes for a column (a cast column reaches it as text)."""
+    return "string" if column.get("cast") == "string" else column["dtype"]
+
+
+def _as_text(values: list) -> np.ndarray:
+    # As Steward's training pipeline saw categorical values: str(), and a missing
+    # value as pandas reads it from a file (NaN, which imputers look for; None is not).
+    array = np.empty(len(values), dtype=object)
+    array[:] = [math.nan if v is None or (type(v) is float and math.isnan(v)) else str(v) for v in values]
+    return array
 
 
 def _column_array(name: str, dtype: str, nullable: bool, values: list) -> np.ndarray:
@@ -127,11 +207,17 @@ def _column_array(name: str, dtype: str, nullable: bool, values: list) -> np.nda
                 raise _bad(name, f"Row {i}: this model cannot take a missing value (null or NaN) here.")
         return array
     if dtype == "long":
+        missing = False
         for i, v in enumerate(values):
             if type(v) is not int:
                 if v is None or (type(v) is float and math.isnan(v)):
+                    if nullable:
+                        missing = True
+                        continue
                     raise _bad(name, f"Row {i}: this model cannot take a missing value (null or NaN) here.")
                 raise _bad(name, f"Row {i}: expected an integer, got {_show(v)}.")
+        if missing:
+            return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
         try:
             return np.asarray(values, dtype=np.int64)
         except OverflowError:
@@ -139,12 +225,16 @@ def _column_array(name: str, dtype: str, nullable: bool, values: list) -> np.nda
     if dtype == "boolean":
         for i, v in enumerate(values):
             if type(v) is not bool:
+                if v is None and nullable:
+                    continue
                 if v is None:
                     raise _bad(name, f"Row {i}: this model cannot take a missing value (null) here.")
                 raise _bad(name, f"Row {i}: expected true or false, got {_show(v)}.")
-        return np.asarray(values, dtype=np.bool_)
+        return np.asarray(values, dtype=np.bool_) if None not in values else _as_text(values)
     # string
     for i, v in enumerate(values):
+        if type(v) is str and "\x00" in v:
+            raise _bad(name, f"Row {i}: text must not contain NUL characters.")
         if type(v) is not str:
             if v is None and nullable:
                 continue
@@ -152,7 +242,7 @@ def _column_array(name: str, dtype: str, nullable: bool, values: list) -> np.nda
                 raise _bad(name, f"Row {i}: this model cannot take a missing value (null) here.")
             raise _bad(name, f"Row {i}: expected a string, got {_show(v)}.")
     array = np.empty(len(values), dtype=object)
-    array[:] = values
+    array[:] = [math.nan if v is None else v for v in values]
     return array
 
 
@@ -173,9 +263,12 @@ def columns_check(
         if name not in values:
             raise _bad(field_prefix + name, "Missing column.")
         column_values = values[name]
-        arrays[name] = _column_array(
+        array = _column_array(
             field_prefix + name, column["dtype"], column.get("nullable", False), column_values
         )
+        if column.get("cast") == "string":
+            array = _as_text(column_values)
+        arrays[name] = array
         raw[name] = column_values
     return ParsedInput(columns=columns, arrays=arrays, raw=raw, n_rows=n_rows)
 
