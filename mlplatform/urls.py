@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("experiments.urls_datasets_web")),
+    path("", include("registry.urls")),
     path("", include("experiments.urls")),
 ]
 

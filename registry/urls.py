@@ -1,0 +1,20 @@
+from django.urls import path
+
+from registry import views
+
+app_name = "registry"
+
+model = "p/<slug:slug>/models/<str:name>/"
+
+urlpatterns = [
+    path("p/<slug:slug>/models/", views.model_list, name="models"),
+    path("p/<slug:slug>/register-model/", views.model_register, name="register"),
+    path(model, views.model_detail, name="model"),
+    path(model + "aliases/set/", views.alias_set, name="alias-set"),
+    path(model + "aliases/remove/", views.alias_remove, name="alias-remove"),
+    path(model + "aliases/protected/", views.protected_aliases, name="protected-aliases"),
+    path(model + "compare/", views.version_compare, name="compare"),
+    path(model + "v/<int:number>/", views.version_detail, name="version"),
+    path(model + "v/<int:number>/trust/", views.version_trust, name="version-trust"),
+    path(model + "v/<int:number>/lineage/", views.version_lineage, name="lineage"),
+]
