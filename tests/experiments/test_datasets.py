@@ -8,7 +8,6 @@ import pytest
 
 from accounts.models import Role
 from experiments.models import DatasetVersion, Job, JobStatus
-from mlplatform.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +27,10 @@ def artifact_root(settings, tmp_path):
 
 
 @pytest.fixture
-def eager(django_capture_on_commit_callbacks):
+def eager(django_capture_on_commit_callbacks, settings):
     """``with eager():`` runs the jobs queued inside the block in this process, when it ends."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield lambda: django_capture_on_commit_callbacks(execute=True)
-    finally:
-        celery_app.conf.task_always_eager = before
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def credit_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
