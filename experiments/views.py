@@ -558,4 +558,7 @@ def job_detail(request, job_id: int):
 @require_GET
 def placeholder(request, section: str):
     titles = {"models": "Models", "reviews": "Reviews", "monitors": "Monitors"}
-    return render(request, "pages/placeholder.html", {"title": titles[section], "nav": section})
+    projects = projects_visible_to(request.user).distinct() if section == "models" else []
+    return render(request, "pages/placeholder.html", {
+        "title": titles[section], "nav": section, "section": section, "projects": projects,
+    })
