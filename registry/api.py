@@ -20,6 +20,7 @@ from accounts.errors import api_exception_handler
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from experiments.api import job_output
+from experiments.models import DatasetVersion
 from experiments.selectors import run_for_user
 from registry import selectors, services, serving
 from registry.loading import pickle_trust
@@ -192,6 +193,26 @@ def alias_event_output(event) -> dict:
         "via": event.via,
         "at": _iso(event.created_at),
     }
+
+
+class BatchScoreApi(APIView):
+    class Input(serializers.Serializer):
+        dataset_version_id = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=Input, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, slug, name, ref):
+        """Queue a job scoring every row of a dataset version; the scores become a new dataset version."""
+        model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        version = selectors.version_by_ref(model, ref)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset_version = DatasetVersion.objects.select_related("dataset").filter(
+            pk=data.validated_data["dataset_version_id"], dataset__project=model.project
+        ).first()
+        if dataset_version is None:
+            raise Http404("No such dataset version in this project.")
+        job = services.batch_score_start(version=version, dataset_version=dataset_version, user=request.user)
+        return Response(job_output(job), status=status.HTTP_202_ACCEPTED)
 
 
 class AliasListApi(APIView):

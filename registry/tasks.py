@@ -10,3 +10,11 @@ def model_version_check_task(job_id: int) -> None:
 
 
 job_kind_register(services.CHECK_JOB_KIND, lambda job_id: model_version_check_task.delay(job_id))
+
+
+@shared_task(acks_late=True)
+def batch_score_task(job_id: int) -> None:
+    services.batch_score_compute(job_id=job_id)
+
+
+job_kind_register(services.BATCH_JOB_KIND, lambda job_id: batch_score_task.delay(job_id))

@@ -17,4 +17,5 @@ urlpatterns = [
     path(model + "v/<int:number>/", views.version_detail, name="version"),
     path(model + "v/<int:number>/trust/", views.version_trust, name="version-trust"),
     path(model + "v/<int:number>/lineage/", views.version_lineage, name="lineage"),
+    path(model + "v/<int:number>/batch-score/", views.version_batch_score, name="batch-score"),
 ]

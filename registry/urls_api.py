@@ -11,6 +11,7 @@ urlpatterns = [
     path(model + "versions/", api.VersionListApi.as_view()),
     path(model + "versions/<str:ref>/", api.VersionDetailApi.as_view()),
     path(model + "versions/<str:ref>/check-job/", api.VersionCheckJobApi.as_view()),
+    path(model + "versions/<str:ref>/batch-score/", api.BatchScoreApi.as_view()),
     path(model + "aliases/", api.AliasListApi.as_view()),
     path(model + "aliases/<str:alias>/", api.AliasDetailApi.as_view()),
     path(model + "compare/", api.CompareApi.as_view()),

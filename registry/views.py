@@ -20,7 +20,7 @@ from rest_framework.exceptions import APIException
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from experiments.models import Artifact, Run, RunDataset, TrainingRun
+from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
 from experiments.selectors import run_for_user
 from registry import selectors, services
 from registry.loading import pickle_trust
@@ -198,7 +198,29 @@ def version_detail(request, slug: str, name: str, number: int):
         "metrics": sorted(version.metrics.items()), "others": model.versions.exclude(pk=version.pk),
         "can_edit": role >= Role.EDITOR, "is_owner": role >= Role.OWNER, "nav": "models",
         "try_config": {"url": predict_url, "columns": version.columns},
+        "dataset_versions": DatasetVersion.objects.filter(dataset__project=model.project)
+        .select_related("dataset").order_by("dataset__name", "-version")[:200],
+        "batch_jobs": Job.objects.filter(kind=services.BATCH_JOB_KIND, project=model.project,
+                                         params__model_version_id=version.pk).order_by("-created_at")[:5],
     })
+
+
+@login_required
+@require_POST
+def version_batch_score(request, slug: str, name: str, number: int):
+    model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+    version = selectors.version_by_ref(model, number)
+    try:
+        dataset_version = DatasetVersion.objects.select_related("dataset").get(
+            pk=int(request.POST.get("dataset_version", "")), dataset__project=model.project)
+        job = services.batch_score_start(version=version, dataset_version=dataset_version, user=request.user)
+    except (ValueError, DatasetVersion.DoesNotExist):
+        messages.error(request, "Choose a dataset version of this project.")
+    except (ValidationError, APIException, Http404) as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"Scoring {dataset_version} with v{version.version}: job #{job.pk}.")
+    return redirect(_version_url(version) + "#batch")
 
 
 @login_required
