@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from steward import config
+from steward._registry import ClientRegistry
 from steward.errors import ConfigurationError, StewardError
 from steward.spool import Spool, SyncReport, artifact_url, sync
 from steward.transport import Transport
@@ -98,7 +99,7 @@ class StoredRun:
         )
 
 
-class Client:
+class Client(ClientRegistry):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
