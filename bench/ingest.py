@@ -44,7 +44,8 @@ class Steward:
         self.s.headers["Authorization"] = f"Bearer {token}"
 
     def create_run(self, experiment: str, name: str = "") -> str:
-        r = self.s.post(f"{self.url}/api/v1/projects/bench/runs/", json={"experiment": experiment, "name": name})
+        r = self.s.post(f"{self.url}/api/v1/projects/bench/runs/",
+                        json={"experiment": experiment, "name": name})
         r.raise_for_status()
         return r.json()["id"]
 
@@ -212,8 +213,10 @@ def measure(client, label: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--postgres", action="store_true", help="fresh PostgreSQL databases instead of SQLite")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", action="store_true",
+                        help="fresh PostgreSQL databases instead of SQLite")
     args = parser.parse_args()
     random.seed(7)
     backend = "PostgreSQL" if args.postgres else "SQLite"
@@ -222,7 +225,8 @@ def main() -> None:
     with mlflow_server(postgres=args.postgres) as server:
         mlflow = measure(MLflow(server.url), "MLflow")
     print_table(f"Tracking server, one worker each, {backend}", [
-        ("metric ingest, 200k points in batches of 1k", steward["ingest"], mlflow["ingest"], "points/s", True),
+        ("metric ingest, 200k points in batches of 1k", steward["ingest"], mlflow["ingest"], "points/s",
+         True),
         ("read 100k-point history, full", steward["history_full"], mlflow["history_full"], "s", False),
         ("read 100k-point history, 1k points", steward["history_sampled"], mlflow["history_sampled"], "s",
          False),

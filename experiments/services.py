@@ -328,7 +328,8 @@ def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
     run_id = run.pk.hex if connection.vendor == "sqlite" else run.pk
     rows = [(run_id, p.key, v.float_store(p.value), p.step, p.timestamp) for p in points]
     table = Metric._meta.db_table
-    with connection.cursor() as cursor:
+    # The points, latest values and rollups are written together or not at all.
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY is several times faster than INSERT for thousands of rows.
             with cursor.cursor.copy(
