@@ -30,8 +30,10 @@ browser-deps:
 test: install browser-deps lint
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(BIN)/pytest
 
+# MLflow, the peer the benchmarks compare against, lives in its own environment.
 bench-deps: install
-	$(BIN)/python -m pip install -q -r requirements-bench.txt
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-bench var

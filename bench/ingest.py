@@ -2,7 +2,7 @@
 
 Run by hand (not in CI):
 
-    python3.11 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install -r requirements-bench.txt
+    make bench-deps                              # MLflow in its own .venv-bench
     .venv/bin/python bench/ingest.py            # fresh SQLite files
     .venv/bin/python bench/ingest.py --postgres # fresh PostgreSQL databases
 

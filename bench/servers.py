@@ -103,11 +103,12 @@ def steward_server(*, postgres: bool = False, workers: int = 1) -> Iterator[Serv
 
 
 def mlflow_binary() -> str:
-    for candidate in (os.environ.get("MLFLOW_BIN"), "/tmp/benchvenv/bin/mlflow", shutil.which("mlflow")):
+    candidates = (os.environ.get("MLFLOW_BIN"), str(ROOT / ".venv-bench" / "bin" / "mlflow"),
+                  "/tmp/benchvenv/bin/mlflow", shutil.which("mlflow"))
+    for candidate in candidates:
         if candidate and Path(candidate).exists():
             return candidate
-    sys.exit("MLflow is not installed: python3.11 -m venv /tmp/benchvenv && "
-             "/tmp/benchvenv/bin/pip install -r requirements-bench.txt (or set MLFLOW_BIN)")
+    sys.exit("MLflow is not installed: run `make bench-deps` (or set MLFLOW_BIN)")
 
 
 @contextlib.contextmanager
