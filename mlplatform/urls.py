@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.errors import json_error
 
 api_v1 = [
+    path("", include("registry.urls_serve")),
     path("", include("accounts.urls_api")),
     path("", include("experiments.urls_api")),
     path("", include("experiments.urls_search")),

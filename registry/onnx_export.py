@@ -54,10 +54,13 @@ def session_create(onnx: bytes):
     return ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def feed_build(columns: list[dict], arrays: dict[str, np.ndarray], input_mode: str,
+def feed_build(columns: list[dict], parsed, input_mode: str,
                fills: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    arrays = parsed.arrays
     if input_mode in ("tensor", "tensor32"):
         dtype = np.float32 if input_mode == "tensor32" else np.float64
+        if parsed.matrix is not None:
+            return {SINGLE_INPUT: parsed.matrix.astype(dtype, copy=False)}
         matrix = np.empty((len(arrays[columns[0]["name"]]), len(columns)), dtype=dtype)
         for j, column in enumerate(columns):
             matrix[:, j] = arrays[column["name"]]
@@ -171,7 +174,7 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
         parsed = ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(frame))
         try:
             session = session_create(onnx)
-            outputs = session.run(None, feed_build(columns, parsed.arrays, mode, fills))
+            outputs = session.run(None, feed_build(columns, parsed, mode, fills))
         except Exception as exc:  # noqa: BLE001
             errors.append(f"ONNX Runtime could not run the export: {type(exc).__name__}: {_first_line(exc)}")
             continue

@@ -19,6 +19,7 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
@@ -37,6 +38,9 @@ class Entry:
     inputs: dict[str, list]
     predictions: list
     probabilities: list | None
+    # All-number requests: the logged columns as a matrix, named by ``names``.
+    matrix: Any = None
+    names: list[str] | None = None
 
     @property
     def rows(self) -> int:
@@ -88,10 +92,15 @@ def _clean(value):
 def _rows(entries: list[Entry]):
     dumps = json.dumps
     for entry in entries:
-        names = list(entry.inputs)
-        columns = [entry.inputs[n] for n in names]
+        if entry.matrix is not None:
+            names = entry.names or []
+            rows = entry.matrix.tolist()
+        else:
+            names = list(entry.inputs)
+            columns = [entry.inputs[n] for n in names]
+            rows = [[col[i] for col in columns] for i in range(len(entry.predictions))]
         for i, prediction in enumerate(entry.predictions):
-            inputs = {n: _clean(col[i]) for n, col in zip(names, columns, strict=True)}
+            inputs = {n: _clean(v) for n, v in zip(names, rows[i], strict=True)}
             probabilities = entry.probabilities[i] if entry.probabilities is not None else None
             yield (
                 entry.version_id, entry.request_id, i, dumps(inputs, allow_nan=False),

@@ -64,7 +64,7 @@ class OnnxPredictor(Predictor):
         self.fills = version.signature.get("onnx_fills") or {}
 
     def predict(self, parsed):
-        outputs = self.session.run(None, feed_build(self.columns, parsed.arrays, self.input_mode, self.fills))
+        outputs = self.session.run(None, feed_build(self.columns, parsed, self.input_mode, self.fills))
         labels = np.asarray(outputs[0]).ravel().tolist()
         if self.classifier and len(outputs) > 1:
             return labels, np.asarray(outputs[1], dtype=np.float64).tolist()
@@ -136,13 +136,13 @@ def _resolve_sql(*, by_number: bool, by_token: bool) -> str:
     model, version, alias = (RegisteredModel._meta.db_table, ModelVersion._meta.db_table,
                              ModelAlias._meta.db_table)
     if by_number:
-        pick = f"SELECT id FROM {version} WHERE model_id = rm.id AND version = %s"
+        pick = f"LEFT JOIN {version} v ON v.model_id = rm.id AND v.version = %s "
     else:
-        pick = f"SELECT version_id FROM {alias} WHERE model_id = rm.id AND name = %s"
+        pick = (f"LEFT JOIN {alias} a ON a.model_id = rm.id AND a.name = %s "
+                f"LEFT JOIN {version} v ON v.id = a.version_id ")
     joins = (
         f"LEFT JOIN {membership} ms ON ms.project_id = p.id AND ms.user_id = u.id "
-        f"LEFT JOIN {model} rm ON rm.project_id = p.id AND rm.name = %s "
-        f"LEFT JOIN {version} v ON v.id = ({pick}) "
+        f"LEFT JOIN {model} rm ON rm.project_id = p.id AND rm.name = %s {pick}"
     )
     columns = "u.id, u.is_staff, p.id, ms.role, rm.id, rm.log_pii, v.id, v.version, v.status"
     users = get_user_model()._meta.db_table
@@ -155,6 +155,22 @@ def _resolve_sql(*, by_number: bool, by_token: bool) -> str:
             "WHERE t.key_hash = %s AND t.revoked_at IS NULL"
         )
     return f"SELECT {columns} FROM {users} u LEFT JOIN {project} p ON p.slug = %s {joins}WHERE u.id = %s"
+
+
+def _fetch_one(sql: str, params: list):
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        # A prepared statement, so PostgreSQL plans this six-table join once per
+        # connection instead of on every prediction (Django's cursors bind on
+        # the client and cannot prepare).
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def _aware(value):
@@ -180,14 +196,9 @@ def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str |
     key = int(ref) if by_number else ref
     if by_number and len(ref) > 9:
         key = -1
-    with connection.cursor() as cursor:
-        if token is not None:
-            cursor.execute(_resolve_sql(by_number=by_number, by_token=True),
-                           [slug, model_name, key, token_hash(token)])
-        else:
-            cursor.execute(_resolve_sql(by_number=by_number, by_token=False),
-                           [slug, model_name, key, user.pk])
-        row = cursor.fetchone()
+    sql = _resolve_sql(by_number=by_number, by_token=token is not None)
+    params = [slug, model_name, key, token_hash(token) if token is not None else user.pk]
+    row = _fetch_one(sql, params)
     if token is not None:
         now = timezone.now()
         expires_at = _aware(row[9]) if row else None
@@ -242,13 +253,18 @@ def predict(*, target: Target, body: Any, request_id: str | None = None) -> dict
         raise PayloadTooLarge(str(exc)) from None
     labels, probabilities = predictor.predict(parsed)
     rid = _request_id(request_id)
-    inputs = {
-        c["name"]: parsed.raw[c["name"]] for c in predictor.columns if target.log_pii or not c.get("pii")
-    }
-    prediction_log_enqueue(Entry(
-        version_id=target.version_id, request_id=rid, created_at=timezone.now(), inputs=inputs,
-        predictions=labels, probabilities=probabilities,
-    ))
+    logged = [j for j, c in enumerate(predictor.columns) if target.log_pii or not c.get("pii")]
+    names = [predictor.columns[j]["name"] for j in logged]
+    if parsed.matrix is not None:
+        # Rows become JSON in the log's writer thread, not here.
+        matrix = parsed.matrix if len(logged) == len(predictor.columns) else parsed.matrix[:, logged]
+        entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(), inputs={},
+                      predictions=labels, probabilities=probabilities, matrix=matrix, names=names)
+    else:
+        entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(),
+                      inputs={n: parsed.raw[n] for n in names}, predictions=labels,
+                      probabilities=probabilities)
+    prediction_log_enqueue(entry)
     body_out: dict[str, Any] = {"predictions": labels}
     if probabilities is not None:
         body_out["probabilities"] = probabilities

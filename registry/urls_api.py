@@ -15,5 +15,4 @@ urlpatterns = [
     path(model + "aliases/", api.AliasListApi.as_view()),
     path(model + "aliases/<str:alias>/", api.AliasDetailApi.as_view()),
     path(model + "compare/", api.CompareApi.as_view()),
-    path("serve/<slug:slug>/<str:name>/<str:ref>/predict", api.predict_view),
 ]
