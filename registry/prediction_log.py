@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 
@@ -89,23 +90,29 @@ def _clean(value):
     return value
 
 
+_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
 def _rows(entries: list[Entry]):
-    dumps = json.dumps
+    dumps = _dumps
     for entry in entries:
         if entry.matrix is not None:
             names = entry.names or []
             rows = entry.matrix.tolist()
+            # Numbers only: NaN is the one value that needs cleaning, so look for it once.
+            clean = bool(np.isnan(entry.matrix).any())
         else:
             names = list(entry.inputs)
             columns = [entry.inputs[n] for n in names]
             rows = [[col[i] for col in columns] for i in range(len(entry.predictions))]
+            clean = True
+        probabilities = entry.probabilities
         for i, prediction in enumerate(entry.predictions):
-            inputs = {n: _clean(v) for n, v in zip(names, rows[i], strict=True)}
-            probabilities = entry.probabilities[i] if entry.probabilities is not None else None
+            values = [_clean(v) for v in rows[i]] if clean else rows[i]
             yield (
-                entry.version_id, entry.request_id, i, dumps(inputs, allow_nan=False),
-                dumps(_clean(prediction), allow_nan=False),
-                None if probabilities is None else dumps(probabilities, allow_nan=False),
+                entry.version_id, entry.request_id, i, dumps(dict(zip(names, values, strict=True))),
+                dumps(_clean(prediction)),
+                None if probabilities is None else dumps(probabilities[i]),
                 entry.created_at,
             )
 
