@@ -120,6 +120,8 @@ def test_csv_artifact_preview(live_server, new_page, demo):
     expect(page.locator("#artifact-preview a", has_text="Download")).to_have_attribute(
         "href", f"/api/v1/runs/{demo['runs'][0].pk}/artifacts/eval/metrics.csv"
     )
+    page.locator("#artifact-preview").scroll_into_view_if_needed()
+    screenshot(page, "artifact-csv")
     page.get_by_role("link", name="config.json").click()
     expect(page.locator("#artifact-preview pre")).to_contain_text('"model": "resnet"')
     screenshot(page, "run-artifacts")
