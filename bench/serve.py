@@ -47,6 +47,7 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each phase")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (both servers)")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class for Steward")
     parser.add_argument("--steward-port", type=int, default=8071)
     parser.add_argument("--mlflow-port", type=int, default=8072)
     parser.add_argument("--mlflow-python", default="/tmp/benchvenv/bin/python",
@@ -378,7 +379,7 @@ def main() -> None:
     env = steward_env()
     gunicorn = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi", "-b", f"127.0.0.1:{args.steward_port}",
-         "-w", str(args.workers), "--worker-class", "gthread", "--threads", "1", "--keep-alive", "30",
+         "-w", str(args.workers), "--worker-class", args.worker_class, "--threads", "1", "--keep-alive", "30",
          "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )

@@ -165,9 +165,13 @@ def _fetch_one(sql: str, params: list):
         # connection instead of on every prediction (Django's cursors bind on
         # the client and cannot prepare).
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
+        raw = connection.connection
+        # Kept per connection: building a psycopg cursor costs more than running this query.
+        cursor = getattr(connection, "_registry_cursor", None)
+        if cursor is None or cursor.closed or cursor.connection is not raw:
+            cursor = connection._registry_cursor = psycopg.Cursor(raw)
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
