@@ -7,6 +7,7 @@
     "#475569", "#ea580c", "#4f46e5", "#0d9488", "#be123c", "#a16207", "#9333ea", "#0369a1", "#15803d",
     "#b45309", "#6d28d9", "#334155"];
   var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var EAGER_CHARTS = 12;
   var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
 
   function numberOrNull(value) {
@@ -131,15 +132,14 @@
         el.dataset.chartState = points > 0 ? "drawn" : "empty";
       });
     }
-    var tasks = [];
-    charts.forEach(function (el) {
+    function tasksFor(el) {
       var key = el.dataset.metricKey;
       var remaining = runs.length;
       data[key] = runs.map(function (run, i) {
         return { name: run.name, color: PALETTE[i % PALETTE.length], series: null };
       });
-      runs.forEach(function (run, i) {
-        tasks.push(function () {
+      return runs.map(function (run, i) {
+        return function () {
           if (!el.dataset.requestedAt) el.dataset.requestedAt = String(performance.now());
           return fetchHistory(run.id, key, maxPoints).then(function (series) {
             data[key][i].series = series;
@@ -147,10 +147,27 @@
             remaining -= 1;
             if (remaining === 0) draw(el);  // each chart as soon as its own data is in
           });
-        });
+        };
       });
-    });
-    limited(tasks, 4);
+    }
+    // The first charts load at once; with many metrics the rest wait until they scroll into view.
+    var eager = charts.slice(0, EAGER_CHARTS);
+    var lazy = charts.slice(EAGER_CHARTS);
+    limited([].concat.apply([], eager.map(tasksFor)), 4);
+    if (lazy.length) {
+      if ("IntersectionObserver" in window) {
+        var observer = new IntersectionObserver(function (entries) {
+          entries.forEach(function (entry) {
+            if (!entry.isIntersecting) return;
+            observer.unobserve(entry.target);
+            limited(tasksFor(entry.target), 2);
+          });
+        }, { rootMargin: "300px" });
+        lazy.forEach(function (el) { observer.observe(el); });
+      } else {
+        limited([].concat.apply([], lazy.map(tasksFor)), 4);
+      }
+    }
     var controls = root.querySelector("[data-chart-controls]");
     if (controls) {
       controls.addEventListener("input", function (event) {

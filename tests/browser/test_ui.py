@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from accounts import services as account_services
 from experiments.models import Run
 from tests.browser.conftest import PHONE, login, screenshot
 from tests.browser.seed import PASSWORD, XSS_NAME, seed_demo
@@ -208,3 +209,27 @@ def test_tokens_members_and_phone_layout(live_server, new_page, demo):
     page.goto(f"{live_server.url}/p/vision/e/{demo['experiment'].pk}/?tab=leaderboard&metric=acc")
     expect(page.locator("#leaderboard tbody tr.best")).to_have_count(1)
     screenshot(page, "leaderboard")
+
+
+def test_many_metrics_load_their_charts_when_scrolled_to(live_server, new_page, transactional_db):
+    from experiments import services
+    from experiments.services import MetricPoint
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="bob", password=PASSWORD)
+    project = account_services.project_create(user=user, slug="wide", name="Wide")
+    run = services.run_create(project=project, experiment="many", user=user, name="many-metrics").run
+    services.metrics_log(run=run, points=[
+        MetricPoint(f"metric_{k:02d}", k + step / 10, step, 1_700_000_000_000 + step) for k in range(16)
+        for step in range(20)
+    ])
+    page = new_page()
+    login(page, live_server, "bob", PASSWORD)
+    page.goto(f"{live_server.url}/runs/{run.pk}/")
+    first = page.locator(".chart[data-metric-key='metric_00']")
+    last = page.locator(".chart[data-metric-key='metric_15']")
+    expect(first).to_have_attribute("data-chart-state", "drawn")
+    assert last.get_attribute("data-chart-state") == "loading"
+    last.scroll_into_view_if_needed()
+    expect(last).to_have_attribute("data-chart-state", "drawn")
+    assert last.get_attribute("data-points") == "20"
