@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from steward import config
+from steward._datasets import ClientDatasets, Job
 from steward._registry import ClientRegistry
 from steward.errors import ConfigurationError, StewardError
 from steward.spool import Spool, SyncReport, artifact_url, sync
@@ -99,7 +100,7 @@ class StoredRun:
         )
 
 
-class Client(ClientRegistry):
+class Client(ClientDatasets, ClientRegistry):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
@@ -390,7 +391,7 @@ class Client(ClientRegistry):
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         """A background job: ``{"id", "kind", "status", "progress", "message", "result", "error", ...}``."""
-        return self._json("GET", f"/api/v1/jobs/{job_id}/")
+        return Job(self._json("GET", f"/api/v1/jobs/{job_id}/"))
 
     def wait_for_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
         """Poll a job until it succeeds, fails or is cancelled; raises TimeoutError after ``timeout``."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from steward import capture as capture_module
+from steward._datasets import RunDatasets
 from steward._registry import RunRegistry
 from steward.client import artifact_path_check
 from steward.config import Settings
@@ -145,7 +146,7 @@ def _end_open_runs_at_exit() -> None:
             print(f"steward: run {run.id}: {exc}", file=sys.stderr)
 
 
-class Run(RunRegistry):
+class Run(RunDatasets, RunRegistry):
     """A run in progress. Use it as a context manager, or call :meth:`end`.
 
     Leaving the ``with`` block ends the run FINISHED; an exception ends it
