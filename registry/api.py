@@ -243,6 +243,7 @@ class AliasDetailApi(APIView):
         services.alias_set(model=model, alias=alias, version=version, user=request.user)
         return Response({"alias": alias, "version": version.version})
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug, name, alias):
         model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
         services.alias_remove(model=model, alias=alias, user=request.user)
