@@ -1,6 +1,6 @@
 """Steward's predict endpoint against `mlflow models serve`, same model, same load.
 
-    python bench/serve.py [--seconds 8] [--workers 2] [--mlflow-python /tmp/benchvenv/bin/python]
+    python bench/serve.py [--seconds 8] [--workers 2] [--mlflow-python .venv-bench/bin/python]
 
 Registers a 100-tree RandomForest trained on scikit-learn's breast-cancer data
 set in Steward, serves it with gunicorn, saves the same fitted model as an
@@ -50,8 +50,11 @@ def parse_args():
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class for Steward")
     parser.add_argument("--steward-port", type=int, default=8071)
     parser.add_argument("--mlflow-port", type=int, default=8072)
-    parser.add_argument("--mlflow-python", default="/tmp/benchvenv/bin/python",
-                        help="python of a virtualenv with requirements-bench.txt; '' skips MLflow")
+    candidates = (ROOT / ".venv-bench/bin/python", Path("/tmp/benchvenv/bin/python"))
+    default_python = next((str(p) for p in candidates if p.exists()), "")
+    parser.add_argument("--mlflow-python", default=default_python,
+                        help="python of a virtualenv with requirements-bench.txt (make bench-deps makes "
+                             ".venv-bench); '' skips MLflow")
     parser.add_argument("--clients", default="1,16")
     parser.add_argument("--rows", default="1,100")
     return parser.parse_args()
