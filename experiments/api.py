@@ -71,13 +71,14 @@ def run_output(run: Run, *, full: bool = True) -> dict:
         },
     }
     if full:
-        # .all() so that callers who prefetched (search, tables) cost no query per run.
-        body["params"] = {p.key: p.value for p in run.params.all()}
+        if not hasattr(run, "details"):
+            selectors.runs_with_details([run])
+        body["params"] = run.details.params
         body["metrics"] = {
-            m.key: {"value": v.float_out(m.value), "step": m.step, "timestamp": m.timestamp}
-            for m in run.latest_metrics.all()
+            key: {"value": v.float_out(value), "step": step, "timestamp": ts}
+            for key, (value, step, ts) in run.details.metrics.items()
         }
-        body["tags"] = {t.key: t.value for t in run.tags.all()}
+        body["tags"] = run.details.tags
     return body
 
 

@@ -33,6 +33,7 @@ from django.http import Http404
 
 from accounts.models import Project
 from experiments.models import KEY_MAX_LENGTH, Experiment, LatestMetric, Param, Run, Tag
+from experiments.selectors import runs_with_details
 from experiments.validation import KEY_RE
 
 MAX_FILTER_LENGTH = 10_000
@@ -663,7 +664,7 @@ def runs_search(
 ) -> tuple[list[Run], str | None]:
     """One page of a project's runs matching the filter, and the token of the next page.
 
-    Runs come with experiment, author, params, latest metrics and tags loaded.
+    Runs come with experiment and author loaded and ``.details`` (params, latest metrics, tags).
     Sort keys put runs without a value last in either direction; ties fall to the run id.
     """
     conditions = parse_filter(filter_string)
@@ -689,13 +690,11 @@ def runs_search(
         values, last_id = _token_decode(page_token, order, fingerprint)
         runs = runs.filter(_after(order, names, values, last_id))
 
-    runs = runs.select_related("experiment", "project", "author").prefetch_related(
-        "params", "latest_metrics", "tags"
-    )
+    runs = runs.select_related("experiment", "project", "author")
     page = list(runs[: max_results + 1])
     if len(page) <= max_results:
-        return page, None
-    page = page[:max_results]
+        return runs_with_details(page), None
+    page = runs_with_details(page[:max_results])
     last = page[-1]
     values = [_encode_value(getattr(last, name), key.value_type)
               for name, key in zip(names, order, strict=True)]

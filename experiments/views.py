@@ -31,7 +31,7 @@ from experiments.api import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
 from experiments.models import Experiment, Job, LatestMetric, Run
 from experiments.search import runs_search
-from experiments.selectors import run_for_user
+from experiments.selectors import run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -153,15 +153,15 @@ def _display_cells(row: dict, columns: list[dict]) -> None:
 
 
 def _run_rows(runs) -> list[dict]:
-    """Each run with its params, latest metrics and tags as dicts (read from the prefetch)."""
+    """Each run with its params, latest metrics and tags as dicts (from ``runs_with_details``)."""
     rows = []
     for run in runs:
         rows.append({
             "run": run,
             "author": run.author,
-            "params": {p.key: p.value for p in run.params.all()},
-            "metrics": {m.key: v.float_out(m.value) for m in run.latest_metrics.all()},
-            "tags": {t.key: t.value for t in run.tags.all()},
+            "params": run.details.params,
+            "metrics": {key: v.float_out(m[0]) for key, m in run.details.metrics.items()},
+            "tags": run.details.tags,
         })
     return rows
 
@@ -495,13 +495,13 @@ def compare(request, slug: str):
         try:
             found = {
                 str(r.pk): r for r in Run.objects.filter(project=project, pk__in=ids)
-                .select_related("experiment", "author").prefetch_related("params", "latest_metrics", "tags")
+                .select_related("experiment", "author")
             }
         except ValidationError:
             found = {}
         if len(found) != len(ids):
             raise Http404("One of those runs does not exist in this project.")
-        runs = [found[i] for i in ids]
+        runs = runs_with_details([found[i] for i in ids])
     rows = _run_rows(runs)
     param_keys = sorted({k for r in rows for k in r["params"]})
     metric_keys = sorted({k for r in rows for k in r["metrics"]})
