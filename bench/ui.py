@@ -5,7 +5,7 @@ Run by hand (not in CI):
     .venv/bin/python bench/ui.py            # Steward on a fresh PostgreSQL database (steward_uibench)
     .venv/bin/python bench/ui.py --sqlite   # Steward on a fresh SQLite file
     # MLflow side, in its own venv:
-    #   python3.11 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install -r requirements-bench.txt
+    #   make bench-deps          (MLflow in its own .venv-bench)
 
 Seeds one experiment with 10,000 runs (10 params, 10 metrics each) and one run
 holding a 1,000,000-point metric, then times (median of --repeat requests after
@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
 PG_DB = "steward_uibench"
-MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", "/tmp/benchvenv/bin/python"))
+MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", str(ROOT / ".venv-bench" / "bin" / "python")))
 TARGET_MS = 300.0
 
 N_PARAMS = 10
