@@ -15,17 +15,17 @@ from accounts import services as account_services
 from accounts.models import Role
 from experiments.models import DatasetVersion, Job
 from registry.models import ModelVersion
-from tests.e2e.test_worker import _wait_for, queues, start_worker  # noqa: F401 - fixtures
 from tests.experiments.test_datasets import csv_bytes, upload
 from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory, RunFactory, UserFactory
 from tests.registry.conftest import store_model
 from tests.registry.test_safe_loading import Booby
+from tests.workers import wait_for_job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def setup(transactional_db, settings, monkeypatch, artifact_root, queues, start_worker):  # noqa: F811
+def setup(transactional_db, settings, monkeypatch, artifact_root, queues, start_worker):
     monkeypatch.setenv("ARTIFACT_ROOT", str(artifact_root))
     project = ProjectFactory()
     user = UserFactory()
@@ -41,7 +41,7 @@ def setup(transactional_db, settings, monkeypatch, artifact_root, queues, start_
 
 
 def _finished(job_id, worker):
-    job, _ = _wait_for(job_id, lambda j: j.is_final, worker, "finished")
+    job, _ = wait_for_job(job_id, lambda j: j.is_final, worker, "finished")
     return job
 
 
