@@ -7,8 +7,6 @@ Every page a test opens records console errors and uncaught exceptions; the
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -92,33 +90,11 @@ def login(page, live_server, username: str, password: str) -> None:
 
 
 @pytest.fixture
-def celery_worker(live_server):
-    """A real Celery worker process on the same broker as this process, against the test database."""
-    from django.db import connection
-
-    settings_dict = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.skip("A worker process needs a database it can share: run with PostgreSQL DATABASE_URL.")
-    url = (f"postgres://{settings_dict['USER']}:{settings_dict.get('PASSWORD') or ''}@"
-           f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}")
-    env = dict(os.environ, DATABASE_URL=url, CONN_MAX_AGE="0", SECRET_KEY=os.environ.get("SECRET_KEY") or "x")
-    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
-    log = open(SCREENSHOTS.parent / "browser-worker.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mlplatform", "worker", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def celery_worker(live_server, queues, start_worker):
+    """A real Celery worker process (tests/workers.py) taking the jobs the live server queues."""
+    queue = queues.new()
+    queues.route(queue)
+    return start_worker(queue)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):

@@ -2,11 +2,6 @@ import hashlib
 import io
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,8 +16,8 @@ from accounts.models import Role
 from experiments import artifacts
 from experiments.models import Artifact, Job, JobStatus
 from experiments.tasks import artifacts_verify_task
-from mlplatform.celery import app as celery_app
 from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory, RunFactory, UserFactory
+from tests.workers import wait_for_job
 
 
 @pytest.fixture(autouse=True)
@@ -506,27 +501,10 @@ def test_s3_storage_round_trip_and_verification(editor, run, s3_artifacts):
     }
 
 
-REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
-
-
-def _redis_reachable() -> bool:
-    host_port = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not _redis_reachable(), reason=f"needs Redis at {REDIS_URL}")
-def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, tmp_path):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker process needs a test database it can open too (PostgreSQL)")
+def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, monkeypatch, queues, start_worker):
+    monkeypatch.setenv("ARTIFACT_ROOT", str(artifact_root))  # the worker reads this test's folder
     project = ProjectFactory()
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=Role.EDITOR)
@@ -536,41 +514,14 @@ def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, tmp_pat
     Path(storages["artifacts"].path(tampered.storage_name)).write_bytes(b"a,b\n9,9\n")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {account_services.api_token_create(user=user)[1]}")
+    queue = queues.new()
+    queues.route(queue)
+    worker = start_worker(queue)
+
     job_id = client.post(f"/api/v1/runs/{run.pk}/artifacts-verify/").json()["id"]
+    job, _ = wait_for_job(job_id, lambda j: j.is_final, worker, "finished")
 
-    db = connection.settings_dict
-    queue = f"artifacts-test-{uuid.uuid4().hex}"  # so parallel test runs never take each other's messages
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mlplatform.settings",
-        "SECRET_KEY": "worker-test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "STEWARD_VAR_DIR": str(tmp_path / "worker-var"),
-        "ARTIFACT_ROOT": str(artifact_root),
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mlplatform", "worker", "-P", "solo", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        with celery_app.connection_for_write(REDIS_URL) as broker:
-            artifacts_verify_task.apply_async(args=[job_id], connection=broker, queue=queue)
-        deadline = time.monotonic() + 60
-        job = Job.objects.get(pk=job_id)
-        while not job.is_final and time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.2)
-            job.refresh_from_db()
-    finally:
-        worker.terminate()
-        try:
-            _, errors = worker.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            _, errors = worker.communicate()
-
-    assert job.status == JobStatus.SUCCEEDED, errors.decode()[-2000:]
+    assert job.status == JobStatus.SUCCEEDED, (job.error, worker.log())
     assert job.result == {"checked": 2, "ok": 1, "mismatched": ["data.csv"], "missing": []}
     assert Artifact.objects.get(run=run, path="model.bin").verified_at is not None
     assert Artifact.objects.get(run=run, path="data.csv").verified_at is None
