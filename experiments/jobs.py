@@ -58,8 +58,13 @@ def job_claim(*, job_id: int) -> Job | None:
     return Job.objects.get(pk=job_id)
 
 
-def job_progress(*, job: Job, progress: int, message: str = "", log: str = "") -> None:
-    """Record progress and a heartbeat; raise JobCancelled if a cancel was requested."""
+def job_progress(*, job: Job, progress: int, message: str = "", log: str = "",
+                 cancellable: bool = True) -> None:
+    """Record progress and a heartbeat; raise JobCancelled if a cancel was requested.
+
+    ``cancellable=False`` once the work's result is committed: a cancel that
+    arrives then is too late, and the job ends as succeeded.
+    """
     progress = max(0, min(100, int(progress)))
     fields: dict[str, Any] = {"progress": progress, "heartbeat_at": timezone.now()}
     if message:
@@ -70,7 +75,7 @@ def job_progress(*, job: Job, progress: int, message: str = "", log: str = "") -
     updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**fields)
     for name, value in fields.items():
         setattr(job, name, value)
-    if updated != 1 or Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+    if cancellable and (updated != 1 or Job.objects.filter(pk=job.pk, cancel_requested=True).exists()):
         raise JobCancelled()
 
 
@@ -95,7 +100,11 @@ def job_fail(*, job: Job, error: str, message: str = "Failed") -> bool:
 
 
 def job_cancel(*, job: Job) -> Job:
-    """A queued job is cancelled at once; a running one stops at its next progress report."""
+    """A queued job is cancelled at once; a running one stops at its next progress report.
+
+    A training job's fit watches the flag while it runs and stops within moments
+    (experiments.training), rather than after the fit.
+    """
     now = timezone.now()
     if job.is_final:
         raise ValidationError({"status": f"The job has already ended ({job.status})."})
@@ -109,10 +118,10 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
-def job_mark_cancelled(*, job: Job) -> None:
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(), message="Cancelled"
-    )
+def job_mark_cancelled(*, job: Job, message: str = "Cancelled") -> bool:
+    return bool(Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), message=message[:500]
+    ))
 
 
 def job_run(*, job_id: int, work: Callable[[Job], Any]) -> None:
@@ -127,8 +136,8 @@ def job_run(*, job_id: int, work: Callable[[Job], Any]) -> None:
         return
     try:
         result = work(job)
-    except JobCancelled:
-        job_mark_cancelled(job=job)
+    except JobCancelled as exc:
+        job_mark_cancelled(job=job, message=str(exc) or "Cancelled")
     except ValidationError as exc:
         job_fail(job=job, error="; ".join(exc.messages), message="Invalid input")
     except Exception as exc:  # noqa: BLE001 - the job row must say why it failed

@@ -10,11 +10,13 @@ half-made run behind.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import json
+import logging
 import math
+import os
+import signal
 import threading
 import time
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -326,26 +328,126 @@ def training_rerun(*, run: Run, user) -> Job:
 # --- the worker ----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _heartbeat(job: Job):
-    """Keep the job's heartbeat fresh while a long fit runs, so the reaper does not take it as dead."""
-    every = max(1.0, min(30.0, settings.JOB_STALE_AFTER_SECONDS / 4))
-    stop = threading.Event()
+class FitInterrupted(BaseException):
+    """Raised in the main thread when the job is cancelled mid-fit.
 
-    def beat() -> None:
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception``
+    inside scikit-learn or SciPy swallows it.
+    """
+
+
+CANCEL_POLL_SECONDS = 0.5
+# How long a cancelled fit may stay inside one C call (libsvm, liblinear, SGD's
+# epochs) before its pool process is ended instead.
+CANCEL_GRACE_SECONDS = 5.0
+# SIGUSR1 is taken: billiard raises soft time limits with it in pool processes.
+INTERRUPT_SIGNAL = signal.SIGUSR2
+_EXIT_CANCELLED = 75
+
+_process = {"hard_stop": False, "installed": False, "previous": None, "watch": None}
+logger = logging.getLogger(__name__)
+
+
+def allow_hard_stop() -> None:
+    """Called in each prefork pool process: ending it is safe, the pool starts a new one."""
+    _process["hard_stop"] = True
+
+
+def _on_interrupt(signum, frame):
+    watch = _process["watch"]
+    if watch is not None and watch.armed:
+        watch.armed = False  # raise once, whatever else arrives
+        watch.interrupted.set()
+        raise FitInterrupted()
+    previous = _process["previous"]
+    if callable(previous):
+        previous(signum, frame)
+
+
+class _FitWatch:
+    """While a fit runs, a thread keeps the job's heartbeat fresh and watches for a cancel.
+
+    On a cancel it interrupts the main thread with a signal whose handler
+    raises FitInterrupted; Python runs the handler between bytecodes, which
+    scikit-learn's per-tree, per-stage and per-iteration loops reach often. A
+    fit inside one long C call never gets there: in a prefork pool process the
+    thread then marks the job cancelled and ends the process, the pool starts a
+    new one, and the redelivered message (acks_late) finds the job ended and is
+    skipped. Elsewhere (the solo pool, a thread) the cancel lands when the fit
+    returns. Signal handlers can only be set from the main thread, so off it
+    the watch only beats and the cancel waits for the next progress report.
+    """
+
+    def __init__(self, job: Job):
+        self.job_id = job.pk
+        self.sweep_id = job.params.get("sweep_id")
+        self.armed = False
+        self.interrupted = threading.Event()
+        self.stop = threading.Event()
+        self.main_ident = threading.main_thread().ident
+        self.thread = threading.Thread(target=self._watch, name=f"watch-job-{job.pk}", daemon=True)
+
+    def start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            if not _process["installed"]:
+                _process["previous"] = signal.signal(INTERRUPT_SIGNAL, _on_interrupt)
+                _process["installed"] = True
+            _process["watch"] = self
+            self.armed = True
+        self.thread.start()
+
+    def close(self) -> None:
+        self.armed = False
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        _process["watch"] = None
+
+    def _cancelled(self) -> bool:
+        row = Job.objects.filter(pk=self.job_id).values_list("status", "cancel_requested").first()
+        # No row visible (deleted, or not committed yet): nothing says stop.
+        return row is not None and (row[1] or row[0] != JobStatus.RUNNING)
+
+    def _watch(self) -> None:
+        beat_every = max(1.0, min(30.0, settings.JOB_STALE_AFTER_SECONDS / 4))
+        last_beat = time.monotonic()
+        cancelled_at = None
         try:
-            while not stop.wait(every):
-                Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+            while not self.stop.wait(CANCEL_POLL_SECONDS):
+                now = time.monotonic()
+                if cancelled_at is None:
+                    try:
+                        if self._cancelled():
+                            cancelled_at = now
+                            if self.armed:
+                                signal.pthread_kill(self.main_ident, INTERRUPT_SIGNAL)
+                        elif now - last_beat >= beat_every:
+                            Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+                                heartbeat_at=timezone.now())
+                            last_beat = now
+                    except DatabaseError:
+                        # A lost connection must not end the fit; the next poll reconnects.
+                        logger.warning("Job %s: could not read its row while fitting", self.job_id,
+                                       exc_info=True)
+                        connection.close()
+                elif self.interrupted.is_set():
+                    return
+                elif _process["hard_stop"] and now - cancelled_at >= CANCEL_GRACE_SECONDS:
+                    self._end_process()
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job.pk}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    def _end_process(self) -> None:
+        jobs.job_mark_cancelled(job=Job(pk=self.job_id),
+                                message="Cancelled (the fit was stopped by ending its worker process)")
+        if self.sweep_id:
+            from experiments import sweeps
+
+            sweeps.sweep_advance(sweep_id=self.sweep_id)
+        logger.warning("Job %s was cancelled inside a fit that cannot be interrupted; ending this "
+                       "worker process so the pool starts a fresh one.", self.job_id)
+        connection.close()
+        os._exit(_EXIT_CANCELLED)
 
 
 def make_estimator(estimator: str, params: dict[str, Any], seed: int):
@@ -609,11 +711,17 @@ def _train(job: Job) -> dict[str, Any]:
          f"Split {len(X_train)} train / {len(X_test)} test rows; {len(numeric)} numeric and "
          f"{len(categorical)} categorical features")
     fit_started = time.time()
-    with _heartbeat(job):
+    watch = _FitWatch(job)
+    try:
         try:
+            watch.start()
             pipeline.fit(X_train, y_train)
         except ValueError as exc:
             raise ValidationError({"params": f"{spec['estimator']} could not be fitted: {exc}"}) from None
+        finally:
+            watch.close()
+    except FitInterrupted:
+        raise jobs.JobCancelled("Cancelled during the fit") from None
     fit_seconds = time.time() - fit_started
     step(70, "Computing metrics", f"Fitted in {fit_seconds:.1f}s")
 
@@ -660,7 +768,8 @@ def _train(job: Job) -> dict[str, Any]:
     run = _log_run(job=job, project=project, experiment=experiment, spec=spec, version=version,
                    features=features, metrics=metrics, files=files, fit_seconds=fit_seconds,
                    started=started)
-    step(99, "Done", f"Logged run {run.pk}")
+    jobs.job_progress(job=job, progress=99, message="Done", cancellable=False,
+                      log=f"[{time.time() - started:6.1f}s] Logged run {run.pk}\n")
     return {"run_id": str(run.pk), "metrics": metrics, "experiment": experiment}
 
 
@@ -702,6 +811,13 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         existing = TrainingRun.objects.filter(job=job).select_related("run").first()
         if existing is not None:
             return existing.run
+        # The last point a cancel counts: with the job row locked, a cancel either
+        # came before (no run, nothing stored) or waits until the run is committed
+        # and is then too late (the job succeeds).
+        row = (Job.objects.select_for_update().filter(pk=job.pk)
+               .values_list("status", "cancel_requested").first())
+        if row is None or row[0] != JobStatus.RUNNING or row[1]:
+            raise jobs.JobCancelled()
         run = services.run_create(
             project=project, experiment=experiment, user=job.created_by, name=name[:250],
             start_time=int(started * 1000), tags=tags, seed=spec["split"]["seed"],
