@@ -74,8 +74,8 @@ def queues():
 def start_worker(tmp_path, transactional_db):
     started: list[workers.Worker] = []
 
-    def start(queue: str) -> workers.Worker:
-        worker = workers.Worker(queue, tmp_path / f"worker-{len(started)}.log")
+    def start(queue: str, pool: str = "solo") -> workers.Worker:
+        worker = workers.Worker(queue, tmp_path / f"worker-{len(started)}.log", pool=pool)
         started.append(worker)
         worker.start()
         return worker

@@ -46,9 +46,10 @@ def worker_database_url() -> str:
 
 
 class Worker:
-    def __init__(self, queue: str, log_path: Path):
+    def __init__(self, queue: str, log_path: Path, pool: str = "solo"):
         self.queue = queue
         self.log_path = log_path
+        self.pool = pool
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -59,7 +60,8 @@ class Worker:
             "PYTHONUNBUFFERED": "1",
         }
         argv = [
-            sys.executable, "-m", "celery", "-A", "mlplatform", "worker", "--pool=solo",
+            sys.executable, "-m", "celery", "-A", "mlplatform", "worker", f"--pool={self.pool}",
+            *(["--concurrency=1"] if self.pool == "prefork" else []),
             "--queues", self.queue, "--hostname", f"{self.queue}@%h", "--loglevel=INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
