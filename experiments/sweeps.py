@@ -84,11 +84,13 @@ def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def sweep_create(*, project: Project, experiment: str, spec: Any, search: Any, user,
                  objective: str | None = None, goal: str | None = None, parallelism: int = 2,
                  name: str = "") -> Sweep:
-    clean, _ = training.spec_clean(project=project, spec=spec)
+    clean, version = training.spec_clean(project=project, spec=spec)
     search_clean, trials = trials_generate(search)
     for i, trial in enumerate(trials):
         try:
-            training.params_check(clean["estimator"], {**clean["params"], **trial})
+            params = training.params_check(clean["estimator"], {**clean["params"], **trial})
+            training.params_for_target(params=params, task=clean["task"], version=version,
+                                       target=clean["target"])
         except ValidationError as exc:
             detail = "; ".join(f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items())
             raise ValidationError({"search.space": f"Trial {i + 1} ({trial}) is invalid: {detail}"}) from None

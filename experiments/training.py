@@ -88,6 +88,11 @@ SPLIT_KEYS = {"test_size", "stratify", "seed"}
 NOT_FEATURE_ROLES = {"id", "timestamp", "ignore"}
 USABLE_DTYPES = {"int64", "float64", "bool", "string"}
 MAX_PARAMS = 100
+MAX_OBJECT_KEYS = 1000
+# Hyperparameters whose JSON object is keyed by the target's class labels.
+CLASS_KEYED_PARAMS = ("class_weight",)
+# Hyperparameters whose object would name the estimator's input features.
+FEATURE_KEYED_PARAMS = ("monotonic_cst",)
 MAX_PLOT_POINTS = 5000
 # Modules whose types a saved pipeline may contain; checked when the model is
 # dumped, so the trusted list handed to skops on load is explicit and bounded.
@@ -126,8 +131,43 @@ def _json_scalar(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
+def _json_list_or_scalar(value: Any) -> bool:
+    return _json_scalar(value) or (isinstance(value, list) and all(_json_scalar(x) for x in value))
+
+
+def _object_check(estimator: str, name: str, value: dict, est) -> None:
+    """A JSON object only where the estimator's own constraints take a dict (class_weight, metric_params)."""
+    field = f"params.{name}"
+    constraints = getattr(type(est), "_parameter_constraints", {}).get(name, ())
+    if not any(c is dict for c in constraints):
+        raise ValidationError({field: f"{estimator}'s {name} does not take an object; give a number, string, "
+                                      "boolean, null or a list of those."})
+    if name in FEATURE_KEYED_PARAMS:
+        raise ValidationError({field: f"An object for {name} names feature columns, which the preprocessing "
+                                      "renames; give a list instead."})
+    if len(value) > MAX_OBJECT_KEYS:
+        raise ValidationError({field: f"At most {MAX_OBJECT_KEYS} entries."})
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError({field: "Keys must be non-empty strings."})
+        if name in CLASS_KEYED_PARAMS:
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) \
+                    or item <= 0:
+                raise ValidationError({field: f"The weight of class {key!r} must be a positive number, "
+                                              f"not {json.dumps(item)[:50]}."})
+        elif not _json_list_or_scalar(item):
+            raise ValidationError({field: f"{key!r} must be a number, string, boolean, null or a list "
+                                          "of those."})
+
+
 def params_check(estimator: str, params: Any) -> dict[str, Any]:
-    """Names from the estimator's get_params(); values against its own parameter constraints."""
+    """Names from the estimator's get_params(); values against its own parameter constraints.
+
+    Values are JSON: numbers, strings, booleans, null, lists of those, and
+    objects where the estimator takes a dict. An object's keys stay strings
+    here; class_weight's are matched to the target's classes by
+    ``class_keys_map`` (once the classes are known).
+    """
     if params is None:
         return {}
     if not isinstance(params, dict):
@@ -136,14 +176,18 @@ def params_check(estimator: str, params: Any) -> dict[str, Any]:
         raise ValidationError({"params": f"At most {MAX_PARAMS} parameters."})
     est = estimator_class(estimator)()
     known = est.get_params(deep=False)
+    params = dict(params)
     for name, value in params.items():
         field = f"params.{name}"
         if name not in known:
             close = sorted(k for k in known if k.split("_")[0] == name.split("_")[0])[:5]
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ValidationError({field: f"{estimator} has no parameter {name!r}.{hint}"})
-        if not (_json_scalar(value) or (isinstance(value, list) and all(_json_scalar(x) for x in value))):
-            raise ValidationError({field: "Must be a number, string, boolean, null or a list of those."})
+        if isinstance(value, dict):
+            _object_check(estimator, name, value, est)
+        elif not _json_list_or_scalar(value):
+            raise ValidationError({field: "Must be a number, string, boolean, null, a list of those, or an "
+                                          "object where the estimator takes one (e.g. class_weight)."})
         if isinstance(value, list):
             params[name] = tuple(value) if isinstance(known[name], tuple) else value
     try:
@@ -154,6 +198,73 @@ def params_check(estimator: str, params: Any) -> dict[str, Any]:
         names = [n for n in params if f"'{n}'" in str(exc)] or list(params)
         raise ValidationError({f"params.{names[0]}": message[:500]}) from None
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def _class_text(value: Any, numeric: bool) -> str | None:
+    """A class label as text, so that JSON keys (always strings) can name it: "1" is 1 and 1.0."""
+    if not numeric:
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def class_keys_map(weights: dict[str, Any], classes: list[Any], *, numeric: bool, name: str,
+                   target: str) -> dict[Any, Any]:
+    """An object keyed by class labels as text, re-keyed by the target's own class values."""
+    field = f"params.{name}"
+    by_text: dict[str | None, Any] = {}
+    for c in classes:
+        by_text.setdefault(_class_text(c, numeric), c)
+    out: dict[Any, Any] = {}
+    for key, value in weights.items():
+        text = _class_text(key, numeric)
+        if text is None or text not in by_text:
+            shown = ", ".join(sorted(str(t) for t in by_text)[:20])
+            raise ValidationError({field: f"{name} key {key!r} is not a class of {target!r}; "
+                                          f"its classes are {shown}."})
+        label = by_text[text]
+        label = label.item() if hasattr(label, "item") else label
+        if label in out:
+            raise ValidationError({field: f"{name} names class {text!r} twice."})
+        out[label] = value
+    return out
+
+
+def _profiled_classes(version: DatasetVersion, target: str) -> list[str] | None:
+    """The target's classes from the version's profile, when the profile lists them all."""
+    entry = next((c for c in (version.profile or {}).get("columns", []) if c.get("name") == target), None)
+    top = (entry or {}).get("top_values")
+    if not top or entry.get("distinct") != len(top):
+        return None
+    return [t[0] for t in top]
+
+
+def params_for_target(*, params: dict[str, Any], task: str, version: DatasetVersion, target: str,
+                      classes: list[Any] | None = None) -> dict[str, Any]:
+    """Class-keyed objects checked against the target's classes and re-keyed by them.
+
+    With ``classes`` None (the web process, before training) the classes come
+    from the version's profile when it lists them all; otherwise the worker
+    checks them against the data.
+    """
+    keyed = [n for n in CLASS_KEYED_PARAMS if isinstance(params.get(n), dict)]
+    if not keyed or task != CLASSIFICATION:
+        return params
+    col = version.column(target) or {}
+    numeric = col.get("dtype") in ("int64", "float64")
+    if classes is None:
+        classes = _profiled_classes(version, target)
+        if classes is None:
+            return params
+    out = dict(params)
+    for name in keyed:
+        out[name] = class_keys_map(params[name], classes, numeric=numeric, name=name, target=target)
+    return out
 
 
 def _split_check(split: Any, task: str) -> dict[str, Any]:
@@ -257,6 +368,7 @@ def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetV
             raise ValidationError({"sensitive_features": "The target cannot be a sensitive feature."})
 
     params = params_check(estimator, spec.get("params"))
+    params_for_target(params=params, task=task, version=version, target=target)
     split = _split_check(spec.get("split"), task)
 
     metrics = spec.get("metrics")
@@ -705,7 +817,9 @@ def _train(job: Job) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise ValidationError({"split": str(exc)}) from None
-    pipeline = build_pipeline(estimator=spec["estimator"], params=spec["params"], seed=seed,
+    model_params = params_for_target(params=spec["params"], task=task, version=version, target=target,
+                                     classes=list(y.unique()) if task == CLASSIFICATION else None)
+    pipeline = build_pipeline(estimator=spec["estimator"], params=model_params, seed=seed,
                               numeric=numeric, categorical=categorical)
     step(20, f"Fitting {spec['estimator']}",
          f"Split {len(X_train)} train / {len(X_test)} test rows; {len(numeric)} numeric and "

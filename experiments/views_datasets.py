@@ -168,7 +168,7 @@ class TrainingForm(forms.Form):
                                                    "id/timestamp/ignore columns")
     sensitive_features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text='JSON, e.g. {"n_estimators": 100}')
+                             help_text='JSON, e.g. {"n_estimators": 100, "class_weight": {"0": 1, "1": 5}}')
     test_size = forms.FloatField(initial=0.25, min_value=0.01, max_value=0.99)
     stratify = forms.BooleanField(required=False, initial=True)
     seed = forms.IntegerField(initial=0, min_value=0)
