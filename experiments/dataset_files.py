@@ -22,8 +22,9 @@ PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 64 * 1024
 READ_CHUNK = 1024 * 1024
 # Small blocks for the streaming pass in the web process: its peak memory grows
-# with the block size (about 80 MB at 1 MB blocks, 180 MB at 4 MB), not the file.
-INSPECT_BLOCK_SIZE = 1024 * 1024
+# with the block size, not the file (Arrow reads about 32 blocks ahead: some 100 MB
+# at 1 MB blocks, 50 MB at 256 kB). Wide rows get bigger blocks (_block_size_for).
+INSPECT_BLOCK_SIZE = 256 * 1024
 LOAD_BLOCK_SIZE = 16 * 1024 * 1024
 DELIMITERS = [",", ";", "\t", "|"]
 MAX_COLUMNS = 10_000
@@ -175,11 +176,17 @@ def _check_delimiter(lines: list[str], delimiter: str, explicit: bool) -> str:
     return delimiter
 
 
+def _block_size_for(lines: list[str]) -> int:
+    """A streaming block: small, yet holding many whole rows (a row must not outgrow its block)."""
+    longest = 4 * max((len(line) for line in lines), default=0)  # up to 4 bytes a character
+    return min(LOAD_BLOCK_SIZE, max(INSPECT_BLOCK_SIZE, 64 * longest))
+
+
 def _csv_options(read_options: dict[str, str], column_types: dict[str, pa.DataType] | None = None,
                  include: list[str] | None = None, block_size: int = INSPECT_BLOCK_SIZE):
     # One thread for the streaming pass: extra reader threads add memory, not much speed, on a web worker.
     ropts = pacsv.ReadOptions(block_size=block_size, encoding=read_options.get("encoding", "utf-8"),
-                              use_threads=block_size > INSPECT_BLOCK_SIZE)
+                              use_threads=block_size >= LOAD_BLOCK_SIZE)
     popts = pacsv.ParseOptions(delimiter=read_options.get("delimiter", ","))
     copts = pacsv.ConvertOptions(
         strings_can_be_null=True,
@@ -273,9 +280,10 @@ def _inspect_csv(source: Source, *, delimiter: str | None, encoding: str | None)
     read_options = {"delimiter": delim, "encoding": encoding}
 
     overrides: dict[str, pa.DataType] = {}
+    block = _block_size_for(lines)
     for _attempt in range(MAX_COLUMNS):
         try:
-            reader = pacsv.open_csv(_rewind(source), *_csv_options(read_options, overrides))
+            reader = pacsv.open_csv(_rewind(source), *_csv_options(read_options, overrides, block_size=block))
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc):
                 raise ValidationError({"file": "The file is empty."}) from None
@@ -377,7 +385,8 @@ def read_head(source: Source, *, fmt: str, read_options: dict[str, str], columns
         pf = pq.ParquetFile(_rewind(source))
         batch = next(pf.iter_batches(batch_size=rows), None)
     else:
-        ropts, popts, copts = _csv_options(read_options, _column_types(columns))
+        block = _block_size_for(_header_lines(source, read_options.get("encoding", "utf-8")))
+        ropts, popts, copts = _csv_options(read_options, _column_types(columns), block_size=block)
         reader = pacsv.open_csv(_rewind(source), ropts, popts, copts)
         batch = next(iter(reader), None)
     if batch is None:
