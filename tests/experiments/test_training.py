@@ -1,9 +1,11 @@
 import json
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from django.db import connection
 
 from experiments.models import Job, JobStatus, Run, RunDataset, TrainingRun
 from tests.experiments import test_datasets as ds
@@ -235,3 +237,27 @@ def test_sweep_page_queues_the_next_trial_when_a_job_ended_without_reporting(edi
     progress = again["progress"]
     assert (progress["failed"], progress["queued"], progress["pending"]) == (1, 1, 1)
     assert [r["error"] for r in again["leaderboard"] if r["status"] == "failed"] == ["worker lost"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_training_job_run_off_the_main_thread_still_trains(editor, project, version, settings):
+    # Eager tasks in a web server's thread (or a threads pool) cannot take signal handlers:
+    # the fit is then only watched for heartbeats, and cancel waits for the next progress report.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    responses = []
+
+    def post():
+        try:
+            url = f"/api/v1/projects/{project.slug}/training-jobs/"
+            body = {"experiment": "threaded", "spec": spec_for(version)}
+            responses.append(editor.post(url, body, format="json"))
+        finally:
+            connection.close()  # this thread's own
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    thread.join()
+    assert responses[0].status_code == 202, responses[0].content
+    job = Job.objects.get(pk=responses[0].json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert Run.objects.filter(pk=job.result["run_id"]).exists()
