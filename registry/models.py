@@ -197,15 +197,23 @@ class TrustedModelHash(models.Model):
 
 
 class PredictionLog(models.Model):
-    """One served prediction per input row; append-only, written in batches."""
+    """One served predict request: its rows' inputs and outputs; append-only, written in batches.
+
+    A request's rows share one database row (inputs by column, outputs in row
+    order), so a 100-row request costs the database one small compressed
+    record instead of a hundred keyed ones. ``row_get`` gives one row back.
+    """
 
     id = models.BigAutoField(primary_key=True)
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    # The (version, time) index below serves every lookup by version.
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+",
+                                      db_index=False)
     request_id = models.UUIDField(default=uuid.uuid4)
-    row = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=1)
+    # column name -> one value per row (PII columns left out unless the model logs them)
     inputs = models.JSONField()
-    prediction = models.JSONField()
-    probabilities = models.JSONField(null=True, blank=True)
+    predictions = models.JSONField()  # one per row
+    probabilities = models.JSONField(null=True, blank=True)  # one list per row (classifiers)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -213,3 +221,13 @@ class PredictionLog(models.Model):
             models.Index(fields=["model_version", "created_at"], name="prediction_log_version_time"),
             models.Index(fields=["request_id"], name="prediction_log_request"),
         ]
+
+    def row_get(self, row: int) -> dict:
+        """One row of the request: ``{"inputs": {column: value}, "prediction", "probabilities"}``."""
+        if not 0 <= row < self.rows:
+            raise IndexError(row)
+        return {
+            "inputs": {name: values[row] for name, values in self.inputs.items()},
+            "prediction": self.predictions[row],
+            "probabilities": None if self.probabilities is None else self.probabilities[row],
+        }

@@ -2,7 +2,9 @@
 
 A request appends one entry to an in-process queue; a daemon thread writes
 what has queued every ``PREDICTION_LOG_FLUSH_SECONDS`` (or as soon as
-``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL.
+``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL,
+one record per request (see ``PredictionLog``). Entries hold the request's
+arrays as they were; they become JSON in that thread, not on the request path.
 The process flushes once more at exit. If the database stays down the queue
 is capped at ``PREDICTION_LOG_MAX_QUEUED_ROWS`` and the oldest entries are
 dropped (and counted): losing some monitoring rows is better than a server
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 
@@ -35,17 +38,15 @@ class Entry:
     version_id: int
     request_id: str  # 32 hex digits: a UUID both PostgreSQL and SQLite read
     created_at: dt.datetime
-    # column name -> the request's values for that column (PII columns already left out)
-    inputs: dict[str, list]
-    predictions: list
-    probabilities: list | None
-    # All-number requests: the logged columns as a matrix, named by ``names``.
+    rows: int
+    # The logged columns (PII already left out), as ``names`` and either one
+    # float matrix with a column per name (all-number requests) or a list of
+    # values per name.
+    names: list[str]
+    columns: dict[str, list] | None = None
     matrix: Any = None
-    names: list[str] | None = None
-
-    @property
-    def rows(self) -> int:
-        return len(self.predictions)
+    predictions: Any = None  # an array or a list, one per row
+    probabilities: Any = None  # an [rows, classes] array, or None
 
 
 _queue: deque[Entry] = deque()
@@ -84,58 +85,57 @@ def _drain() -> list[Entry]:
 
 
 def _clean(value):
-    # JSON (and PostgreSQL's jsonb) has no NaN; a missing value is stored as null.
-    if type(value) is float and math.isnan(value):
+    # JSON (and PostgreSQL's jsonb) has no NaN or infinity; a missing value is stored as null.
+    if type(value) is float and not math.isfinite(value):
         return None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
     return value
 
 
-_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+def _json(value) -> str:
+    """JSON text for jsonb; orjson writes NaN and infinities (in lists and arrays) as null."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:
+        # What orjson refuses, e.g. an integer beyond 64 bits sent for a number column.
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        return json.dumps(_clean(value), allow_nan=False, separators=(",", ":"), default=str)
 
 
 def _rows(entries: list[Entry]):
-    dumps = _dumps
     for entry in entries:
         if entry.matrix is not None:
-            names = entry.names or []
-            rows = entry.matrix.tolist()
-            # Numbers only: NaN is the one value that needs cleaning, so look for it once.
-            clean = bool(np.isnan(entry.matrix).any())
+            # Columns of a C-ordered copy, so each is one contiguous array for orjson.
+            by_column = np.ascontiguousarray(entry.matrix.T)
+            inputs = dict(zip(entry.names, by_column, strict=True))
         else:
-            names = list(entry.inputs)
-            columns = [entry.inputs[n] for n in names]
-            rows = [[col[i] for col in columns] for i in range(len(entry.predictions))]
-            clean = True
-        probabilities = entry.probabilities
-        for i, prediction in enumerate(entry.predictions):
-            values = [_clean(v) for v in rows[i]] if clean else rows[i]
-            yield (
-                entry.version_id, entry.request_id, i, dumps(dict(zip(names, values, strict=True))),
-                dumps(_clean(prediction)),
-                None if probabilities is None else dumps(probabilities[i]),
-                entry.created_at,
-            )
+            inputs = entry.columns or {}
+        yield (
+            entry.version_id, entry.request_id, entry.rows, _json(inputs), _json(entry.predictions),
+            None if entry.probabilities is None else _json(entry.probabilities), entry.created_at,
+        )
 
 
 def _write(entries: list[Entry]) -> int:
     table = PredictionLog._meta.db_table
-    columns = "(model_version_id, request_id, row, inputs, prediction, probabilities, created_at)"
-    count = 0
+    columns = "(model_version_id, request_id, rows, inputs, predictions, probabilities, created_at)"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
                 for row in _rows(entries):
                     copy.write_row(row)
-                    count += 1
         else:
-            rows = list(_rows(entries))
-            cursor.executemany(f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
-            count = len(rows)
-    return count
+            cursor.executemany(f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                               list(_rows(entries)))
+    return sum(entry.rows for entry in entries)
 
 
 def prediction_log_flush() -> int:
-    """Write everything queued now; returns how many rows were written."""
+    """Write everything queued now; returns how many predictions (input rows) were written."""
     entries = _drain()
     if not entries:
         return 0

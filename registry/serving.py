@@ -50,8 +50,19 @@ class Predictor:
         self.classifier = version.output_kind == OutputKind.CLASSIFICATION
         self.classes = list(version.classes or [])
 
-    def predict(self, parsed: sig.ParsedInput) -> tuple[list, list | None]:
+    def predict(self, parsed: sig.ParsedInput) -> tuple[Any, np.ndarray | None]:
+        """Labels (a number array, or a list for text labels) and, for classifiers, float64
+        class probabilities, one row per input row."""
         raise NotImplementedError
+
+
+def _labels(values) -> Any:
+    labels = np.ascontiguousarray(values).ravel()
+    return labels if labels.dtype.kind in "biuf" else labels.tolist()
+
+
+def _probabilities(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
 
 
 class OnnxPredictor(Predictor):
@@ -65,9 +76,9 @@ class OnnxPredictor(Predictor):
 
     def predict(self, parsed):
         outputs = self.session.run(None, feed_build(self.columns, parsed, self.input_mode, self.fills))
-        labels = np.asarray(outputs[0]).ravel().tolist()
+        labels = _labels(outputs[0])
         if self.classifier and len(outputs) > 1:
-            return labels, np.asarray(outputs[1], dtype=np.float64).tolist()
+            return labels, _probabilities(outputs[1])
         return labels, None
 
 
@@ -80,9 +91,9 @@ class SklearnPredictor(Predictor):
 
     def predict(self, parsed):
         frame = parsed.frame()
-        labels = np.asarray(self.estimator.predict(frame)).ravel().tolist()
+        labels = _labels(self.estimator.predict(frame))
         if self.classifier and hasattr(self.estimator, "predict_proba"):
-            return labels, np.asarray(self.estimator.predict_proba(frame), dtype=np.float64).tolist()
+            return labels, _probabilities(self.estimator.predict_proba(frame))
         return labels, None
 
 
@@ -157,21 +168,36 @@ def _resolve_sql(*, by_number: bool, by_token: bool) -> str:
     return f"SELECT {columns} FROM {users} u LEFT JOIN {project} p ON p.slug = %s {joins}WHERE u.id = %s"
 
 
+# Only what is asked for explicitly is prepared: Django's own cursors bind on the client.
+_PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+
+
 def _fetch_one(sql: str, params: list):
     if connection.vendor == "postgresql":
         import psycopg
 
-        # A prepared statement, so PostgreSQL plans this six-table join once per
-        # connection instead of on every prediction (Django's cursors bind on
-        # the client and cannot prepare).
+        # A prepared statement, so PostgreSQL plans this join once per
+        # connection instead of on every prediction (planning it costs ten times
+        # more than running it). Django opens connections with prepared
+        # statements off (prepare_threshold=None, for connection poolers), which
+        # would make prepare=True a no-op; a pooler that loses the statement
+        # turns preparing off for that connection.
         connection.ensure_connection()
         raw = connection.connection
         # Kept per connection: building a psycopg cursor costs more than running this query.
         cursor = getattr(connection, "_registry_cursor", None)
         if cursor is None or cursor.closed or cursor.connection is not raw:
+            if raw.prepare_threshold is None:
+                raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
             cursor = connection._registry_cursor = psycopg.Cursor(raw)
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
+            connection._registry_prepare = True
+        with connection.wrap_database_errors:
+            try:
+                cursor.execute(sql, params, prepare=connection._registry_prepare)
+            except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
+                connection._registry_prepare = False
+                cursor.execute(sql, params, prepare=False)
+            return cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
@@ -242,7 +268,10 @@ def _predictor_for(target: Target) -> Predictor:
 
 
 def predict(*, target: Target, body: Any, request_id: str | None = None) -> dict:
-    """Score a request's rows with the target version and queue them for the prediction log."""
+    """Score a request's rows with the target version and queue them for the prediction log.
+
+    The answer holds numpy arrays; encode it with ``orjson.OPT_SERIALIZE_NUMPY``.
+    """
     if target.status != VersionStatus.READY:
         version = ModelVersion.objects.get(pk=target.version_id)
         reason = version.status_message
@@ -259,15 +288,12 @@ def predict(*, target: Target, body: Any, request_id: str | None = None) -> dict
     rid = _request_id(request_id)
     logged = [j for j, c in enumerate(predictor.columns) if target.log_pii or not c.get("pii")]
     names = [predictor.columns[j]["name"] for j in logged]
+    entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(), rows=parsed.n_rows,
+                  names=names, predictions=labels, probabilities=probabilities)
     if parsed.matrix is not None:
-        # Rows become JSON in the log's writer thread, not here.
-        matrix = parsed.matrix if len(logged) == len(predictor.columns) else parsed.matrix[:, logged]
-        entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(), inputs={},
-                      predictions=labels, probabilities=probabilities, matrix=matrix, names=names)
+        entry.matrix = parsed.matrix if len(logged) == len(predictor.columns) else parsed.matrix[:, logged]
     else:
-        entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(),
-                      inputs={n: parsed.raw[n] for n in names}, predictions=labels,
-                      probabilities=probabilities)
+        entry.columns = {n: parsed.raw[n] for n in names}
     prediction_log_enqueue(entry)
     body_out: dict[str, Any] = {"predictions": labels}
     if probabilities is not None:

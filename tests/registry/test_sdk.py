@@ -48,7 +48,7 @@ def test_log_model_register_alias_and_predict(steward_server, account, forest, c
 
     # The server writes the prediction log from a background thread, off the request path.
     deadline = time.monotonic() + 20
-    while PredictionLog.objects.filter(request_id=out["request_id"]).count() < 3:
+    while not PredictionLog.objects.filter(request_id=out["request_id"], rows=3).exists():
         assert time.monotonic() < deadline, "the prediction log was never written"
         time.sleep(0.1)
     client.close()

@@ -130,6 +130,8 @@ def test_nullable_columns_take_missing_values(project, run, editor, cancer_data)
     # Whichever runtime serves it, the answer is scikit-learn's for the missing value.
     assert response.json()["predictions"] == model.predict(frame).tolist()
     assert np.abs(np.array(response.json()["probabilities"]) - model.predict_proba(frame)).max() <= 1e-5
+    prediction_log.prediction_log_flush()
+    assert PredictionLog.objects.get().inputs["mean radius"][0] is None
 
 
 @pytest.mark.parametrize("body, field", [
@@ -176,13 +178,14 @@ def test_every_prediction_is_logged_in_batches(project, editor, served, cancer_d
     # Nothing is written on the request path.
     assert PredictionLog.objects.count() == 0
     assert prediction_log.prediction_log_flush() == 3
+    # One record per request, holding each of its rows.
     logs = list(PredictionLog.objects.order_by("id"))
-    assert [log.request_id.hex for log in logs] == [first["request_id"]] * 2 + [second["request_id"]]
-    assert [log.row for log in logs] == [0, 1, 0]
-    assert logs[1].model_version_id == served.pk
-    assert logs[1].inputs == rows[1]
-    assert logs[1].prediction == first["predictions"][1]
-    assert logs[1].probabilities == first["probabilities"][1]
+    assert [(log.request_id.hex, log.rows) for log in logs] == [(first["request_id"], 2),
+                                                                 (second["request_id"], 1)]
+    assert logs[0].model_version_id == served.pk
+    assert logs[0].row_get(1) == {"inputs": rows[1], "prediction": first["predictions"][1],
+                                  "probabilities": first["probabilities"][1]}
+    assert logs[1].row_get(0)["inputs"] == rows[0]
 
 
 def test_pii_columns_are_left_out_of_the_log_unless_asked_for(project, run, editor, member_client,
@@ -195,7 +198,8 @@ def test_pii_columns_are_left_out_of_the_log_unless_asked_for(project, run, edit
     row = records(X.iloc[:1])
     editor.post(url(project, name="iris"), {"records": row}, format="json")
     prediction_log.prediction_log_flush()
-    assert PredictionLog.objects.get().inputs == {k: v for k, v in row[0].items() if k != "sepal width (cm)"}
+    logged = PredictionLog.objects.get().row_get(0)["inputs"]
+    assert logged == {k: v for k, v in row[0].items() if k != "sepal width (cm)"}
 
     owner = member_client(Role.OWNER)
     model_url = f"/api/v1/projects/{project.slug}/models/iris/"
@@ -203,7 +207,7 @@ def test_pii_columns_are_left_out_of_the_log_unless_asked_for(project, run, edit
     assert owner.patch(model_url, {"log_pii": True}, format="json").status_code == 200
     editor.post(url(project, name="iris"), {"records": row}, format="json")
     prediction_log.prediction_log_flush()
-    assert PredictionLog.objects.order_by("-id").first().inputs == row[0]
+    assert PredictionLog.objects.order_by("-id").first().row_get(0)["inputs"] == row[0]
 
 
 def test_a_given_request_id_is_kept(project, editor, served, cancer_data):

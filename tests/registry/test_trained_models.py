@@ -90,7 +90,7 @@ def test_pii_flags_of_the_training_data_keep_columns_out_of_the_log(project, edi
                            format="json")
     assert response.status_code == 200, response.json()
     prediction_log.prediction_log_flush()
-    assert PredictionLog.objects.get().inputs == {"income": 52000.0, "age": 40}
+    assert PredictionLog.objects.get().row_get(0)["inputs"] == {"income": 52000.0, "age": 40}
 
 
 def test_viewers_cannot_register(project, member_client, trained_run):
