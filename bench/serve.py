@@ -1,13 +1,14 @@
 """Steward's predict endpoint against `mlflow models serve`, same model, same load.
 
-    python bench/serve.py [--seconds 8] [--workers 2] [--mlflow-python .venv-bench/bin/python]
+    python bench/serve.py [--seconds 8] [--workers 2] [--threads 4] [--mlflow-python .venv-bench/bin/python]
 
 Registers a 100-tree RandomForest trained on scikit-learn's breast-cancer data
-set in Steward, serves it with gunicorn, saves the same fitted model as an
-MLflow model and serves it with `mlflow models serve` (MLflow from
-requirements-bench.txt, in its own virtualenv), then drives each server with 1
-and 16 concurrent clients, single-row requests and then 100-row requests, and
-prints p50/p99 latency, requests/s and server CPU per request.
+set in Steward, serves it with gunicorn the way `make run` starts it (threaded
+workers, 4 threads each), saves the same fitted model as an MLflow model and
+serves it with `mlflow models serve` (MLflow from requirements-bench.txt, in its
+own virtualenv; as many worker processes as Steward), then drives each server
+with 1 and 16 concurrent clients, single-row requests and then 100-row
+requests, and prints p50/p99 latency, requests/s and server CPU per request.
 
 Server CPU is read from /proc for the server's whole process tree (gunicorn
 master and workers; the mlflow launcher, uvicorn and its workers). Steward
@@ -48,6 +49,8 @@ def parse_args():
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each phase")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (both servers)")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class for Steward")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per Steward worker (4, as `make run` and the Docker image start it)")
     parser.add_argument("--steward-port", type=int, default=8071)
     parser.add_argument("--mlflow-port", type=int, default=8072)
     candidates = (ROOT / ".venv-bench/bin/python", Path("/tmp/benchvenv/bin/python"))
@@ -380,12 +383,14 @@ def main() -> None:
 
     steward = steward_setup(model, X_train, X_test)
     env = steward_env()
-    gunicorn = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi", "-b", f"127.0.0.1:{args.steward_port}",
-         "-w", str(args.workers), "--worker-class", args.worker_class, "--threads", "1", "--keep-alive", "30",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
+    # The command `make run` starts (experiments/management/commands/steward_run.py), with the
+    # same number of worker processes as MLflow gets.
+    command = [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi:application",
+               "--bind", f"127.0.0.1:{args.steward_port}", "--workers", str(args.workers),
+               "--worker-class", args.worker_class, "--threads", str(args.threads), "--no-control-socket",
+               "--log-level", "warning"]
+    print("steward:", " ".join(command[1:]))
+    gunicorn = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     results = []
     clients = [int(c) for c in args.clients.split(",")]
     rows = [int(r) for r in args.rows.split(",")]
