@@ -105,20 +105,28 @@ class Metric(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_points")
+    # No index of its own: metric_run_key_step_ts starts with run and serves every
+    # lookup by run, and each extra index is written for every point.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_points", db_index=False)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     value = models.FloatField(null=True)
     step = models.BigIntegerField(default=0)
     timestamp = models.BigIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["run", "key", "step"], name="metric_run_key_step")]
+        # A history is read by (run, key) in (step, timestamp, id) order: this one
+        # index serves that read in order and holds the value, so the read never
+        # sorts and never visits the table.
+        indexes = [
+            models.Index(fields=["run", "key", "step", "timestamp", "id", "value"],
+                         name="metric_run_key_step_ts"),
+        ]
 
 
 class LatestMetric(models.Model):
     """The value with the highest (step, timestamp) per run and key: what search and sort read."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics", db_index=False)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     value = models.FloatField(null=True)
     step = models.BigIntegerField(default=0)
@@ -142,7 +150,7 @@ class MetricRollup(models.Model):
 
     ROLLUP_BLOCK = 64
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     block = models.BigIntegerField()
     count = models.BigIntegerField()
