@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+import io
+
+import orjson
+from django.conf import settings
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -158,6 +163,26 @@ class BatchDoc(serializers.Serializer):
     tags = KeyValueDoc(many=True, required=False)
 
 
+class FastJSONParser(JSONParser):
+    """JSONParser's results, parsed by orjson: several times faster on the
+    thousands of points of a metric batch.
+
+    A body orjson refuses (invalid JSON, a number past a double's range, lone
+    surrogates) goes to JSONParser itself, so what is accepted and every error
+    stay exactly JSONParser's.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        body = stream.read()
+        if encoding.lower().replace("-", "") == "utf8":
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
 class ParamLogApi(APIView):
     @extend_schema(request=KeyValueDoc, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
@@ -169,6 +194,8 @@ class ParamLogApi(APIView):
 
 
 class MetricLogApi(APIView):
+    parser_classes = [FastJSONParser]
+
     @extend_schema(request=MetricPointDoc(many=True), responses={201: OpenApiTypes.OBJECT})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
@@ -203,6 +230,8 @@ class BatchLogApi(APIView):
     once, and the second answer is the first one's.
     """
 
+    parser_classes = [FastJSONParser]
+
     @extend_schema(
         request=BatchDoc,
         responses={201: OpenApiTypes.OBJECT},
@@ -232,7 +261,11 @@ class MetricHistoryApi(APIView):
         run = run_for_user(request.user, run_id)
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.metric_history(run=run, **query.validated_data))
+        history = selectors.metric_history(run=run, **query.validated_data)
+        if not history.downsampled and history.total > selectors.HISTORY_CHUNK:
+            # Streamed as it is read: the server never holds a long history whole.
+            return StreamingHttpResponse(history.chunks, content_type="application/json")
+        return HttpResponse(b"".join(history.chunks), content_type="application/json")
 
 
 def job_output(job: Job) -> dict:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
@@ -52,7 +56,17 @@ def runs_with_details(runs: list[Run]) -> list[Run]:
     return runs
 
 
-def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict:
+HISTORY_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class HistoryJson:
+    total: int
+    downsampled: bool
+    chunks: Iterator[bytes]  # joined, the JSON answer
+
+
+def metric_history(*, run: Run, key: str, max_points: int | None = None) -> HistoryJson:
     """Every point of one metric by step, or at most ``max_points`` of them.
 
     Downsampling splits the points, in step order, into max_points / 2 buckets
@@ -60,14 +74,51 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
     the one with the highest value (at their own steps), so spikes survive.
     Long, dense series are downsampled from their rollups (MetricRollup), so a
     million points cost thousands of rows read, not a million.
+
+    The answer ``{"key", "total", "downsampled", "points"}`` comes as JSON, read
+    and encoded HISTORY_CHUNK points at a time: a full history of millions of
+    points is never held whole as dicts.
     """
     qs = Metric.objects.filter(run=run, key=key)
     total = qs.count()
-    if max_points is None or total <= max_points:
-        rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
-        points = [{"step": s, "value": v.float_out(val), "timestamp": ts} for s, val, ts in rows]
-        return {"key": key, "total": total, "downsampled": False, "points": points}
+    if max_points is not None and total > max_points:
+        points = _points_out(_downsampled(run, key, qs, total, max_points))
+        body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
+        return HistoryJson(total, True, iter([body]))
+    rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
 
+    def chunks() -> Iterator[bytes]:
+        yield orjson.dumps({"key": key, "total": total, "downsampled": False})[:-1] + b',"points":['
+        separator = b""
+        for chunk in _chunks(rows.iterator(chunk_size=HISTORY_CHUNK), HISTORY_CHUNK):
+            # orjson writes each slice as "[...]"; their insides join into one list.
+            yield separator + orjson.dumps(_points_out(chunk))[1:-1]
+            separator = b","
+        yield b"]}"
+
+    return HistoryJson(total, False, chunks())
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+_INF = math.inf
+
+
+def _points_out(rows: Iterable[tuple]) -> list[dict]:
+    """(step, value, timestamp) rows as API points; runs once per point read."""
+    float_out = v.float_out
+    return [
+        {"step": step, "value": value if value is not None and -_INF < value < _INF else float_out(value),
+         "timestamp": ts}
+        for step, value, ts in rows
+    ]
+
+
+def _downsampled(run: Run, key: str, qs, total: int, max_points: int) -> list[tuple]:
     buckets = max(1, max_points // 2)
     rollups = []
     if total >= buckets * 8:
@@ -80,12 +131,9 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> dict
     # only when they account for every point (rows written around the ingestion
     # service, e.g. by a bulk seed, have none).
     if 2 * buckets <= len(rollups) <= total // 4 and sum(r[0] for r in rollups) == total:
-        picked = _downsample_rollups(rollups, buckets, total)
-    else:
-        rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
-        picked = _downsample_rows(list(rows), buckets)
-    points = [{"step": s, "value": v.float_out(val), "timestamp": ts} for s, val, ts in picked]
-    return {"key": key, "total": total, "downsampled": True, "points": points}
+        return _downsample_rollups(rollups, buckets, total)
+    rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
+    return _downsample_rows(list(rows), buckets)
 
 
 def _extremes(candidates: list[tuple]) -> list[tuple]:

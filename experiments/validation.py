@@ -69,10 +69,14 @@ def metric_value(value: object, field: str) -> float:
 
 def int64(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
+        if not (isinstance(value, float) and value.is_integer()):
             raise ValidationError({field: "Must be an integer."})
+        # A whole float is an integer, but from 2**63 on it is out of range even
+        # where int() would round it back in: an integer literal past int64
+        # parses as such a float.
+        if not -(2.0**63) < value < 2.0**63:
+            raise ValidationError({field: "Must fit in a signed 64-bit integer."})
+        value = int(value)
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValidationError({field: "Must fit in a signed 64-bit integer."})
     return value
