@@ -91,7 +91,3 @@ def float_out(value: float | None) -> float | str:
     if value == -math.inf:
         return "-Infinity"
     return value
-
-
-def float_store(value: float) -> float | None:
-    return None if math.isnan(value) else value
