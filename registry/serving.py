@@ -49,6 +49,12 @@ class Predictor:
         self.columns = version.columns
         self.classifier = version.output_kind == OutputKind.CLASSIFICATION
         self.classes = list(version.classes or [])
+        self.numbers = sig.number_columns(self.columns)
+        # What the prediction log keeps, with and without PII columns: (their positions, names).
+        public = [j for j, c in enumerate(self.columns) if not c.get("pii")]
+        self.logged = {True: (None, [c["name"] for c in self.columns]),
+                       False: (None if len(public) == len(self.columns) else public,
+                               [self.columns[j]["name"] for j in public])}
 
     def predict(self, parsed: sig.ParsedInput) -> tuple[Any, np.ndarray | None]:
         """Labels (a number array, or a list for text labels) and, for classifiers, float64
@@ -281,17 +287,17 @@ def predict(*, target: Target, body: Any, request_id: str | None = None) -> dict
         )
     predictor = _predictor_for(target)
     try:
-        parsed = sig.request_parse(body, predictor.columns, max_rows=settings.SERVING_MAX_ROWS)
+        parsed = sig.request_parse(body, predictor.columns, max_rows=settings.SERVING_MAX_ROWS,
+                                   numbers=predictor.numbers)
     except sig.TooManyRows as exc:
         raise PayloadTooLarge(str(exc)) from None
     labels, probabilities = predictor.predict(parsed)
     rid = _request_id(request_id)
-    logged = [j for j, c in enumerate(predictor.columns) if target.log_pii or not c.get("pii")]
-    names = [predictor.columns[j]["name"] for j in logged]
+    positions, names = predictor.logged[target.log_pii]
     entry = Entry(version_id=target.version_id, request_id=rid, created_at=timezone.now(), rows=parsed.n_rows,
                   names=names, predictions=labels, probabilities=probabilities)
     if parsed.matrix is not None:
-        entry.matrix = parsed.matrix if len(logged) == len(predictor.columns) else parsed.matrix[:, logged]
+        entry.matrix = parsed.matrix if positions is None else parsed.matrix[:, positions]
     else:
         entry.columns = {n: parsed.raw[n] for n in names}
     prediction_log_enqueue(entry)

@@ -10,7 +10,10 @@ elsewhere is refused instead of being silently routed down some default branch.
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -278,34 +281,51 @@ def columns_check(
 _NUMBER_TYPES = frozenset((int, float))
 
 
-def _numeric_records(records: list, columns: list[dict]) -> ParsedInput | None:
-    """All-number signatures: one pass into a matrix, or None to let the column-by-column path
-    find and name whatever is wrong."""
+@dataclass(frozen=True)
+class NumberColumns:
+    """An all-number signature, worked out once per loaded model for the one-pass parse."""
+
+    names: list[str]
+    pick: Callable[[Any], Any]  # a record -> its values, in signature order
+    strict: list[int]  # the columns that refuse a missing value
+
+
+def number_columns(columns: list[dict]) -> NumberColumns | None:
     if not columns or any(c["dtype"] != "double" or c.get("cast") for c in columns):
         return None
     names = [c["name"] for c in columns]
+    strict = [j for j, c in enumerate(columns) if not c.get("nullable")]
+    return NumberColumns(names=names, pick=operator.itemgetter(*names), strict=strict)
+
+
+def _numeric_records(records: list, columns: list[dict], numbers: NumberColumns) -> ParsedInput | None:
+    """All-number signatures: one pass into a matrix, or None to let the column-by-column path
+    find and name whatever is wrong."""
     try:
-        flat = [r[n] for r in records for n in names]
+        rows = list(map(numbers.pick, records))
     except (KeyError, TypeError):
         return None
-    if not set(map(type, flat)) <= _NUMBER_TYPES:
+    width = len(numbers.names)
+    if not set(map(type, rows if width == 1 else chain.from_iterable(rows))) <= _NUMBER_TYPES:
         return None
     try:
-        matrix = np.array(flat, dtype=np.float64).reshape(len(records), len(names))
+        matrix = np.array(rows, dtype=np.float64).reshape(len(records), width)
     except OverflowError:
         return None
-    strict = [j for j, c in enumerate(columns) if not c.get("nullable")]
-    if strict and np.isnan(matrix[:, strict]).any():
+    strict = numbers.strict
+    if strict and np.isnan(matrix if len(strict) == width else matrix[:, strict]).any():
         return None
-    arrays = {name: matrix[:, j] for j, name in enumerate(names)}
+    arrays = {name: matrix[:, j] for j, name in enumerate(numbers.names)}
     return ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(records), matrix=matrix)
 
 
-def request_parse(body: Any, columns: list[dict], *, max_rows: int) -> ParsedInput:
+def request_parse(body: Any, columns: list[dict], *, max_rows: int,
+                  numbers: NumberColumns | None = None) -> ParsedInput:
     """``{"records": [{col: value}, ...]}`` or ``{"columns": {col: [values]}}``, checked.
 
     Raises ValidationError naming the column (or the body field) at fault, and
     ``TooManyRows`` when the request holds more rows than ``max_rows``.
+    ``numbers`` (``number_columns(columns)``) lets all-number records take the one-pass parse.
     """
     if not isinstance(body, dict):
         raise ValidationError({"body": 'Send {"records": [{...}, ...]} or {"columns": {name: [...]}}.'})
@@ -315,7 +335,7 @@ def request_parse(body: Any, columns: list[dict], *, max_rows: int) -> ParsedInp
             raise ValidationError({"records": "Must be a non-empty list of objects."})
         if len(records) > max_rows:
             raise TooManyRows(len(records), max_rows)
-        fast = _numeric_records(records, columns)
+        fast = _numeric_records(records, columns, numbers) if numbers is not None else None
         if fast is not None:
             return fast
         values: dict[str, list] = {}
