@@ -186,8 +186,9 @@ def _fetch_one(sql: str, params: list):
         # connection instead of on every prediction (planning it costs ten times
         # more than running it). Django opens connections with prepared
         # statements off (prepare_threshold=None, for connection poolers), which
-        # would make prepare=True a no-op; a pooler that loses the statement
-        # turns preparing off for that connection.
+        # would make prepare=True a no-op. A pooler that loses the statement, or
+        # a migration that changes a column under it, turns preparing off for
+        # the rest of that connection's life.
         connection.ensure_connection()
         raw = connection.connection
         # Kept per connection: building a psycopg cursor costs more than running this query.
@@ -200,7 +201,8 @@ def _fetch_one(sql: str, params: list):
         with connection.wrap_database_errors:
             try:
                 cursor.execute(sql, params, prepare=connection._registry_prepare)
-            except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
+            except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement,
+                    psycopg.errors.FeatureNotSupported):  # "cached plan must not change result type"
                 connection._registry_prepare = False
                 cursor.execute(sql, params, prepare=False)
             return cursor.fetchone()

@@ -276,3 +276,18 @@ def test_not_json_is_a_400(project, editor, served):
     response = editor.post(url(project), "{nope", content_type="application/json")
     assert response.status_code == 400
     assert "body" in response.json()["error"]["fields"]
+
+
+def test_the_serving_lookup_is_one_prepared_statement_on_postgresql(project, editor, served, cancer_data):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    body = {"records": _row(cancer_data)}
+    for _ in range(3):
+        assert editor.post(url(project), body, format="json").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+                       "WHERE statement LIKE %s", ["%key_hash%"])
+        # Prepared once and run for each request, not planned afresh every time.
+        assert cursor.fetchall() == [(3,)]
