@@ -587,6 +587,7 @@ def batch_score_compute(*, job_id: int) -> None:
     """Job body: score a dataset version in chunks and store ids + predictions as a new dataset version."""
     import io
 
+    import numpy as np
     import pandas as pd
 
     from experiments.datasets import dataset_version_create, version_read_frame
@@ -630,7 +631,7 @@ def batch_score_compute(*, job_id: int) -> None:
             out["prediction"] = labels
             if probabilities is not None:
                 for j, cls in enumerate(predictor.classes):
-                    out[f"probability_{cls}"] = [p[j] for p in probabilities]
+                    out[f"probability_{cls}"] = probabilities[:, j].astype(np.float64)
             parts.append(out)
             done = start + len(chunk)
             jobs.job_progress(job=job, progress=5 + 85 * done // max(total, 1),

@@ -57,8 +57,8 @@ class Predictor:
                                [self.columns[j]["name"] for j in public])}
 
     def predict(self, parsed: sig.ParsedInput) -> tuple[Any, np.ndarray | None]:
-        """Labels (a number array, or a list for text labels) and, for classifiers, float64
-        class probabilities, one row per input row."""
+        """Labels (a number array, or a list for text labels) and, for classifiers, class
+        probabilities (a float array), one row per input row."""
         raise NotImplementedError
 
 
@@ -68,7 +68,10 @@ def _labels(values) -> Any:
 
 
 def _probabilities(values) -> np.ndarray:
-    return np.ascontiguousarray(values, dtype=np.float64)
+    # In the model's own float type, so a float32 probability is written as the float32 it
+    # is ("0.97", not "0.9700000286102295").
+    array = np.ascontiguousarray(values)
+    return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
 class OnnxPredictor(Predictor):
