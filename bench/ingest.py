@@ -147,9 +147,15 @@ class MLflow:
             return sum(len(chunk) for chunk in r.iter_content(1 << 20))
 
 
+def load() -> str:
+    """The machine's 1-minute load average: the figures mean little on a busy machine."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
 def measure(client, label: str) -> dict[str, float]:
     out: dict[str, float] = {}
     now = int(time.time() * 1000)
+    print(f"  {label}: starting, {load()}", flush=True)
 
     # 1. Ingest: 200,000 points in batches of 1,000 (two keys of 100,000 steps each).
     run_id = client.create_run("ingest", "ingest")
@@ -208,7 +214,7 @@ def measure(client, label: str) -> dict[str, float]:
     out["download"] = ARTIFACT_MB / (time.perf_counter() - t0)
     assert size == len(data)
     print(f"  {label}: search {out['search']:.1f} ms, artifacts up {out['upload']:.0f} MB/s "
-          f"down {out['download']:.0f} MB/s", flush=True)
+          f"down {out['download']:.0f} MB/s; {load()}", flush=True)
     return out
 
 
