@@ -367,8 +367,14 @@ def mlflow_setup(python: str, model, X_test, workdir: Path, port: int, workers: 
 # --- Main --------------------------------------------------------------------------------------
 
 
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
 def main() -> None:
     args = parse_args()
+    # Other processes on the machine move these figures; say how busy it was.
+    print("before:", _load(), flush=True)
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
@@ -431,6 +437,7 @@ def main() -> None:
         print(f"(MLflow skipped: no python at {args.mlflow_python!r})")
 
     print()
+    print("after:", _load())
     print(_header())
     for server, c, n_rows, r in results:
         print(_row(server, c, n_rows, r))
