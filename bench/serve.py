@@ -51,6 +51,9 @@ def parse_args():
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class for Steward")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per Steward worker (4, as `make run` and the Docker image start it)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="each Steward worker listens on its own socket (SO_REUSEPORT), so the kernel "
+                             "spreads connections over the workers; not how `make run` starts it")
     parser.add_argument("--steward-port", type=int, default=8071)
     parser.add_argument("--mlflow-port", type=int, default=8072)
     candidates = (ROOT / ".venv-bench/bin/python", Path("/tmp/benchvenv/bin/python"))
@@ -394,7 +397,7 @@ def main() -> None:
     command = [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi:application",
                "--bind", f"127.0.0.1:{args.steward_port}", "--workers", str(args.workers),
                "--worker-class", args.worker_class, "--threads", str(args.threads), "--no-control-socket",
-               "--log-level", "warning"]
+               "--log-level", "warning", *(["--reuse-port"] if args.reuse_port else [])]
     print("steward:", " ".join(command[1:]))
     gunicorn = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     results = []
