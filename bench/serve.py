@@ -101,6 +101,30 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def connections_by_process(pids: list[int], port: int) -> list[int]:
+    """How many established connections to ``port`` each process holds (those holding any), most first.
+
+    The workers of a pre-fork server share one listening socket, and which one
+    accepts a connection is a race: this shows how the clients were spread.
+    """
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(fields[9])
+    counts = []
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        held = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
 # --- A small keep-alive HTTP/1.1 load generator ----------------------------------------------
 
 
@@ -172,9 +196,10 @@ async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup
     state["measuring"] = False
     elapsed = time.perf_counter() - started
     server_cpu, db_cpu = cpu_seconds(pids()) - server_before, cpu_seconds(db_pids()) - db_before
+    spread = connections_by_process(pids(), port)
     state["stop"] = True
     await asyncio.gather(*tasks, return_exceptions=True)
-    return latencies, errors, elapsed, server_cpu, db_cpu
+    return latencies, errors, elapsed, server_cpu, db_cpu, spread
 
 
 async def _warm(port: int, request: bytes, clients: int, timeout: float) -> int:
@@ -215,7 +240,7 @@ def warm(port: int, request: bytes, clients: int, timeout: float = 180.0) -> Non
 
 
 def drive(**kwargs) -> dict:
-    latencies, errors, elapsed, server_cpu, db_cpu = asyncio.run(_drive(**kwargs))
+    latencies, errors, elapsed, server_cpu, db_cpu, spread = asyncio.run(_drive(**kwargs))
     latencies.sort()
     n = len(latencies)
 
@@ -223,7 +248,8 @@ def drive(**kwargs) -> dict:
         return latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")
 
     return {"requests": n, "errors": errors, "rps": n / elapsed, "p50": pct(0.50), "p99": pct(0.99),
-            "cpu_ms": server_cpu * 1000 / max(n, 1), "db_cpu_ms": db_cpu * 1000 / max(n, 1)}
+            "cpu_ms": server_cpu * 1000 / max(n, 1), "db_cpu_ms": db_cpu * 1000 / max(n, 1),
+            "spread": "+".join(map(str, spread)) or "-"}
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120.0, log: Path | None = None) -> None:
@@ -461,12 +487,13 @@ def main() -> None:
 
 def _header() -> str:
     return (f"{'server':8} {'clients':>7} {'rows':>5} {'requests':>9} {'errors':>6} {'req/s':>8} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'+ db CPU ms/req':>16}")
+            f"{'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'+ db CPU ms/req':>16} "
+            "connections per process")
 
 
 def _row(server, c, n_rows, r) -> str:
     return (f"{server:8} {c:>7} {n_rows:>5} {r['requests']:>9} {r['errors']:>6} {r['rps']:>8.0f} "
-            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_ms']:>18.2f} {r['db_cpu_ms']:>16.2f}")
+            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_ms']:>18.2f} {r['db_cpu_ms']:>16.2f} {r['spread']}")
 
 
 if __name__ == "__main__":
