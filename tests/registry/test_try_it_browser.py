@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, login, new_page, page_errors  # noqa: F401 - fixtures
+from tests.browser.conftest import login
 from tests.factories import UserFactory
 from tests.registry.conftest import register, store_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_try_it_predicts_with_the_session_and_names_a_bad_column(live_server, new_page, page_errors,  # noqa: F811
+def test_try_it_predicts_with_the_session_and_names_a_bad_column(live_server, new_page, page_errors,
                                                                  project, run, editor, forest, cancer_data):
     from accounts.models import Membership, Role
 
