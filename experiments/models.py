@@ -106,8 +106,11 @@ class Metric(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: metric_run_key_step_ts starts with run and serves every
-    # lookup by run, and each extra index is written for every point.
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_points", db_index=False)
+    # lookup by run, and each extra index is written for every point. No database
+    # constraint either, checked per point: the batch's LatestMetric and
+    # MetricRollup rows check the run (migration 0006).
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_points", db_index=False,
+                            db_constraint=False)
     key = models.CharField(max_length=KEY_MAX_LENGTH)
     value = models.FloatField(null=True)
     step = models.BigIntegerField(default=0)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
+import struct
 import time
 import uuid
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
+import psycopg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
@@ -369,17 +372,45 @@ def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
         if connection.vendor == "postgresql":
             # COPY is several times faster than INSERT for thousands of rows, and
             # its binary form spares both sides formatting and parsing numbers.
-            with cursor.cursor.copy(
+            with connection.wrap_database_errors, cursor.cursor.copy(
                 f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(["uuid", "varchar", "float8", "int8", "int8"])
-                write_row = copy.write_row
-                for row in rows:
-                    write_row(row)
+                copy.write(_copy_binary(run.pk, rows))
+            _metric_summaries_merge_postgres(run.pk, list(latest.values()), rollups)
         else:
             _metric_rows_insert(cursor, table, rows)
-        _latest_metrics_advance(cursor, list(latest.values()))
-        _metric_rollups_merge(cursor, rollups)
+            _latest_metrics_advance(cursor, list(latest.values()))
+            _metric_rollups_merge(cursor, rollups)
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_COPY_NUMBERS = struct.Struct(">idiqiq").pack  # value, step, timestamp, each with its length
+_COPY_NO_VALUE = struct.Struct(">iiqiq").pack  # NULL (NaN), step, timestamp
+
+
+def _copy_binary(run_id: uuid.UUID, rows: list[tuple]) -> bytes:
+    """(run_id, key, value, step, timestamp) rows in COPY's binary format.
+
+    Packed here rather than by psycopg's write_row, which dumps each of the
+    five fields of every row on its own: the run id and each key are encoded
+    once per batch, the three numbers of a row with one struct call.
+    """
+    prefix: dict[str, bytes] = {}
+    head = struct.pack(">hi", 5, 16) + run_id.bytes
+    out = [_COPY_SIGNATURE]
+    append = out.append
+    for _, key, value, step, timestamp in rows:
+        start = prefix.get(key)
+        if start is None:
+            encoded = key.encode()
+            start = prefix[key] = head + struct.pack(">i", len(encoded)) + encoded
+        if value is None:
+            append(start + _COPY_NO_VALUE(-1, 8, step, 8, timestamp))
+        else:
+            append(start + _COPY_NUMBERS(8, value, 8, step, 8, timestamp))
+    append(_COPY_TRAILER)
+    return b"".join(out)
 
 
 def _metric_rows_insert(cursor, table: str, rows: list[tuple]) -> None:
@@ -399,41 +430,68 @@ def _metric_rows_insert(cursor, table: str, rows: list[tuple]) -> None:
                                    list(chain.from_iterable(chunk)))
 
 
-def _metric_rollups_merge(cursor, rollups: list[tuple]) -> None:
-    """Fold a batch's per-block (run_id, key, block, count, min value/step/timestamp,
-    max value/step/timestamp) into the stored rows (see MetricRollup)."""
+def _rollups_upsert_sql(rows: str) -> str:
+    """Fold per-block (run_id, key, block, count, min value/step/timestamp, max
+    value/step/timestamp) ``rows`` into the stored rows (see MetricRollup)."""
     t = MetricRollup._meta.db_table
     lower = (f"{t}.min_value IS NULL OR "
              f"(EXCLUDED.min_value IS NOT NULL AND EXCLUDED.min_value < {t}.min_value)")
     higher = (f"{t}.max_value IS NULL OR "
               f"(EXCLUDED.max_value IS NOT NULL AND EXCLUDED.max_value > {t}.max_value)")
     # SET expressions read the row as it was before the update, on both databases.
-    cursor.executemany(
+    return (
         f"INSERT INTO {t} (run_id, key, block, count, min_value, min_step, min_timestamp, "
-        "max_value, max_step, max_timestamp) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"max_value, max_step, max_timestamp) {rows} "
         f"ON CONFLICT (run_id, key, block) DO UPDATE SET count = {t}.count + EXCLUDED.count, "
         + ", ".join(
             f"{col} = CASE WHEN {cond} THEN EXCLUDED.{col} ELSE {t}.{col} END"
             for cond, cols in ((lower, ("min_value", "min_step", "min_timestamp")),
                                (higher, ("max_value", "max_step", "max_timestamp")))
             for col in cols
-        ),
-        rollups,
+        )
     )
+
+
+def _latest_upsert_sql(rows: str) -> str:
+    """Upsert each key's newest (run_id, key, value, step, timestamp) of a batch."""
+    t = LatestMetric._meta.db_table
+    # The WHERE on the upsert keeps the newest point when batches arrive out of
+    # order or two requests for one run race.
+    return (
+        f"INSERT INTO {t} (run_id, key, value, step, timestamp) {rows} "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, step = EXCLUDED.step, "
+        f"timestamp = EXCLUDED.timestamp WHERE ({t}.step, {t}.timestamp) "
+        "<= (EXCLUDED.step, EXCLUDED.timestamp)"
+    )
+
+
+def _metric_rollups_merge(cursor, rollups: list[tuple]) -> None:
+    cursor.executemany(_rollups_upsert_sql("VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"), rollups)
 
 
 def _latest_metrics_advance(cursor, rows: list[tuple]) -> None:
-    """Upsert each key's newest (run_id, key, value, step, timestamp) of a batch."""
-    table = LatestMetric._meta.db_table
-    # The WHERE on the upsert keeps the newest point when batches arrive out of
-    # order or two requests for one run race.
-    cursor.executemany(
-        f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, step = EXCLUDED.step, "
-        f"timestamp = EXCLUDED.timestamp WHERE ({table}.step, {table}.timestamp) "
-        "<= (EXCLUDED.step, EXCLUDED.timestamp)",
-        rows,
+    cursor.executemany(_latest_upsert_sql("VALUES (%s, %s, %s, %s, %s)"), rows)
+
+
+def _metric_summaries_merge_postgres(run_id: uuid.UUID, latest: list[tuple], rollups: list[tuple]) -> None:
+    """PostgreSQL: the latest values and the rollups of a batch in one statement.
+
+    Each column goes as one array that ``unnest`` turns back into rows, so the
+    database gets one statement (one round trip, one plan) instead of one per
+    key and per block. Its parameters are bound by the server (psycopg's own
+    cursor, not Django's, which would write thousands of numbers into the SQL).
+    """
+    latest_rows = _latest_upsert_sql(
+        "SELECT %s, * FROM unnest(%s::varchar[], %s::float8[], %s::int8[], %s::int8[])"
     )
+    rollup_rows = _rollups_upsert_sql(
+        "SELECT %s, * FROM unnest(%s::varchar[], %s::int8[], %s::int8[], %s::float8[], %s::int8[], "
+        "%s::int8[], %s::float8[], %s::int8[], %s::int8[])"
+    )
+    params = [run_id, *map(list, list(zip(*latest, strict=True))[1:]),
+              run_id, *map(list, list(zip(*rollups, strict=True))[1:])]
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"WITH latest AS ({latest_rows}) {rollup_rows}", params)
 
 
 @dataclass(frozen=True)
@@ -460,8 +518,13 @@ def batch_parse(data: Any) -> BatchInput:
 
 
 def batch_log(*, run: Run, batch: BatchInput) -> dict[str, int]:
-    """Everything in one transaction: a batch is stored whole or not at all."""
-    with transaction.atomic():
+    """Everything in one transaction: a batch is stored whole or not at all.
+
+    Inside a caller's transaction (idempotent()'s) that transaction is the
+    unit: no savepoint of its own (two round trips per batch), and an error
+    here leaves the caller's block, which rolls back whole.
+    """
+    with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
         params_log(run=run, pairs=batch.params)
         metrics_log(run=run, points=batch.metrics)
         tags_set(run=run, pairs=batch.tags)
@@ -492,17 +555,19 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
             raise Conflict("This Idempotency-Key was already used for a different request.")
         return record.status_code, record.response
 
-    previous = stored()
-    if previous is not None:
-        return previous
+    # Most keys are new: the work is done first and the key's row stored with
+    # it, without a lookup beforehand. For a repeat, the key's unique row makes
+    # that insert fail (after waiting for a concurrent first request to
+    # commit), the work rolls back with it, and the stored answer is given.
     try:
         with transaction.atomic():
             status_code, body = work()
             IdempotentRequest.objects.create(
                 user=user, key=key, scope=scope, status_code=status_code, response=body
             )
-    except IntegrityError:
-        # The same key is being processed by a concurrent request; its answer wins.
+    except (IntegrityError, ValidationError, Conflict):
+        # Also when the repeat's work itself is refused (a param it sets is now
+        # logged): the first request's answer is the answer.
         previous = stored()
         if previous is None:
             raise

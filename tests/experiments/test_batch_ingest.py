@@ -109,3 +109,33 @@ def test_a_history_longer_than_one_chunk_streams_every_point_in_order(editor, ru
 def test_an_empty_history_is_an_empty_list(editor, run_id):
     body = read_history(editor, run_id, "nothing")
     assert body == {"key": "nothing", "total": 0, "downsampled": False, "points": []}
+
+
+def test_nan_only_keys_and_infinities_round_trip(editor, run_id):
+    # A key whose block holds only NaN has no min or max.
+    points = [{"key": "nan-only", "value": "NaN", "step": s, "timestamp": 10 + s} for s in range(3)]
+    points += [{"key": "eval: loss/top-1", "value": v, "step": s, "timestamp": 20 + s}
+               for s, v in enumerate(["-Infinity", 0.25, "Infinity"])]
+    assert editor.post(f"/api/v1/runs/{run_id}/batch/", {"metrics": points}, format="json").status_code == 201
+    assert [p["value"] for p in read_history(editor, run_id, "nan-only")["points"]] == ["NaN"] * 3
+    assert [p["value"] for p in read_history(editor, run_id, "eval: loss/top-1")["points"]] == [
+        "-Infinity", 0.25, "Infinity"]
+    nan_block = MetricRollup.objects.get(run_id=run_id, key="nan-only")
+    assert (nan_block.count, nan_block.min_value, nan_block.max_value) == (3, None, None)
+    block = MetricRollup.objects.get(run_id=run_id, key="eval: loss/top-1")
+    assert (block.count, block.min_value, block.max_value) == (3, -math.inf, math.inf)
+    latest = LatestMetric.objects.get(run_id=run_id, key="eval: loss/top-1")
+    assert (latest.step, latest.value) == (2, math.inf)
+    assert LatestMetric.objects.get(run_id=run_id, key="nan-only").value is None
+
+
+def test_a_repeated_key_answers_the_first_answer_even_when_the_repeat_would_be_refused(editor, run_id):
+    first = {"params": [{"key": "lr", "value": "0.1"}], "metrics": [{"key": "a", "value": 1, "step": 0}]}
+    changed = {"params": [{"key": "lr", "value": "0.2"}], "metrics": [{"key": "a", "value": 2, "step": 1}]}
+    answers = [editor.post(f"/api/v1/runs/{run_id}/batch/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-7")
+               for body in (first, first, changed)]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    assert list(Metric.objects.filter(run_id=run_id).values_list("step", "value")) == [(0, 1.0)]
+    assert LatestMetric.objects.get(run_id=run_id, key="a").value == 1.0
+    assert sum(MetricRollup.objects.filter(run_id=run_id).values_list("count", flat=True)) == 1
