@@ -689,17 +689,18 @@ def runs_search(
         if key.kind in _VALUE_RELATIONS:
             joined.setdefault((key.kind, key.key), []).append(i)
     nullable = [key.nullable for key in order]
-    # Filtering on the annotation reuses its join; a filter through the relation would add one.
+    filters = []
     for condition in conditions:
         positions = joined.get((condition.kind, condition.key))
         if positions:
             for i in positions:
                 nullable[i] = False
             if condition.op not in ("!=", "NOT IN"):
+                # Filtering on the annotation reuses its join; a filter through the relation would add one.
                 field = names[positions[0]]
-                runs = runs.filter(*_value_filters(field, condition.op, condition.value, nullable=False))
+                filters += _value_filters(field, condition.op, condition.value, nullable=False)
                 continue
-        runs = runs.filter(*condition_filters(condition))
+        filters += condition_filters(condition)
 
     ordering = []
     for name, key, can_be_null in zip(names, order, nullable, strict=True):
@@ -711,7 +712,9 @@ def runs_search(
 
     if page_token:
         values, last_id = _token_decode(page_token, order, fingerprint)
-        runs = runs.filter(_after(order, names, nullable, values, last_id))
+        filters.append(_after(order, names, nullable, values, last_id))
+    if filters:
+        runs = runs.filter(*filters)
 
     with_details = connection.vendor == "postgresql"
     if with_details:
@@ -741,11 +744,14 @@ def _relations_attach(runs: list[Run], project: Project) -> None:
     experiments = Experiment.objects.in_bulk({run.experiment_id for run in runs})
     author_ids = {run.author_id for run in runs if run.author_id is not None}
     authors = Run._meta.get_field("author").related_model.objects.in_bulk(author_ids) if author_ids else {}
+    # Straight into the field caches: the ids already match, so the descriptors' checks are moot.
+    project_field, experiment_field, author_field = (
+        Run._meta.get_field(name) for name in ("project", "experiment", "author")
+    )
     for run in runs:
-        run.project = project
-        run.experiment = experiments[run.experiment_id]
-        if run.author_id is not None:
-            run.author = authors[run.author_id]
+        project_field.set_cached_value(run, project)
+        experiment_field.set_cached_value(run, experiments[run.experiment_id])
+        author_field.set_cached_value(run, authors.get(run.author_id))
 
 
 def _details_annotations() -> dict[str, RawSQL]:
