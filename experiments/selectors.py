@@ -79,10 +79,15 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> Hist
     and encoded HISTORY_CHUNK points at a time: a full history of millions of
     points is never held whole as dicts.
     """
+    if max_points is not None:
+        sampled = _downsampled_from_rollups(run, key, max_points)
+        if sampled is not None:
+            return sampled
     qs = Metric.objects.filter(run=run, key=key)
     total = qs.count()
     if max_points is not None and total > max_points:
-        points = _points_out(_downsampled(run, key, qs, total, max_points))
+        rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
+        points = _points_out(_downsample_rows(list(rows), max(1, max_points // 2)))
         body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
         return HistoryJson(total, True, iter([body]))
     rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
@@ -97,6 +102,30 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> Hist
         yield b"]}"
 
     return HistoryJson(total, False, chunks())
+
+
+def _downsampled_from_rollups(run: Run, key: str, max_points: int) -> HistoryJson | None:
+    """The downsampled answer from the series' rollups alone, or None when they
+    do not serve it (a short series, or one with too few points per block).
+
+    The total is the rollups' count: every point metrics_log stores is counted
+    in its block's rollup in the same transaction, and counting a long series'
+    points themselves would cost more than everything else this answer reads.
+    A series written around metrics_log has no rollups and is read whole.
+    """
+    rollups = list(
+        MetricRollup.objects.filter(run=run, key=key).order_by("block").values_list(
+            "count", "min_value", "min_step", "min_timestamp", "max_value", "max_step", "max_timestamp"
+        )
+    )
+    total = sum(r[0] for r in rollups)
+    buckets = max(1, max_points // 2)
+    # Rollups help only when blocks hold several points each.
+    if total <= max_points or not 2 * buckets <= len(rollups) <= total // 4:
+        return None
+    points = _points_out(_downsample_rollups(rollups, buckets, total))
+    body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
+    return HistoryJson(total, True, iter([body]))
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
@@ -116,24 +145,6 @@ def _points_out(rows: Iterable[tuple]) -> list[dict]:
          "timestamp": ts}
         for step, value, ts in rows
     ]
-
-
-def _downsampled(run: Run, key: str, qs, total: int, max_points: int) -> list[tuple]:
-    buckets = max(1, max_points // 2)
-    rollups = []
-    if total >= buckets * 8:
-        rollups = list(
-            MetricRollup.objects.filter(run=run, key=key).order_by("block").values_list(
-                "count", "min_value", "min_step", "min_timestamp", "max_value", "max_step", "max_timestamp"
-            )
-        )
-    # Rollups help only when blocks hold several points each, and they are used
-    # only when they account for every point (rows written around the ingestion
-    # service, e.g. by a bulk seed, have none).
-    if 2 * buckets <= len(rollups) <= total // 4 and sum(r[0] for r in rollups) == total:
-        return _downsample_rollups(rollups, buckets, total)
-    rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
-    return _downsample_rows(list(rows), buckets)
 
 
 def _extremes(candidates: list[tuple]) -> list[tuple]:
@@ -158,18 +169,26 @@ def _downsample_rows(rows: list[tuple], buckets: int) -> list[tuple]:
 
 
 def _downsample_rollups(rollups: list[tuple], buckets: int, total: int) -> list[tuple]:
+    """_extremes over consecutive blocks' mins and maxes, computed as the blocks
+    go by (this loop runs per rollup row): the lowest by (value, step), the
+    highest by (value, -step). Blocks of only NaN give nothing."""
     target = total / buckets
     picked: list[tuple] = []
-    group: list[tuple] = []
+    low = high = None
     filled = 0
     for count, lo, lo_step, lo_ts, hi, hi_step, hi_ts in rollups:
         if lo is not None:
-            group.append((lo_step, lo, lo_ts))
-            group.append((hi_step, hi, hi_ts))
+            for value, step, ts in ((lo, lo_step, lo_ts), (hi, hi_step, hi_ts)):
+                if low is None or value < low[1] or (value == low[1] and step < low[0]):
+                    low = (step, value, ts)
+                if high is None or value > high[1] or (value == high[1] and step < high[0]):
+                    high = (step, value, ts)
         filled += count
         if filled >= target:
-            picked.extend(_extremes(group) if group else [])
-            group, filled = [], 0
-    if group:
-        picked.extend(_extremes(group))
+            if low is not None:
+                picked.extend([low] if low == high else sorted((low, high)))
+            low = high = None
+            filled = 0
+    if low is not None:
+        picked.extend([low] if low == high else sorted((low, high)))
     return picked
