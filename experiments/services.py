@@ -329,22 +329,45 @@ def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
     """Append points and move each key's latest value forward; one transaction."""
     if not points:
         return
-    run_id = run.pk.hex if connection.vendor == "sqlite" else run.pk
-    # One pass over the points builds the rows (NaN stored as NULL), each
-    # key's newest point and each block's rollup; this loop runs per point.
+    table = Metric._meta.db_table
+    # The points, latest values and rollups are written together or not at all.
+    # No savepoint inside a caller's transaction: what fails here is the
+    # database, which leaves that transaction unusable anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY is several times faster than INSERT for thousands of rows, and
+            # its binary form spares both sides formatting and parsing numbers.
+            with connection.wrap_database_errors, cursor.cursor.copy(
+                f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_copy_binary(run.pk, points))
+                # Worked out while the database stores the points just sent.
+                latest, rollups = _metric_summaries(run.pk, points)
+            _metric_summaries_merge_postgres(run.pk, latest, rollups)
+        else:
+            run_id = run.pk.hex
+            _metric_rows_insert(cursor, table, [
+                (run_id, key, None if value != value else value, step, timestamp)
+                for key, value, step, timestamp in points
+            ])
+            latest, rollups = _metric_summaries(run_id, points)
+            _latest_metrics_advance(cursor, latest)
+            _metric_rollups_merge(cursor, rollups)
+
+
+def _metric_summaries(run_id, points: list[MetricPoint]) -> tuple[list[tuple], list[tuple]]:
+    """Each key's newest (run_id, key, value, step, timestamp) of a batch, and each
+    block's (run_id, key, block, count, min value/step/timestamp, max
+    value/step/timestamp). NaN is stored as NULL; this loop runs per point."""
     size = MetricRollup.ROLLUP_BLOCK
-    rows = []
-    append = rows.append
     latest: dict[str, tuple] = {}
     blocks: dict[tuple[str, int], list] = {}
     for key, value, step, timestamp in points:
         if value != value:
             value = None
-        row = (run_id, key, value, step, timestamp)
-        append(row)
         newest = latest.get(key)
         if newest is None or step > newest[3] or (step == newest[3] and timestamp >= newest[4]):
-            latest[key] = row
+            latest[key] = (run_id, key, value, step, timestamp)
         block = blocks.get((key, step // size))
         if block is None:
             blocks[(key, step // size)] = (
@@ -364,23 +387,7 @@ def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
             block[5] = step
             block[6] = timestamp
     rollups = [(run_id, key, block, *entry) for (key, block), entry in blocks.items()]
-    table = Metric._meta.db_table
-    # The points, latest values and rollups are written together or not at all.
-    # No savepoint inside a caller's transaction: what fails here is the
-    # database, which leaves that transaction unusable anyway.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY is several times faster than INSERT for thousands of rows, and
-            # its binary form spares both sides formatting and parsing numbers.
-            with connection.wrap_database_errors, cursor.cursor.copy(
-                f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.write(_copy_binary(run.pk, rows))
-            _metric_summaries_merge_postgres(run.pk, list(latest.values()), rollups)
-        else:
-            _metric_rows_insert(cursor, table, rows)
-            _latest_metrics_advance(cursor, list(latest.values()))
-            _metric_rollups_merge(cursor, rollups)
+    return list(latest.values()), rollups
 
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -389,8 +396,9 @@ _COPY_NUMBERS = struct.Struct(">idiqiq").pack  # value, step, timestamp, each wi
 _COPY_NO_VALUE = struct.Struct(">iiqiq").pack  # NULL (NaN), step, timestamp
 
 
-def _copy_binary(run_id: uuid.UUID, rows: list[tuple]) -> bytes:
-    """(run_id, key, value, step, timestamp) rows in COPY's binary format.
+def _copy_binary(run_id: uuid.UUID, points: list[MetricPoint]) -> bytes:
+    """The points as (run_id, key, value, step, timestamp) rows in COPY's binary
+    format, NaN as NULL.
 
     Packed here rather than by psycopg's write_row, which dumps each of the
     five fields of every row on its own: the run id and each key are encoded
@@ -400,12 +408,12 @@ def _copy_binary(run_id: uuid.UUID, rows: list[tuple]) -> bytes:
     head = struct.pack(">hi", 5, 16) + run_id.bytes
     out = [_COPY_SIGNATURE]
     append = out.append
-    for _, key, value, step, timestamp in rows:
+    for key, value, step, timestamp in points:
         start = prefix.get(key)
         if start is None:
             encoded = key.encode()
             start = prefix[key] = head + struct.pack(">i", len(encoded)) + encoded
-        if value is None:
+        if value != value:
             append(start + _COPY_NO_VALUE(-1, 8, step, 8, timestamp))
         else:
             append(start + _COPY_NUMBERS(8, value, 8, step, 8, timestamp))
