@@ -109,9 +109,10 @@ def _downsampled_from_rollups(run: Run, key: str, max_points: int) -> HistoryJso
     do not serve it (a short series, or one with too few points per block).
 
     The total is the rollups' count: every point metrics_log stores is counted
-    in its block's rollup in the same transaction, and counting a long series'
-    points themselves would cost more than everything else this answer reads.
-    A series written around metrics_log has no rollups and is read whole.
+    in its block's rollup in the same transaction (and migration 0006 counted
+    those stored before rollups existed), while counting a long series' points
+    themselves would cost more than everything else this answer reads. A series
+    written around metrics_log has no rollups and is read whole.
     """
     rollups = list(
         MetricRollup.objects.filter(run=run, key=key).order_by("block").values_list(

@@ -14,6 +14,10 @@ constraint would have failed the delete.
 
 On SQLite the constraint is part of the table's definition, and dropping it
 would copy the whole metric table: it is left in place there.
+
+Rollups are rebuilt from the points: a downsampled history takes its total from
+them, so every point stored before they existed (migration 0004) is counted in
+one. Ties for a block's min or max go to the point stored first, as at ingestion.
 """
 
 import django.db.models.deletion
@@ -49,6 +53,40 @@ def add_run_foreign_key(apps, schema_editor):
     )
 
 
+ROLLUP_BLOCK = 64  # MetricRollup.ROLLUP_BLOCK when this was written
+
+# Python's step // ROLLUP_BLOCK (it floors) in SQL, whose / and % truncate: step
+# minus its non-negative remainder is an exact multiple, so no int64 overflows.
+_BLOCK = f"(step - ((step % {ROLLUP_BLOCK}) + {ROLLUP_BLOCK}) % {ROLLUP_BLOCK}) / {ROLLUP_BLOCK}"
+
+
+def _extreme(rank: str, column: str) -> str:
+    return f"MAX(CASE WHEN {rank} = 1 AND value IS NOT NULL THEN {column} END)"
+
+
+REBUILD_ROLLUPS = (
+    "INSERT INTO experiments_metricrollup (run_id, key, block, count, min_value, min_step, "
+    "min_timestamp, max_value, max_step, max_timestamp) "
+    "SELECT run_id, key, block, COUNT(*), "
+    + ", ".join(_extreme(rank, column) for rank in ("low", "high")
+                for column in ("value", "step", "timestamp"))
+    + " FROM (SELECT run_id, key, block, value, step, timestamp, "
+    # NaN is stored as NULL: counted, never a min or max.
+    "ROW_NUMBER() OVER (PARTITION BY run_id, key, block ORDER BY value IS NULL, value, id) AS low, "
+    "ROW_NUMBER() OVER (PARTITION BY run_id, key, block ORDER BY value IS NULL, value DESC, id) AS high "
+    f"FROM (SELECT run_id, key, {_BLOCK} AS block, value, step, timestamp, id "
+    "FROM experiments_metric) AS points) AS ranked "
+    "GROUP BY run_id, key, block"
+)
+
+
+def rebuild_rollups(apps, schema_editor):
+    # A cursor without parameters: the statement's % is SQL's, not a placeholder.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("DELETE FROM experiments_metricrollup")
+        cursor.execute(REBUILD_ROLLUPS)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -70,4 +108,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
+        migrations.RunPython(rebuild_rollups, migrations.RunPython.noop),
     ]
