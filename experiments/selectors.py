@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from itertools import islice
 
 import orjson
+import psycopg
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.http import Http404
 
 from accounts.models import Role
@@ -114,11 +116,7 @@ def _downsampled_from_rollups(run: Run, key: str, max_points: int) -> HistoryJso
     themselves would cost more than everything else this answer reads. A series
     written around metrics_log has no rollups and is read whole.
     """
-    rollups = list(
-        MetricRollup.objects.filter(run=run, key=key).order_by("block").values_list(
-            "count", "min_value", "min_step", "min_timestamp", "max_value", "max_step", "max_timestamp"
-        )
-    )
+    rollups = _rollup_rows(run, key)
     total = sum(r[0] for r in rollups)
     buckets = max(1, max_points // 2)
     # Rollups help only when blocks hold several points each.
@@ -127,6 +125,28 @@ def _downsampled_from_rollups(run: Run, key: str, max_points: int) -> HistoryJso
     points = _points_out(_downsample_rollups(rollups, buckets, total))
     body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
     return HistoryJson(total, True, iter([body]))
+
+
+_ROLLUP_COLUMNS = ("count", "min_value", "min_step", "min_timestamp",
+                   "max_value", "max_step", "max_timestamp")
+
+
+def _rollup_rows(run: Run, key: str) -> list[tuple]:
+    """A series' rollups in block order, as (count, min value/step/timestamp,
+    max value/step/timestamp) tuples."""
+    if connection.vendor != "postgresql":
+        return list(MetricRollup.objects.filter(run=run, key=key).order_by("block")
+                    .values_list(*_ROLLUP_COLUMNS))
+    # Thousands of rows of seven numbers: in binary, by psycopg's own cursor,
+    # they cost a third of what formatting and parsing them as text does.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_ROLLUP_COLUMNS)} FROM {MetricRollup._meta.db_table} "
+            "WHERE run_id = %s AND key = %s ORDER BY block",
+            [run.pk, key], binary=True,
+        )
+        return cursor.fetchall()
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
