@@ -2,19 +2,73 @@
 
 from __future__ import annotations
 
+import orjson
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import project_for_user
 from experiments import search
-from experiments.api import run_output
+from experiments import validation as v
+
+
+class OrjsonRenderer(JSONRenderer):
+    """The same compact UTF-8 JSON as DRF's renderer, in a fraction of the time for a page of runs."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type or "", renderer_context or {}) is not None:
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            # orjson refuses integers beyond 64 bits, which a run's free-form JSON may hold.
+            return super().render(data, accepted_media_type, renderer_context)
+
+
+def run_row_output(row: dict, project_slug: str) -> dict:
+    """A search row as the API shows a run (``experiments.api.run_output`` with details)."""
+    details = row["details"]
+    float_out = v.float_out
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "project": project_slug,
+        "experiment": row["experiment_name"],
+        "experiment_id": row["experiment_id"],
+        "status": row["status"],
+        "start_time": row["start_time"].isoformat(),
+        "end_time": row["end_time"].isoformat() if row["end_time"] else None,
+        "author": row["author_name"],
+        "notes": row["notes"],
+        "error": row["error"],
+        "seed": row["seed"],
+        "source": {
+            "git_commit": row["git_commit"],
+            "git_branch": row["git_branch"],
+            "git_dirty": row["git_dirty"],
+            "entry_point": row["entry_point"],
+            "host": row["host"],
+            "python_version": row["python_version"],
+            "packages": row["packages"],
+        },
+        "params": details.params,
+        "metrics": {
+            key: {"value": float_out(value), "step": step, "timestamp": ts}
+            for key, (value, step, ts) in details.metrics.items()
+        },
+        "tags": details.tags,
+    }
 
 
 class RunSearchApi(APIView):
+    renderer_classes = [OrjsonRenderer]
+
     class Input(serializers.Serializer):
         experiment = serializers.ListField(
             child=serializers.CharField(max_length=200), required=False, max_length=100,
@@ -40,7 +94,7 @@ class RunSearchApi(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         names = params.get("experiment")
-        runs, next_token = search.runs_search(
+        rows, next_token = search.runs_search_rows(
             project=project,
             experiment_ids=search.experiment_ids_for(project=project, names=names) if names else None,
             filter_string=params["filter"],
@@ -48,7 +102,8 @@ class RunSearchApi(APIView):
             max_results=params["max_results"],
             page_token=params.get("page_token") or None,
         )
-        return Response({"runs": [run_output(r) for r in runs], "next_page_token": next_token})
+        slug = project.slug
+        return Response({"runs": [run_row_output(row, slug) for row in rows], "next_page_token": next_token})
 
     @extend_schema(
         operation_id="runs_search",

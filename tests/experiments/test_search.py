@@ -513,3 +513,32 @@ def test_query_count_does_not_grow_with_the_page(viewer, project, many_runs, dja
     with django_assert_max_num_queries(12):
         response = viewer.get(url(project), {"max_results": 25, "order_by": "metrics.acc DESC"})
     assert len(response.json()["runs"]) == 25
+
+
+@pytest.mark.django_db
+def test_every_searched_run_reads_as_the_run_endpoint_shows_it(viewer, project, runs):
+    run = runs["d"]
+    run.packages = {"numpy": "2.1.0", "nested": {"big": 2**70, "list": [1, 2.5, None]}}
+    run.git_commit, run.host, run.seed, run.notes = "abc123", "höst-ü", 42, "naïve ☃"
+    run.save()
+    services.metrics_log(
+        run=run, points=[MetricPoint("inf", math.inf, 0, 5), MetricPoint("ninf", -math.inf, 0, 5)]
+    )
+
+    body = viewer.get(url(project), {"max_results": 10}).json()
+
+    assert len(body["runs"]) == 4
+    for found in body["runs"]:
+        assert found == viewer.get(f"/api/v1/runs/{found['id']}/").json()
+    shown = {r["name"]: r for r in body["runs"]}
+    assert shown["c"]["metrics"]["acc"]["value"] == "NaN"
+    assert shown["d"]["metrics"]["inf"]["value"] == "Infinity"
+    assert shown["d"]["source"]["packages"]["nested"]["big"] == 2**70
+
+
+@pytest.mark.django_db
+def test_search_errors_keep_the_json_error_shape(viewer, project, runs):
+    response = viewer.get(url(project), {"filter": "metrics.acc >"})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "filter" in response.json()["error"]["fields"]
