@@ -127,3 +127,18 @@ def test_sweep_from_the_form_shows_a_leaderboard_with_the_best_run(browser, proj
     page = editor.get(response["Location"]).content.decode()
     assert page.count('class="best"') == 1 and "3 succeeded" in page
     assert f"/sweeps/{sweep.pk}/" in editor.get(f"/p/{project.slug}/sweeps/").content.decode()
+
+
+def test_training_job_page_drops_its_cancel_button_when_the_job_ends(browser, project):
+    editor = browser(Role.EDITOR)
+    job = Job.objects.create(kind="training", project=project, status=JobStatus.RUNNING,
+                             params={"experiment": "ui", "spec": {}})
+    cancel_url = f"/training/jobs/{job.pk}/cancel/"
+    assert cancel_url in editor.get(f"/training/jobs/{job.pk}/").content.decode()
+
+    editor.post(cancel_url)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED)  # as the worker leaves it
+    panel = editor.get(f"/training/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    # The polled panel's last refresh empties the header's cancel slot out of band.
+    assert '<div id="training-job-cancel" hx-swap-oob="true"></div>' in panel
+    assert cancel_url not in editor.get(f"/training/jobs/{job.pk}/").content.decode()
