@@ -1,4 +1,5 @@
 import os
+import shutil
 from contextlib import suppress
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def editor(member_client):
 
 
 @pytest.fixture
+def viewer(member_client):
+    return member_client(Role.VIEWER)
+
+
+@pytest.fixture
 def outsider(db):
     return _client_for(UserFactory())
 
@@ -53,6 +59,18 @@ def outsider(db):
 def _fast_password_hashing(settings):
     # The default hasher costs most of a second per user; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def artifact_root(settings, tmp_path, monkeypatch):
+    """Artifacts stored in a folder of this test's own, which worker processes it starts use too."""
+    root = tmp_path / "artifacts"
+    settings.STORAGES = {**settings.STORAGES, "artifacts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+    monkeypatch.setenv("ARTIFACT_ROOT", str(root))  # read by tests/workers.py's subprocesses
+    yield root
+    # pytest keeps recent tmp folders; do not leave large blobs in them.
+    shutil.rmtree(root, ignore_errors=True)
 
 
 # Real Celery workers (tests/workers.py): queues of the test's own and workers reading them.
@@ -70,6 +88,14 @@ def queues():
             queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(conn.default_channel)
             queue.declare()  # so the channel knows the binding it must remove
             queue.delete()
+
+
+@pytest.fixture
+def queue(queues):
+    """A queue of this test's own, with the tasks this process sends routed to it."""
+    name = queues.new()
+    queues.route(name)
+    return name
 
 
 @pytest.fixture

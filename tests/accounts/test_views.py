@@ -8,10 +8,6 @@ from accounts.models import ApiToken, Membership, Project, Role, token_hash
 from tests.factories import MembershipFactory, UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 def _login(user) -> Client:
     client = Client()
     client.force_login(user)

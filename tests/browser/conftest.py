@@ -34,10 +34,8 @@ def login(page, live_server, username: str, password: str) -> None:
 
 
 @pytest.fixture
-def celery_worker(live_server, queues, start_worker):
+def celery_worker(live_server, queue, start_worker):
     """A real Celery worker process (tests/workers.py) taking the jobs the live server queues."""
-    queue = queues.new()
-    queues.route(queue)
     return start_worker(queue)
 
 

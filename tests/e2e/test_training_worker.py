@@ -26,30 +26,13 @@ from tests.workers import wait_for_job
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
-def queue(queues):
-    name = queues.new()
-    queues.route(name)
-    return name
-
-
-@pytest.fixture
 def start_worker(start_worker, queue):
     """Workers reading this test's queue (overrides the shared fixture, which takes a queue)."""
     return lambda: start_worker(queue)
 
 
 @pytest.fixture
-def shared_artifacts(tmp_path, settings, monkeypatch):
-    root = tmp_path / "artifacts"
-    settings.STORAGES = {**settings.STORAGES, "artifacts": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
-    monkeypatch.setenv("ARTIFACT_ROOT", str(root))  # the worker subprocess inherits it
-    return root
-
-
-@pytest.fixture
-def api(transactional_db, settings, shared_artifacts, queue):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def api(transactional_db, artifact_root, queue):
     user = UserFactory()
     project = ProjectFactory()
     MembershipFactory(project=project, user=user, role=Role.EDITOR)

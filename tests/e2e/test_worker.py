@@ -27,8 +27,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def editor_api(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def editor_api(transactional_db):
     user = UserFactory()
     run = RunFactory()
     MembershipFactory(project=run.project, user=user, role=Role.EDITOR)
@@ -47,11 +46,9 @@ def _log_metrics(run, keys: list[str], steps: int) -> None:
     ])
 
 
-def test_worker_runs_a_summary_job_queued_through_the_api(editor_api, queues, start_worker):
+def test_worker_runs_a_summary_job_queued_through_the_api(editor_api, queue, start_worker):
     client, run = editor_api
     _log_metrics(run, ["loss", "accuracy"], steps=50)
-    queue = queues.new()
-    queues.route(queue)
     worker = start_worker(queue)
 
     response = client.post(f"/api/v1/runs/{run.pk}/summary/")

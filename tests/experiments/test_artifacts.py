@@ -1,7 +1,6 @@
 import hashlib
 import io
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,36 +19,9 @@ from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory
 from tests.workers import wait_for_job
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every client here is a new user; the production hasher costs most of a second each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def artifact_root(settings, tmp_path):
-    """Each test stores artifacts in its own folder."""
-    root = tmp_path / "artifacts"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    yield root
-    # pytest keeps recent tmp folders; do not leave 200 MB blobs in them.
-    shutil.rmtree(root, ignore_errors=True)
-
-
 @pytest.fixture
 def run(project):
     return RunFactory(experiment=ExperimentFactory(project=project))
-
-
-@pytest.fixture
-def viewer(member_client):
-    return member_client(Role.VIEWER)
 
 
 def stored_blobs(root) -> list[str]:
@@ -503,8 +475,7 @@ def test_s3_storage_round_trip_and_verification(editor, run, s3_artifacts):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, monkeypatch, queues, start_worker):
-    monkeypatch.setenv("ARTIFACT_ROOT", str(artifact_root))  # the worker reads this test's folder
+def test_a_real_worker_verifies_artifacts_from_the_broker(queue, start_worker):
     project = ProjectFactory()
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=Role.EDITOR)
@@ -514,8 +485,6 @@ def test_a_real_worker_verifies_artifacts_from_the_broker(artifact_root, monkeyp
     Path(storages["artifacts"].path(tampered.storage_name)).write_bytes(b"a,b\n9,9\n")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {account_services.api_token_create(user=user)[1]}")
-    queue = queues.new()
-    queues.route(queue)
     worker = start_worker(queue)
 
     job_id = client.post(f"/api/v1/runs/{run.pk}/artifacts-verify/").json()["id"]

@@ -10,22 +10,6 @@ from accounts.models import Role
 from experiments.models import DatasetVersion, Job, JobStatus
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def artifact_root(settings, tmp_path):
-    root = tmp_path / "artifacts"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                      "OPTIONS": {"location": str(root)}},
-    }
-    return root
-
-
 @pytest.fixture
 def eager(django_capture_on_commit_callbacks, settings):
     """``with eager():`` runs the jobs queued inside the block in this process, when it ends."""

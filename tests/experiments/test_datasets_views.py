@@ -9,8 +9,6 @@ from tests.experiments import test_datasets as ds
 from tests.experiments.test_datasets import credit_frame, csv_bytes
 from tests.factories import MembershipFactory, UserFactory
 
-artifact_root = ds.artifact_root
-fast_password_hashing = ds.fast_password_hashing
 eager = ds.eager
 
 

@@ -15,11 +15,6 @@ from tests.factories import RunFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def eager_celery(settings):
     """Tasks run in this process when queued, so a test sees the whole path without a broker."""

@@ -2,20 +2,9 @@ import math
 
 import pytest
 
-from accounts.models import Role
 from experiments import services
 from experiments.services import MetricPoint
 from tests.factories import RunFactory
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def viewer(member_client):
-    return member_client(Role.VIEWER)
 
 
 @pytest.fixture

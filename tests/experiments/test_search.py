@@ -5,7 +5,6 @@ import math
 
 import pytest
 
-from accounts.models import Role
 from experiments import search, services
 from experiments.api import run_output
 from experiments.models import RunStatus
@@ -31,17 +30,6 @@ def make_run(experiment, name, *, minutes=0, params=None, metrics=None, tags=Non
     services.metrics_log(run=run, points=points)
     services.tags_set(run=run, pairs=list((tags or {}).items()))
     return run
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test makes several users; the production hasher costs about a second each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def viewer(member_client):
-    return member_client(Role.VIEWER)
 
 
 @pytest.fixture

@@ -8,21 +8,10 @@ import math
 
 import pytest
 
-from accounts.models import Role
 from experiments.api import run_output
 from experiments.models import Run
 from tests.experiments.test_search import make_run, names, url, walk
 from tests.factories import ExperimentFactory, UserFactory
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def viewer(member_client):
-    return member_client(Role.VIEWER)
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from tests.experiments import test_datasets as ds
 from tests.experiments.test_datasets import csv_bytes, error_of, upload
 
 # Fixtures shared with the dataset tests.
-artifact_root = ds.artifact_root
-fast_password_hashing = ds.fast_password_hashing
 eager = ds.eager
 
 

@@ -24,23 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def queue(queues):
-    name = queues.new()
-    queues.route(name)
-    return name
-
-
-@pytest.fixture
-def artifacts_dir(tmp_path, settings, monkeypatch):
-    root = tmp_path / "artifacts"
-    settings.STORAGES = {**settings.STORAGES, "artifacts": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
-    monkeypatch.setenv("ARTIFACT_ROOT", str(root))  # the worker subprocess inherits it
-    return root
-
-
-@pytest.fixture
-def api(transactional_db, artifacts_dir, queue):
+def api(transactional_db, artifact_root, queue):
     user = UserFactory()
     project = ProjectFactory()
     MembershipFactory(project=project, user=user, role=Role.EDITOR)
@@ -80,9 +64,9 @@ def cancel_mid_fit(client, job_id: int, worker) -> Job:
     return job
 
 
-def assert_nothing_stored(artifacts_dir) -> None:
+def assert_nothing_stored(artifact_root) -> None:
     assert not Run.objects.exists() and not Artifact.objects.exists()
-    runs_dir = artifacts_dir / "runs"
+    runs_dir = artifact_root / "runs"
     assert not runs_dir.exists() or not any(p.is_file() for p in runs_dir.rglob("*"))
 
 
@@ -95,7 +79,7 @@ def assert_takes_the_next_job(client, project, version: dict, worker) -> None:
 
 
 @pytest.mark.parametrize("pool", ["solo", "prefork"])
-def test_cancel_stops_a_long_fit_and_the_worker_takes_the_next_job(api, start_worker, queue, artifacts_dir,
+def test_cancel_stops_a_long_fit_and_the_worker_takes_the_next_job(api, start_worker, queue, artifact_root,
                                                                    pool):
     client, project = api
     worker = start_worker(queue, pool=pool)
@@ -108,13 +92,13 @@ def test_cancel_stops_a_long_fit_and_the_worker_takes_the_next_job(api, start_wo
     assert job.status == JobStatus.CANCELLED, (job.status, job.error, worker.log())
     assert job.message == "Cancelled during the fit" and job.finished_at is not None
     assert job.error == ""
-    assert_nothing_stored(artifacts_dir)
+    assert_nothing_stored(artifact_root)
     assert worker.process.poll() is None
     assert_takes_the_next_job(client, project, version, worker)
 
 
 def test_cancel_ends_a_fit_stuck_in_c_code_and_the_pool_replaces_the_process(api, start_worker, queue,
-                                                                             artifacts_dir):
+                                                                             artifact_root):
     client, project = api
     worker = start_worker(queue, pool="prefork")
     rng = np.random.default_rng(0)
@@ -130,7 +114,7 @@ def test_cancel_ends_a_fit_stuck_in_c_code_and_the_pool_replaces_the_process(api
 
     assert job.status == JobStatus.CANCELLED, (job.status, job.error, worker.log())
     assert "ending its worker process" in job.message
-    assert_nothing_stored(artifacts_dir)
+    assert_nothing_stored(artifact_root)
     assert worker.process.poll() is None
     assert_takes_the_next_job(client, project, cancer, worker)
     # Its message goes back to the queue (acks_late) and the new pool process skips it.
@@ -138,7 +122,7 @@ def test_cancel_ends_a_fit_stuck_in_c_code_and_the_pool_replaces_the_process(api
     assert (job.status, job.attempts) == (JobStatus.CANCELLED, 1)
 
 
-def test_cancelling_a_sweep_stops_its_running_trial(api, start_worker, queue, artifacts_dir):
+def test_cancelling_a_sweep_stops_its_running_trial(api, start_worker, queue, artifact_root):
     client, project = api
     worker = start_worker(queue)
     version = upload(client, project, "cancer", breast_cancer_frame())
@@ -158,5 +142,5 @@ def test_cancelling_a_sweep_stops_its_running_trial(api, start_worker, queue, ar
     sweep = client.get(f"/api/v1/sweeps/{sweep_id}/").json()
     assert sweep["status"] == "cancelled"
     assert (sweep["progress"]["cancelled"], sweep["progress"]["pending"]) == (1, 1)
-    assert_nothing_stored(artifacts_dir)
+    assert_nothing_stored(artifact_root)
     assert_takes_the_next_job(client, project, version, worker)

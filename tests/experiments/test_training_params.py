@@ -13,8 +13,6 @@ from tests.experiments.test_datasets import csv_bytes, error_of, upload
 from tests.experiments.test_training import _artifact, breast_cancer_frame, spec_for, submit
 from tests.factories import MembershipFactory, UserFactory
 
-artifact_root = ds.artifact_root
-fast_password_hashing = ds.fast_password_hashing
 eager = ds.eager
 
 

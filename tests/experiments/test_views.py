@@ -17,10 +17,6 @@ from experiments.templatetags.steward_ui import markdown_safe
 from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 def _login(user) -> Client:
     client = Client()
     client.force_login(user)

@@ -14,22 +14,9 @@ from tests.factories import ExperimentFactory, RunFactory
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def artifact_root(settings, tmp_path):
-    """Each test stores artifacts in its own folder."""
-    root = tmp_path / "artifacts"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    return root
+def _artifacts_of_its_own(artifact_root):
+    """Every test here stores artifacts in a folder of its own (tests/conftest.py)."""
+    return artifact_root
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +38,6 @@ def run(project):
 @pytest.fixture
 def owner(member_client):
     return member_client(Role.OWNER)
-
-
-@pytest.fixture
-def viewer(member_client):
-    return member_client(Role.VIEWER)
 
 
 # Fitted once per test session: training is the slow part of these tests.

@@ -25,16 +25,13 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def setup(transactional_db, settings, monkeypatch, artifact_root, queues, start_worker):
-    monkeypatch.setenv("ARTIFACT_ROOT", str(artifact_root))
+def setup(transactional_db, queue, start_worker):
     project = ProjectFactory()
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=Role.OWNER)
     _, raw = account_services.api_token_create(user=user, name="worker")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    queue = queues.new()
-    queues.route(queue)
     worker = start_worker(queue)
     run = RunFactory(experiment=ExperimentFactory(project=project))
     return project, client, worker, run
