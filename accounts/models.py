@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 slug_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z",
     "Use 1-64 lowercase letters, digits and dashes, starting and ending with a letter or digit.",
 )
 

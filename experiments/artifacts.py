@@ -35,7 +35,7 @@ CONTENT_TYPE_MAX_LENGTH = 200
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # curl --data-binary sends this when told nothing else; it never describes an artifact.
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-CONTENT_TYPE_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;[ -~]*)?$")
+CONTENT_TYPE_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;[ -~]*)?\Z")
 DRIVE_RE = re.compile(r"^[A-Za-z]:")
 # Characters that reorder how a name is displayed, so "exe.txt" can show as "txt.exe".
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -121,7 +121,7 @@ def _content_type_clean(content_type: str, path: str) -> str:
         content_type = ""
     if not content_type:
         return mimetypes.guess_type(path)[0] or DEFAULT_CONTENT_TYPE
-    if len(content_type) > CONTENT_TYPE_MAX_LENGTH or not CONTENT_TYPE_RE.match(content_type):
+    if len(content_type) > CONTENT_TYPE_MAX_LENGTH or not CONTENT_TYPE_RE.fullmatch(content_type):
         raise ValidationError({"content_type": "Content-Type must be a media type like 'text/plain'."})
     return content_type
 

@@ -214,7 +214,7 @@ class _Lexer:
             self.fail("Empty key", i)
         if len(key) > KEY_MAX_LENGTH:
             self.fail(f"Key is longer than {KEY_MAX_LENGTH} characters", i)
-        if not KEY_RE.match(key):
+        if not KEY_RE.fullmatch(key):
             self.fail(f"Key {key[:60]!r} may only contain letters, digits and _ - . / space :", i)
         self.i = end
         return Token("ident", (kind, key), start, text[start:end])

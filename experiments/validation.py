@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 
 from experiments.models import KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH, TAG_VALUE_MAX_LENGTH
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+$")
+# \Z, never $: "$" also matches before a final newline, so "loss\n" would pass.
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+\Z")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "infinity": math.inf,
               "-inf": -math.inf, "-infinity": -math.inf}
@@ -20,7 +21,7 @@ def key_check(key: object, field: str) -> str:
         raise ValidationError({field: "A key must be a non-empty string."})
     if len(key) > KEY_MAX_LENGTH:
         raise ValidationError({field: f"Key is longer than {KEY_MAX_LENGTH} characters."})
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         raise ValidationError(
             {field: f"Key '{key[:60]}' may only contain letters, digits and _ - . / space :"}
         )

@@ -49,7 +49,7 @@ CSV_PREVIEW_ROWS = 200
 TEXT_EXTENSIONS = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".sh", ".html",
                    ".xml", ".jsonl", ".r", ".sql", ".ipynb"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"}
-SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 # --- Projects ---------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def project_detail(request, slug: str):
 
 
 def _quoted(key: str) -> str:
-    return key if SIMPLE_KEY.match(key) else "`" + key.replace("`", "") + "`"
+    return key if SIMPLE_KEY.fullmatch(key) else "`" + key.replace("`", "") + "`"
 
 
 def _column_id(kind: str, key: str) -> str:

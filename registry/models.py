@@ -8,8 +8,10 @@ from django.utils import timezone
 from accounts.models import Project
 from experiments.models import Artifact, DatasetVersion, Job, Run
 
-MODEL_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-ALIAS_RE = r"^[A-Za-z0-9_-]{1,64}$"
+# \Z, never $: "$" also matches before a final newline, so "champion\n" would pass for a name
+# that looks like "champion" everywhere it is shown.
+MODEL_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z"
+ALIAS_RE = r"^[A-Za-z0-9_-]{1,64}\Z"
 DEFAULT_PROTECTED_ALIASES = ["champion", "production"]
 
 model_name_validator = RegexValidator(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
+from registry.models import ALIAS_RE, AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
 def model_for_user(user, slug: str, name: str, min_role: Role = Role.VIEWER) -> RegisteredModel:
@@ -27,9 +29,12 @@ def version_by_ref(model: RegisteredModel, ref: str | int) -> ModelVersion:
         if version is None:
             raise Http404(f"{model.name} has no version {ref}.")
     else:
-        alias = ModelAlias.objects.filter(model=model, name=ref).first()
+        # A ref no alias may be named is never looked up (see ALIAS_RE).
+        alias = None
+        if re.fullmatch(ALIAS_RE, ref):
+            alias = ModelAlias.objects.filter(model=model, name=ref).first()
         if alias is None:
-            raise Http404(f"{model.name} has no alias '{ref}'.")
+            raise Http404(f"{model.name} has no alias {ref!r}.")
         version = qs.get(pk=alias.version_id)
     version.model = model
     return version

@@ -46,7 +46,7 @@ SIGNATURE_FILE = "signature.json"
 VERIFY_ROWS = 1000
 EXAMPLE_ROWS_KEPT = 20
 MAX_EXAMPLE_BYTES = 5 * 1024 * 1024
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -120,7 +120,7 @@ def registered_model_update(
 
 
 def alias_name_clean(alias: Any, field: str = "alias") -> str:
-    if not isinstance(alias, str) or not re.match(ALIAS_RE, alias):
+    if not isinstance(alias, str) or not re.fullmatch(ALIAS_RE, alias):
         raise ValidationError({field: "An alias is 1-64 letters, digits, '_' or '-'."})
     if alias.isdigit():
         raise ValidationError({field: "An alias cannot be all digits: it would read as a version number."})
@@ -447,7 +447,7 @@ def model_version_check(*, job_id: int) -> None:
 
 def trusted_hash_add(*, project: Project, sha256: Any, user, note: str = "") -> TrustedModelHash:
     """An owner vouches for one exact pickle/joblib file; its pending versions are checked again."""
-    if not isinstance(sha256, str) or not SHA256_RE.match(sha256.lower()):
+    if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256.lower()):
         raise ValidationError({"sha256": "Must be 64 hexadecimal characters."})
     sha256 = sha256.lower()
     with transaction.atomic():

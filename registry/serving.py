@@ -9,6 +9,7 @@ never change after its checks), and the least recently used one is dropped.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from accounts.services import LAST_USED_RESOLUTION, api_token_authenticate
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, onnx_bytes_load
 from registry.models import (
+    ALIAS_RE,
     ModelAlias,
     ModelVersion,
     OutputKind,
@@ -39,6 +41,8 @@ from registry.models import (
 )
 from registry.onnx_export import feed_build, session_create
 from registry.prediction_log import Entry, prediction_log_enqueue
+
+_ALIAS = re.compile(ALIAS_RE)
 
 
 class Predictor:
@@ -253,8 +257,10 @@ def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str |
         raise Http404("No such project.")
     if model_id is None:
         raise Http404(f"No model named '{model_name}' in this project.")
-    if version_id is None:
-        what = f"version {ref}" if by_number else f"alias '{ref}'"
+    # A ref no alias may be named (e.g. "champion\n") serves nothing, even where a row stored
+    # before names were checked to their end carries it.
+    if version_id is None or not (by_number or _ALIAS.fullmatch(ref)):
+        what = f"version {ref}" if by_number else f"alias {ref!r}"
         raise Http404(f"Model '{model_name}' has no {what}.")
     return Target(version_id=version_id, version=number, status=status, model_name=model_name,
                   log_pii=bool(log_pii))

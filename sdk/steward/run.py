@@ -42,7 +42,8 @@ from steward.transport import Transport
 
 log = logging.getLogger("steward")
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+$")
+# \Z, never $ (as on the server): "$" also matches before a final newline.
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+\Z")
 KEY_MAX = 250
 PARAM_VALUE_MAX = 6000
 TAG_VALUE_MAX = 8000
@@ -77,7 +78,7 @@ def _check_key(key: Any) -> str:
         raise InvalidInputError(f"A key must be a non-empty string, got {key!r}.")
     if len(key) > KEY_MAX:
         raise InvalidInputError(f"Key {key[:60]!r}... is longer than {KEY_MAX} characters.")
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         raise InvalidInputError(f"Key {key[:60]!r} may only contain letters, digits and _ - . / space :")
     if key.startswith("/") or ".." in key.split("/"):
         raise InvalidInputError(f"Key {key[:60]!r} must not be an absolute or parent path.")

@@ -38,7 +38,7 @@ from steward.transport import Transport
 
 log = logging.getLogger("steward")
 
-RECORD_RE = re.compile(r"^\d{20}-\d+-\d{6}\.(create|batch|artifact|update)\.json$")
+RECORD_RE = re.compile(r"^\d{20}-\d+-\d{6}\.(create|batch|artifact|update)\.json\Z")
 _counter = itertools.count()
 _seq_lock = threading.Lock()
 _last_ns = 0
@@ -117,7 +117,7 @@ class Spool:
         folder = self.root / run_id
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.iterdir() if RECORD_RE.match(p.name))
+        return sorted(p for p in folder.iterdir() if RECORD_RE.fullmatch(p.name))
 
     def pending(self) -> dict[str, int]:
         """Run id -> number of records waiting."""

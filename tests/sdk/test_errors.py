@@ -30,6 +30,8 @@ def test_bad_values_raise_before_anything_is_buffered(steward_server, account):
     with steward.start_run(project=account.project, experiment="bad", capture=False) as run:
         with pytest.raises(steward.InvalidInputError, match="may only contain"):
             run.log_metric("bad key!", 1.0)
+        with pytest.raises(steward.InvalidInputError, match="may only contain"):
+            run.log_metric("loss\n", 1.0)  # "$" once let a final newline through
         with pytest.raises(steward.InvalidInputError, match="must be a number"):
             run.log_metric("loss", "high")
         with pytest.raises(steward.InvalidInputError, match="parent path"):
