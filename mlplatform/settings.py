@@ -230,6 +230,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Pickle/joblib model files run whatever code they carry when loaded: never loaded unless this
+# is on, and then only the exact files (sha256) an instance administrator trusted.
+ALLOW_PICKLE_MODELS = env.bool("ALLOW_PICKLE_MODELS", default=False)
+
 # Model serving: rows per predict request (more is a 413), loaded models kept per
 # process, and how the prediction log is batched off the request path.
 SERVING_MAX_ROWS = env.int("SERVING_MAX_ROWS", default=10_000)

@@ -24,8 +24,8 @@ from experiments.api import job_output
 from experiments.models import DatasetVersion
 from experiments.selectors import run_for_user
 from registry import selectors, services, serving
-from registry.loading import pickle_trust
-from registry.models import ModelVersion, RegisteredModel, TrustedModelHash
+from registry.loading import pickle_trust, trusts_in_force
+from registry.models import ModelVersion, RegisteredModel
 
 
 def _iso(value):
@@ -259,7 +259,7 @@ class TrustedHashApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
-        rows = TrustedModelHash.objects.filter(project=project).select_related("trusted_by")
+        rows = trusts_in_force().filter(project=project)
         return Response({"trusted": [
             {"sha256": t.sha256, "by": t.trusted_by.username if t.trusted_by_id else None,
              "at": _iso(t.trusted_at), "note": t.note} for t in rows
@@ -267,11 +267,13 @@ class TrustedHashApi(APIView):
 
     @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, slug):
-        project = project_for_user(request.user, slug, min_role=Role.OWNER)
+        """Trust one pickle/joblib sha256 in the project: staff only, and only with ALLOW_PICKLE_MODELS."""
+        # Any member sees the project (others get 404); the service refuses all but staff.
+        project = project_for_user(request.user, slug)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         trusted = services.trusted_hash_add(project=project, user=request.user, **data.validated_data)
-        return Response({"sha256": trusted.sha256, "by": request.user.username,
+        return Response({"sha256": trusted.sha256, "by": trusted.trusted_by.username,
                          "at": _iso(trusted.trusted_at)}, status=status.HTTP_201_CREATED)
 
 

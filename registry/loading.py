@@ -2,9 +2,10 @@
 
 - skops files load with an explicit list of trusted types; anything else in
   the file refuses to load.
-- pickle/joblib files load only if an owner trusted that exact sha256 in the
-  project; otherwise they stay bytes in storage, in the web process and in
-  every worker.
+- pickle/joblib files never load while ALLOW_PICKLE_MODELS is off (the
+  default); with it on, only if an instance administrator (staff) trusted that
+  exact sha256 in the project. Otherwise they stay bytes in storage, in the
+  web process and in every worker.
 - ONNX files are data, not code: ONNX Runtime executes a fixed set of operators.
 
 Every load reads the stored bytes once, checks their sha256 against the one
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle  # noqa: S403 - used only behind the owner-trusted sha256 check below
+import pickle  # noqa: S403 - used only behind ALLOW_PICKLE_MODELS and the staff-trusted sha256 below
 
 from django.conf import settings
 
@@ -67,10 +68,30 @@ def stored_bytes(*, storage_name: str, sha256: str) -> bytes:
     return b"".join(parts)
 
 
-def pickle_trust(version: ModelVersion):
+def trusts_in_force():
+    """Trusted hashes that count: recorded by a user who is staff and active now.
+
+    A trust recorded by anyone else does not, including those project owners
+    gave before trusting became an instance administrator's decision.
+    """
     return TrustedModelHash.objects.filter(
-        project_id=version.model.project_id, sha256=version.sha256
-    ).select_related("trusted_by").first()
+        trusted_by__is_staff=True, trusted_by__is_active=True
+    ).select_related("trusted_by")
+
+
+def pickle_trust(version: ModelVersion) -> TrustedModelHash | None:
+    return trusts_in_force().filter(project_id=version.model.project_id, sha256=version.sha256).first()
+
+
+def pickle_refusal(version: ModelVersion) -> str:
+    """Why a pickle/joblib version is not loaded on a server with pickles off, and what to do instead."""
+    return (
+        f"Pickle and joblib model files are off on this server (ALLOW_PICKLE_MODELS): loading this "
+        f"{version.model_format} file would run whatever code it carries, so it is stored but never loaded. "
+        f"Log the model as skops instead: with the steward SDK, "
+        f'run.log_model(model, registered_model="{version.model.name}", input_example=X) writes '
+        "model/model.skops and registers it."
+    )
 
 
 def estimator_load(version: ModelVersion):
@@ -91,9 +112,11 @@ def estimator_load(version: ModelVersion):
         return estimator
     if version.model_format in (ModelFormat.PICKLE, ModelFormat.JOBLIB):
         # Checked before a single byte is read: an untrusted pickle is never deserialised.
+        if not settings.ALLOW_PICKLE_MODELS:
+            raise ModelLoadRefused(pickle_refusal(version))
         if pickle_trust(version) is None:
             raise ModelLoadRefused(
-                f"This {version.model_format} file is not trusted: an owner of the project must trust "
+                f"This {version.model_format} file is not trusted: an instance administrator must trust "
                 f"sha256 {version.sha256} before it can be loaded."
             )
         data = stored_bytes(storage_name=version.storage_name, sha256=version.sha256)
@@ -101,7 +124,7 @@ def estimator_load(version: ModelVersion):
             import joblib
 
             return joblib.load(io.BytesIO(data))
-        return pickle.loads(data)  # noqa: S301 - an owner trusted this exact sha256
+        return pickle.loads(data)  # noqa: S301 - pickles are on and staff trusted this exact sha256
     raise ModelLoadRefused(f"Unknown model format '{version.model_format}'.")
 
 

@@ -8,7 +8,8 @@ import re
 import uuid
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -22,7 +23,7 @@ from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_storage
 from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
 from registry import signature as sig
-from registry.loading import ModelLoadRefused, estimator_load, pickle_trust
+from registry.loading import ModelLoadRefused, estimator_load, pickle_refusal, pickle_trust
 from registry.models import (
     ALIAS_RE,
     AliasEvent,
@@ -36,6 +37,7 @@ from registry.models import (
     TrustedModelHash,
     VersionStatus,
 )
+from registry.signals import pickle_hash_trusted
 
 CHECK_JOB_KIND = "model_version_check"
 MODEL_EXTENSIONS = {".skops": ModelFormat.SKOPS, ".pkl": ModelFormat.PICKLE,
@@ -54,6 +56,15 @@ class AliasProtected(exceptions.APIException):
     status_code = 403
     default_code = "alias_protected"
     default_detail = "This alias is protected."
+
+
+class PickleModelsOff(exceptions.APIException):
+    status_code = 403
+    default_code = "pickle_models_off"
+    default_detail = (
+        "Pickle and joblib model files are off on this server (ALLOW_PICKLE_MODELS), so no file can be "
+        "trusted: log the model as skops instead (the steward SDK's run.log_model does)."
+    )
 
 
 # --- Registered models ----------------------------------------------------------------------
@@ -376,11 +387,13 @@ def model_version_check(*, job_id: int) -> None:
             raise ValidationError({"model_version_id": "The model version no longer exists."})
         if version.status != VersionStatus.PENDING_CHECKS:
             return {"status": version.status}
+        if version.is_pickle and not settings.ALLOW_PICKLE_MODELS:
+            _version_fail(version, pickle_refusal(version))
         if version.is_pickle and pickle_trust(version) is None:
-            # Stays stored and pending; never deserialised until an owner trusts its sha256.
+            # Stays stored and pending; never deserialised until an administrator trusts its sha256.
             ModelVersion.objects.filter(pk=version.pk).update(
                 status_message=f"Untrusted {version.model_format} file: it is stored but will not be loaded "
-                               f"until a project owner trusts sha256 {version.sha256}."
+                               f"until an instance administrator trusts sha256 {version.sha256}."
             )
             return {"status": "untrusted"}
         jobs.job_progress(job=job, progress=10, message="Loading the model safely")
@@ -445,16 +458,43 @@ def model_version_check(*, job_id: int) -> None:
 # --- Trusting pickles -----------------------------------------------------------------------
 
 
+def trusted_hash_permission_check(*, user) -> None:
+    """Refuse unless this server loads pickles at all and ``user`` is an instance administrator."""
+    if not settings.ALLOW_PICKLE_MODELS:
+        raise PickleModelsOff()
+    if not (user.is_staff and user.is_active):
+        raise PermissionDenied(
+            "Only an instance administrator (staff) can trust a pickle or joblib file: loading one runs "
+            "whatever code it carries, so a project role is not enough."
+        )
+
+
 def trusted_hash_add(*, project: Project, sha256: Any, user, note: str = "") -> TrustedModelHash:
-    """An owner vouches for one exact pickle/joblib file; its pending versions are checked again."""
+    """An instance administrator vouches for one exact pickle/joblib file in a project.
+
+    Never a project owner's decision: anyone may own a project, and a trusted
+    pickle runs its code in the web and worker processes. The project's pending
+    versions of that file are checked again.
+    """
+    trusted_hash_permission_check(user=user)
     if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256.lower()):
         raise ValidationError({"sha256": "Must be 64 hexadecimal characters."})
     sha256 = sha256.lower()
     with transaction.atomic():
-        trusted, _ = TrustedModelHash.objects.get_or_create(
+        trusted, created = TrustedModelHash.objects.select_for_update().get_or_create(
             project=project, sha256=sha256,
             defaults={"trusted_by": user, "note": (note or "")[:500]},
         )
+        by = trusted.trusted_by
+        # A row recorded by someone whose trust does not count (an owner, before trusting became an
+        # administrator's decision, or an administrator no longer) is replaced by this decision;
+        # an administrator's standing decision is kept as it is.
+        replaced = not created and not (by is not None and by.is_staff and by.is_active)
+        if replaced:
+            trusted.trusted_by, trusted.trusted_at, trusted.note = user, timezone.now(), (note or "")[:500]
+            trusted.save(update_fields=["trusted_by", "trusted_at", "note"])
+        if created or replaced:
+            pickle_hash_trusted.send(sender=TrustedModelHash, trust=trusted, user=user)
         pending = ModelVersion.objects.select_related("model__project").filter(
             model__project=project, sha256=sha256, status=VersionStatus.PENDING_CHECKS,
             model_format__in=[ModelFormat.PICKLE, ModelFormat.JOBLIB],

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -197,6 +198,7 @@ def version_detail(request, slug: str, name: str, number: int):
         "fields": _example_inputs(version), "trust": trust, "predict_url": predict_url,
         "metrics": sorted(version.metrics.items()), "others": model.versions.exclude(pk=version.pk),
         "can_edit": role >= Role.EDITOR, "is_owner": role >= Role.OWNER, "nav": "models",
+        "pickles_on": settings.ALLOW_PICKLE_MODELS, "can_trust": request.user.is_staff,
         "try_config": {"url": predict_url, "columns": version.columns},
         "dataset_versions": DatasetVersion.objects.filter(dataset__project=model.project)
         .select_related("dataset").order_by("dataset__name", "-version")[:200],
@@ -226,9 +228,17 @@ def version_batch_score(request, slug: str, name: str, number: int):
 @login_required
 @require_POST
 def version_trust(request, slug: str, name: str, number: int):
-    """An owner trusts this version's exact pickle/joblib file, after which its checks run."""
-    model = selectors.model_for_user(request.user, slug, name, min_role=Role.OWNER)
+    """An instance administrator trusts this version's exact pickle/joblib file; its checks run again."""
+    model = selectors.model_for_user(request.user, slug, name)
     version = selectors.version_by_ref(model, number)
+    try:
+        services.trusted_hash_permission_check(user=request.user)
+    except (PermissionDenied, APIException) as exc:
+        # The version page again, saying why, with the status an API client would get.
+        messages.error(request, _error_text(exc))
+        response = version_detail(request, slug, name, number)
+        response.status_code = 403
+        return response
     if request.POST.get("sha256") != version.sha256:
         messages.error(request, "Confirm by pasting the file's sha256 exactly.")
     else:

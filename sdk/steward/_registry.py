@@ -120,8 +120,10 @@ class ClientRegistry:
         The model is created if new. With ``wait`` this returns once the server's
         checks ended (``version.status`` is then ready or failed, ``version.runtime``
         says whether ONNX Runtime or scikit-learn serves it); otherwise at once,
-        pending checks. A pickle/joblib file stays pending until a project owner
-        trusts its sha256.
+        pending checks. A pickle/joblib file fails its checks on a server with pickles
+        off (the default; log the model with ``run.log_model``, which writes skops);
+        where they are on, it stays pending until an instance administrator trusts
+        its sha256.
         """
         return _register(self._json, project=project or self._run_project(run_id), name=name,
                          run_id=str(run_id), artifact_path=artifact_path, description=description,

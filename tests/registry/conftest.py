@@ -5,12 +5,14 @@ import warnings
 import numpy as np
 import pytest
 import skops.io as sio
+from rest_framework.test import APIClient
 
+from accounts import services as account_services
 from accounts.models import Role
 from experiments import artifacts
 from registry import prediction_log, services, serving
 from registry.models import ModelVersion
-from tests.factories import ExperimentFactory, RunFactory
+from tests.factories import ExperimentFactory, RunFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +40,23 @@ def run(project):
 @pytest.fixture
 def owner(member_client):
     return member_client(Role.OWNER)
+
+
+@pytest.fixture
+def admin(db):
+    """An instance administrator (staff) with no project role: the only one who may trust a pickle."""
+    user = UserFactory(is_staff=True)
+    _, raw = account_services.api_token_create(user=user, name="admin")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def pickles_on(settings):
+    """An installation that turned pickle/joblib loading on (ALLOW_PICKLE_MODELS)."""
+    settings.ALLOW_PICKLE_MODELS = True
 
 
 # Fitted once per test session: training is the slow part of these tests.

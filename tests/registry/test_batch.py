@@ -88,9 +88,12 @@ def test_viewers_cannot_score(project, viewer, scoring_setup):
     assert response.status_code == 403
 
 
-def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup, tmp_path, eager):
+@pytest.mark.parametrize("allow_pickles", [False, True])
+def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup, tmp_path, eager, settings,
+                                            allow_pickles):
     from tests.registry.test_safe_loading import Booby
 
+    settings.ALLOW_PICKLE_MODELS = allow_pickles
     trap = tmp_path / "pwned.txt"
     store_model(run, None, folder="evil", file_name="model.pkl", data=pickle.dumps(Booby(trap)))
     version = register(project=project, run=run, user=editor.user, path="evil")
@@ -113,7 +116,7 @@ def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup,
         job = jobs.job_create(kind="batch_score", project=project, user=editor.user, params=params)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert "not trusted" in job.error
+    assert ("not trusted" if allow_pickles else "off on this server") in job.error
     assert not trap.exists()
     assert services.BATCH_JOB_KIND == "batch_score"
 

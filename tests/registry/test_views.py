@@ -98,18 +98,54 @@ def test_registering_from_the_page(project, run, forest, cancer_data):
     assert ModelVersion.objects.count() == 1
 
 
-def test_a_pickle_page_offers_trust_to_owners_only(project, run, owner, diabetes_ridge):
+def staff_browser():
+    client = Client()
+    client.user = UserFactory(is_staff=True)
+    client.force_login(client.user)
+    return client
+
+
+@pytest.fixture
+def pickle_version(project, run, owner, diabetes_ridge):
     import pickle
 
     ridge, X = diabetes_ridge
     store_model(run, None, file_name="model.pkl", data=pickle.dumps(ridge), example=X.head(10))
-    version = register(project=project, run=run, user=owner.user)
-    editor = browser_for(project, Role.EDITOR)
-    assert b"Only a project owner can trust it" in editor.get(page(project, "v/1/")).content
-    boss = browser_for(project, Role.OWNER)
-    assert b"Trust this exact file" in boss.get(page(project, "v/1/")).content
-    wrong = boss.post(page(project, "v/1/trust/"), {"sha256": "0" * 64}, follow=True)
+    return register(project=project, run=run, user=owner.user)
+
+
+def test_with_pickles_off_a_pickle_page_says_how_to_log_skops_and_offers_no_trust(project, pickle_version):
+    assert pickle_version.status == "failed"
+    admin = staff_browser()
+    text = admin.get(page(project, "v/1/")).content.decode()
+    assert "pickle and joblib loading is off on this server" in text
+    assert "run.log_model(model, registered_model=&quot;credit-scorer&quot;, input_example=X)" in text
+    assert "Trust this exact file" not in text
+    refused = admin.post(page(project, "v/1/trust/"), {"sha256": pickle_version.sha256})
+    assert refused.status_code == 403
+    assert "ALLOW_PICKLE_MODELS" in refused.content.decode()
+    assert not TrustedModelHash.objects.exists()
+
+
+def test_a_pickle_page_offers_trust_to_staff_only(project, pickles_on, pickle_version):
+    assert pickle_version.status == "pending_checks"
+    for role in (Role.EDITOR, Role.OWNER):
+        member = browser_for(project, role)
+        text = member.get(page(project, "v/1/")).content.decode()
+        assert "An instance administrator must trust this exact file" in text
+        assert "Trust this exact file" not in text
+        refused = member.post(page(project, "v/1/trust/"), {"sha256": pickle_version.sha256})
+        assert refused.status_code == 403
+        assert "Only an instance administrator" in refused.content.decode()
+    assert not TrustedModelHash.objects.exists()
+
+    admin = staff_browser()
+    assert b"Trust this exact file" in admin.get(page(project, "v/1/")).content
+    wrong = admin.post(page(project, "v/1/trust/"), {"sha256": "0" * 64}, follow=True)
     assert "Confirm by pasting" in wrong.content.decode()
     assert not TrustedModelHash.objects.exists()
-    boss.post(page(project, "v/1/trust/"), {"sha256": version.sha256, "note": "ours"})
-    assert TrustedModelHash.objects.get().trusted_by == boss.user
+    admin.post(page(project, "v/1/trust/"), {"sha256": pickle_version.sha256, "note": "ours"})
+    trust = TrustedModelHash.objects.get()
+    assert (trust.trusted_by, trust.note) == (admin.user, "ours")
+    text = browser_for(project, Role.VIEWER).get(page(project, "v/1/")).content.decode()
+    assert f"Trusted by <b>{admin.user.username}</b>" in text

@@ -67,14 +67,15 @@ def test_a_worker_checks_a_version_and_scores_a_dataset(setup, forest, cancer_da
     output = DatasetVersion.objects.get(pk=job.result["dataset_version_id"])
     assert output.row_count == 300
 
-    # The worker never unpickles an untrusted file either.
+    # The worker never unpickles a pickle either: with pickles off (the default) its checks fail.
     trap = tmp_path / "pwned.txt"
     store_model(run, None, folder="evil", file_name="model.pkl", data=pickle.dumps(Booby(trap)),
                 example=X.head(5))
     response = client.post(f"/api/v1/projects/{project.slug}/models/scorer/versions/",
                            {"run_id": str(run.pk), "artifact_path": "evil"}, format="json")
     check = _finished(response.json()["check_job_id"], worker)
-    assert check.status == "succeeded" and check.result == {"status": "untrusted"}
-    assert ModelVersion.objects.get(model__name="scorer", version=2).status == "pending_checks"
+    assert check.status == "failed" and "off on this server" in check.error
+    version = ModelVersion.objects.get(model__name="scorer", version=2)
+    assert version.status == "failed" and "skops" in version.status_message
     assert not trap.exists()
     assert Job.objects.filter(kind="model_version_check").count() == 2
