@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import ApiToken, Membership, Role
-from accounts.permissions import project_for_user, projects_visible_to
+from accounts.permissions import project_create_check, project_for_user, projects_visible_to
 
 User = get_user_model()
 
@@ -33,6 +33,7 @@ class ProjectListApi(APIView):
 
     @extend_schema(request=Input, responses={201: ProjectOutput})
     def post(self, request):
+        project_create_check(request.user)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_create(user=request.user, **data.validated_data)

@@ -6,6 +6,7 @@ a project they can see but not change answers 403.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -60,3 +61,13 @@ def projects_visible_to(user) -> QuerySet[Project]:
     if user.is_staff:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)
+
+
+def project_create_allowed(user) -> bool:
+    """PROJECT_CREATION: "everyone" lets any user create (and so own) a project; "staff" only staff."""
+    return settings.PROJECT_CREATION == "everyone" or bool(user.is_staff)
+
+
+def project_create_check(user) -> None:
+    if not project_create_allowed(user):
+        raise PermissionDenied("Only an instance administrator (staff) can create projects on this server.")

@@ -24,7 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import services as account_services
 from accounts.forms import ProjectCreateForm, form_add_service_errors
 from accounts.models import Role
-from accounts.permissions import project_for_user, projects_visible_to, role_for
+from accounts.permissions import (
+    project_create_allowed,
+    project_create_check,
+    project_for_user,
+    projects_visible_to,
+    role_for,
+)
 from experiments import artifacts, jobs, services
 from experiments import validation as v
 from experiments.api import job_for_user
@@ -59,6 +65,9 @@ SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 @require_http_methods(["GET", "POST"])
 def home(request):
     form = ProjectCreateForm(request.POST or None)
+    can_create = project_create_allowed(request.user)
+    if request.method == "POST":
+        project_create_check(request.user)
     if request.method == "POST" and form.is_valid():
         try:
             project = account_services.project_create(user=request.user, **form.cleaned_data)
@@ -75,7 +84,9 @@ def home(request):
         request.user.memberships.values_list("project_id", "role")
     )
     rows = [{"project": p, "role": Role(roles[p.pk]).label if p.pk in roles else "admin"} for p in projects]
-    return render(request, "experiments/projects.html", {"rows": rows, "form": form, "nav": "projects"})
+    return render(request, "experiments/projects.html", {
+        "rows": rows, "form": form, "can_create": can_create, "nav": "projects",
+    })
 
 
 @login_required

@@ -233,6 +233,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Pickle/joblib model files run whatever code they carry when loaded: never loaded unless this
 # is on, and then only the exact files (sha256) an instance administrator trusted.
 ALLOW_PICKLE_MODELS = env.bool("ALLOW_PICKLE_MODELS", default=False)
+# Who may create projects (and so own one): "everyone" or "staff".
+PROJECT_CREATION = env.str("PROJECT_CREATION", default="everyone")
+if PROJECT_CREATION not in ("everyone", "staff"):
+    raise ImproperlyConfigured("PROJECT_CREATION must be 'everyone' or 'staff'.")
 
 # Model serving: rows per predict request (more is a 413), loaded models kept per
 # process, and how the prediction log is batched off the request path.
