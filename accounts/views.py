@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import services, throttling
 from accounts.forms import MemberForm, MemberRemoveForm, TokenCreateForm, form_add_service_errors
 from accounts.models import ApiToken, Membership, Role
 from accounts.permissions import project_for_user
+
+
+def login_locked_out(request, response, credentials):
+    """The answer to a log-in refused for too many failures (django-axes' AXES_LOCKOUT_CALLABLE).
+
+    The login form again, on /accounts/login/ and /admin/login/ alike, saying how long
+    the lock lasts; 429, as for a throttled API client.
+    """
+    ends = throttling.login_lockout_ends(request, credentials)
+    seconds = max(1, math.ceil((ends - timezone.now()).total_seconds())) if ends is not None else None
+    form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
+    answer = render(request, "registration/login.html", {
+        "form": form, "locked_out": True,
+        "retry_minutes": math.ceil(seconds / 60) if seconds is not None else None,
+        "next": request.POST.get("next", request.GET.get("next", "")),
+    }, status=429)
+    if seconds is not None:
+        answer["Retry-After"] = str(seconds)
+    return answer
 
 
 @login_required
