@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "axes",
+    "csp",
     "accounts",
     "experiments",
     "registry",
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, so it turns a log-in refused for too many failures into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -266,6 +268,43 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind TLS (see the README): redirect plain HTTP, and tell browsers to use HTTPS only.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check asks over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# A TLS-terminating proxy's header that says the request came over HTTPS, e.g.
+# "X-Forwarded-Proto: https". Set it only if the proxy always sets (or strips) that header.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https'.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+
+# Content Security Policy (django-csp) on every response: scripts, styles, images and
+# connections from this origin only. Every script is a file in static/: no inline script,
+# no inline event handler. 'unsafe-eval' is there for Plotly's WebGL charts (scattergl,
+# parallel coordinates), whose regl engine compiles its draw calls with Function(); without
+# it they show "WebGL is not supported". htmx's own eval is turned off (base.html). Styles
+# also allow inline ones, as Plotly and htmx set style elements and attributes as they
+# draw. Images may also be data: URIs (Plotly's layout images and icons) and blob:
+# (Plotly's "download as PNG").
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-eval'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Model serving: rows per predict request (more is a 413), loaded models kept per
 # process, and how the prediction log is batched off the request path.

@@ -95,7 +95,7 @@ class ModelListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_list", responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         models = RegisteredModel.objects.filter(project=project).select_related("owner", "project")
@@ -145,7 +145,7 @@ class VersionListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         pii_columns = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_versions_list", responses=OpenApiTypes.OBJECT)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         by_version = selectors.aliases_by_version(model)
