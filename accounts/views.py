@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import services, throttling
 from accounts.forms import MemberForm, MemberRemoveForm, TokenCreateForm, form_add_service_errors
 from accounts.models import ApiToken, Membership, Role
 from accounts.permissions import project_for_user
 
-NEW_TOKEN_SESSION_KEY = "steward_new_token"  # noqa: S105 - a session key name, not a secret
+
+def login_locked_out(request, response, credentials):
+    """The answer to a log-in refused for too many failures (django-axes' AXES_LOCKOUT_CALLABLE).
+
+    The login form again, on /accounts/login/ and /admin/login/ alike, saying how long
+    the lock lasts; 429, as for a throttled API client.
+    """
+    ends = throttling.login_lockout_ends(request, credentials)
+    seconds = max(1, math.ceil((ends - timezone.now()).total_seconds())) if ends is not None else None
+    form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
+    answer = render(request, "registration/login.html", {
+        "form": form, "locked_out": True,
+        "retry_minutes": math.ceil(seconds / 60) if seconds is not None else None,
+        "next": request.POST.get("next", request.GET.get("next", "")),
+    }, status=429)
+    if seconds is not None:
+        answer["Retry-After"] = str(seconds)
+    return answer
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
     form = TokenCreateForm(request.POST or None)
+    new_token = None
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
         expires_at = timezone.now() + dt.timedelta(days=days) if days else None
@@ -33,14 +54,17 @@ def tokens(request):
         except ValidationError as exc:
             form_add_service_errors(form, exc)
         else:
-            # The raw value lives in the session until the next page view shows it, once.
-            request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
-            return redirect("accounts:tokens")
-    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+            # Shown in this response only: the raw value is kept nowhere (no session, no
+            # redirect), and no cache may keep the page that holds it.
+            new_token = {"id": token.pk, "raw": raw}
+            form = TokenCreateForm()
     user_tokens = ApiToken.objects.filter(user=request.user)
-    return render(request, "accounts/tokens.html", {
+    response = render(request, "accounts/tokens.html", {
         "form": form, "tokens": user_tokens, "new_token": new_token, "nav": "tokens",
     })
+    if new_token is not None:
+        add_never_cache_headers(response)
+    return response
 
 
 @login_required

@@ -167,7 +167,7 @@ class DatasetListApi(APIView):
     # No parsers: an upload body is streamed from the Django request, never parsed by DRF.
     parser_classes: list = []
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_datasets_list", responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         return Response({"datasets": [dataset_output(d) for d in Dataset.objects.filter(project=project)]})
@@ -300,6 +300,7 @@ class ValidationRuleListApi(APIView):
 
 
 class ValidationRuleDetailApi(APIView):
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, rule_id: int):
         rule = ValidationRule.objects.select_related("dataset__project").filter(pk=rule_id).first()
         if rule is None:

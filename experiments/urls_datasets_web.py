@@ -13,6 +13,7 @@ urlpatterns = [
     path("training/jobs/<int:job_id>/cancel/", views.training_job_cancel, name="training-job-cancel"),
     path("runs/<uuid:run_id>/rerun/", views.run_rerun, name="run-rerun"),
     path("runs/<uuid:run_id>/datasets-panel/", views.run_panel, name="run-panel"),
+    path("runs/<uuid:run_id>/figures/<path:path>", views.run_plot, name="run-plot"),
     path("p/<slug:slug>/sweeps/", views.sweep_list, name="sweeps"),
     path("sweeps/<int:sweep_id>/", views.sweep_detail, name="sweep"),
 ]

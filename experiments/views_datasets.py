@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.errors import PayloadTooLarge, error_body, json_error, validation_fields
 from accounts.models import Role
 from accounts.permissions import project_for_user, role_for
-from experiments import datasets, jobs, sweeps, training
+from experiments import datasets, figures, jobs, sweeps, training
 from experiments.api import job_for_user
 from experiments.api_datasets import lineage_for_run, lineage_for_version, profile_for
 from experiments.api_training import sweep_for_user
@@ -277,6 +279,21 @@ def run_rerun(request, run_id):
         messages.error(request, _errors(exc))
         return redirect("experiments:run", run_id=run.pk)
     return redirect("datasets:training-job", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def run_plot(request, run_id, path: str):
+    """A run's stored Plotly figure, cleaned of every external source, for the run page to draw."""
+    run = run_for_user(request.user, run_id)
+    try:
+        figure = figures.figure_for_display(run=run, path=path)
+    except ValidationError as exc:
+        return JsonResponse(error_body("invalid", _errors(exc), validation_fields(exc)), status=400)
+    except PayloadTooLarge as exc:
+        return json_error(413, "payload_too_large", str(exc.detail))
+    # NaN (which Python's json may have stored) goes out as null, as JSON has no NaN.
+    return HttpResponse(orjson.dumps(figure), content_type="application/json")
 
 
 @login_required

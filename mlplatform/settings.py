@@ -5,6 +5,8 @@ With DEBUG off a missing SECRET_KEY stops start-up rather than running on a
 guessable key.
 """
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import environ
@@ -47,6 +49,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
+    "axes",
+    "csp",
     "accounts",
     "experiments",
     "registry",
@@ -64,6 +68,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, so it turns a log-in refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mlplatform.urls"
@@ -107,6 +114,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out client before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed log-ins (django-axes, on /accounts/login/ and /admin/login/): LOGIN_FAILURE_LIMIT failures
+# for one username, or from one address, within LOGIN_COOLOFF_MINUTES lock that username or
+# address out until the failures are that old. Staff unlock in the admin or with axes_reset.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# Attempts while locked out do not prolong the lock, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success must not clear failures: one's own log-in would wipe the count of the address
+# (and of every username tried from it), and guessing could go on.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_address"
+AXES_VERBOSE = False  # no banner on every start of every command
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be at least 1.")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -170,7 +197,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.schema.StewardAutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front of Steward that append to X-Forwarded-For; the client address is the
+    # one the outermost of them saw. With 0 the header is ignored (clients can forge it).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Failed bearer tokens per client address (accounts.throttling); empty turns it off.
+    "DEFAULT_THROTTLE_RATES": {"token_failure": env.str("API_TOKEN_FAILURE_RATE", default="20/min") or None},
 }
+# The throttle's counts live in this cache (read and written on failures only): the default
+# counts in each process on its own, redis://… across processes and machines.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+_token_failure_rate = REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["token_failure"]
+_RATE_RE = r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)"
+if _token_failure_rate and not re.fullmatch(_RATE_RE, _token_failure_rate):
+    raise ImproperlyConfigured("API_TOKEN_FAILURE_RATE must look like '20/min' (per s, min, hour or day).")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
     "DESCRIPTION": "Experiment tracking and model governance.",
@@ -229,6 +268,43 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind TLS (see the README): redirect plain HTTP, and tell browsers to use HTTPS only.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check asks over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# A TLS-terminating proxy's header that says the request came over HTTPS, e.g.
+# "X-Forwarded-Proto: https". Set it only if the proxy always sets (or strips) that header.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https'.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+
+# Content Security Policy (django-csp) on every response: scripts, styles, images and
+# connections from this origin only. Every script is a file in static/: no inline script,
+# no inline event handler. 'unsafe-eval' is there for Plotly's WebGL charts (scattergl,
+# parallel coordinates), whose regl engine compiles its draw calls with Function(); without
+# it they show "WebGL is not supported". htmx's own eval is turned off (base.html). Styles
+# also allow inline ones, as Plotly and htmx set style elements and attributes as they
+# draw. Images may also be data: URIs (Plotly's layout images and icons) and blob:
+# (Plotly's "download as PNG").
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-eval'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Pickle/joblib model files run whatever code they carry when loaded: never loaded unless this
 # is on, and then only the exact files (sha256) an instance administrator trusted.

@@ -17,6 +17,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import throttling
 from accounts.errors import api_exception_handler
 from accounts.models import Role
 from accounts.permissions import project_for_user
@@ -94,7 +95,7 @@ class ModelListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_list", responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         models = RegisteredModel.objects.filter(project=project).select_related("owner", "project")
@@ -144,7 +145,7 @@ class VersionListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         pii_columns = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_versions_list", responses=OpenApiTypes.OBJECT)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         by_version = selectors.aliases_by_version(model)
@@ -297,8 +298,12 @@ def _error_response(exc: Exception) -> HttpResponse:
     response = api_exception_handler(exc, {})
     if response is None:
         raise exc
-    return HttpResponse(json.dumps(response.data), status=response.status_code,
-                        content_type="application/json")
+    answer = HttpResponse(json.dumps(response.data), status=response.status_code,
+                          content_type="application/json")
+    for header, value in response.items():  # Retry-After on a 429
+        if header.lower() != "content-type":
+            answer[header] = value
+    return answer
 
 
 def _session_user(request):
@@ -317,6 +322,7 @@ def _bearer_token(request) -> str | None:
     if not header:
         return None
     parts = header.split()
+    throttling.token_failure_check(request)
     if parts[0] != "Bearer" or len(parts) != 2:
         raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
     return parts[1]
@@ -353,6 +359,8 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
         data = _json_body(request.body)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
     except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied) as exc:
+        if isinstance(exc, exceptions.AuthenticationFailed):
+            throttling.token_failure_record(request)
         return _error_response(exc)
     return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
                         content_type="application/json")

@@ -4,6 +4,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from kombu import Exchange, Queue
 from rest_framework.test import APIClient
 
@@ -53,6 +54,14 @@ def viewer(member_client):
 @pytest.fixture
 def outsider(db):
     return _client_for(UserFactory())
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_tokens_counted():
+    # Every test client comes from 127.0.0.1: one test's bad tokens must not throttle the next.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

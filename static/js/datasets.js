@@ -4,6 +4,9 @@
   "use strict";
 
   var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  // Stored figures arrive from the server cleaned of every external source (experiments/figures.py);
+  // should one still ask for map outlines, Plotly looks for them here, never on its CDN.
+  var FIGURE_CONFIG = Object.assign({ topojsonURL: "/static/vendor/plotly/topojson/" }, CONFIG);
   var SPARK_CONFIG = { staticPlot: true, responsive: true };
   var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
 
@@ -80,7 +83,7 @@
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (fig) {
           fig.layout = Object.assign({ font: FONT, margin: { t: 40 } }, fig.layout || {});
-          plotly().newPlot(el, fig.data, fig.layout, CONFIG);
+          plotly().newPlot(el, fig.data, fig.layout, FIGURE_CONFIG);
         })
         .catch(function (err) { el.textContent = "Could not load the plot (" + err.message + ")."; });
     });

@@ -28,6 +28,14 @@
     });
   }
 
+  // The new token arrives in the answer to the form's POST. Replacing the history entry makes a
+  // reload ask for the page again (GET) instead of posting the form twice and making a second token.
+  function forgetTokenPost() {
+    if (document.getElementById("new-token") && window.history && history.replaceState) {
+      history.replaceState(null, "", window.location.href);
+    }
+  }
+
   function selectText(element) {
     if (!element) return;
     var range = document.createRange();
@@ -103,6 +111,7 @@
 
   onReady(function () {
     setupCopy();
+    forgetTokenPost();
     setupRunSelection();
     setupAutosubmit();
     setupTree();

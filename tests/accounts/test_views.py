@@ -1,6 +1,7 @@
 """Account pages: API tokens (shown once, revocable), project members, project creation."""
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
@@ -18,7 +19,8 @@ def _login(user) -> Client:
 def test_token_is_shown_once_and_stored_hashed():
     user = UserFactory()
     client = _login(user)
-    response = client.post(reverse("accounts:tokens"), {"name": "laptop"}, follow=True)
+    response = client.post(reverse("accounts:tokens"), {"name": "laptop"})
+    assert response.status_code == 200
     page = response.content.decode()
     token = ApiToken.objects.get(user=user)
     start = page.index('id="new-token-value">') + len('id="new-token-value">')
@@ -27,6 +29,29 @@ def test_token_is_shown_once_and_stored_hashed():
     assert raw not in client.get(reverse("accounts:tokens")).content.decode()
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert api.get("/api/v1/projects/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_new_token_is_answered_uncached_and_kept_in_no_session():
+    client = _login(UserFactory())
+    response = client.post(reverse("accounts:tokens"), {"name": "laptop"})
+    page = response.content.decode()
+    start = page.index('id="new-token-value">') + len('id="new-token-value">')
+    raw = page[start:page.index("</code>", start)]
+    assert raw.startswith("stw_")
+    assert "no-store" in response["Cache-Control"]
+    # Not in any session row, whether or not the browser ever asks for another page.
+    assert Session.objects.exists()
+    for row in Session.objects.all():
+        assert raw not in row.session_data
+        assert raw not in str(row.get_decoded())
+    # Nor anywhere in the database but as its hash.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            assert raw not in repr(cursor.fetchall()), table
 
 
 @pytest.mark.django_db

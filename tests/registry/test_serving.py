@@ -291,3 +291,24 @@ def test_the_serving_lookup_is_one_prepared_statement_on_postgresql(project, edi
                        "WHERE statement LIKE %s", ["%key_hash%"])
         # Prepared once and run for each request, not planned afresh every time.
         assert cursor.fetchall() == [(3,)]
+
+
+def test_bad_tokens_on_predict_are_throttled_with_the_api(project, editor, served, cancer_data, settings):
+    from rest_framework.test import APIClient
+
+    rates = {"token_failure": "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    body = {"records": _row(cancer_data)}
+    for _ in range(10):  # successful predictions are never counted
+        assert editor.post(url(project), body, format="json").status_code == 200
+    guesser = APIClient()
+    guesser.credentials(HTTP_AUTHORIZATION="Bearer stw_wrong")
+    assert guesser.post(url(project), body, format="json").status_code == 401
+    assert guesser.post(url(project), body, format="json").status_code == 401
+    assert guesser.get("/api/v1/projects/").status_code == 401  # one count for every route
+    throttled = guesser.post(url(project), body, format="json")
+    assert throttled.status_code == 429
+    assert throttled.json()["error"]["code"] == "throttled"
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+    assert editor.post(url(project), body, format="json").status_code == 429  # same address
+    assert editor.post(url(project), body, format="json", REMOTE_ADDR="10.2.2.2").status_code == 200
