@@ -10,7 +10,8 @@ from tests.factories import ProjectFactory, RunFactory
 
 
 def create(client, project, **body):
-    return client.post(f"/api/v1/projects/{project.slug}/runs/", {"experiment": "nest", **body}, format="json")
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    return client.post(url, {"experiment": "nest", **body}, format="json")
 
 
 def test_a_run_created_under_a_parent_shows_it(editor, project):
@@ -21,7 +22,8 @@ def test_a_run_created_under_a_parent_shows_it(editor, project):
     assert child.json()["parent_run_id"] == parent["id"]
     assert Run.objects.get(pk=child.json()["id"]).parent_id == uuid.UUID(parent["id"])
     assert editor.get(f"/api/v1/runs/{child.json()['id']}/").json()["parent_run_id"] == parent["id"]
-    found = editor.get(f"/api/v1/projects/{project.slug}/runs/search/", {"filter": "attributes.name = 'candidate'"})
+    found = editor.get(f"/api/v1/projects/{project.slug}/runs/search/",
+                       {"filter": "attributes.name = 'candidate'"})
     assert [r["parent_run_id"] for r in found.json()["runs"]] == [parent["id"]]
 
 
@@ -75,7 +77,8 @@ def test_a_run_is_found_by_a_unique_prefix_of_its_id(editor, project):
     both = editor.get("/api/v1/runs/", {"prefix": "3F2A9C1E"}).json()["runs"]
     assert [r["id"][-1] for r in both] == ["1", "2"]
     # hyphens may be left in or out, past the first group too
-    assert len(editor.get("/api/v1/runs/", {"prefix": "3f2a9c1e-0000-4000-8000-00000000000"}).json()["runs"]) == 2
+    hyphenated = editor.get("/api/v1/runs/", {"prefix": "3f2a9c1e-0000-4000-8000-00000000000"})
+    assert len(hyphenated.json()["runs"]) == 2
     exact = editor.get("/api/v1/runs/", {"prefix": "3f2a9c1e00004000800000000000000"}).json()["runs"]
     assert len(exact) == 2
     assert editor.get("/api/v1/runs/", {"prefix": "3f2a", "project": "elsewhere"}).json()["runs"] == []
