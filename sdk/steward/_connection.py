@@ -43,24 +43,23 @@ class DeferredErrors:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._errors: list[ApiError] = []
+        # Read without the lock on the logging hot path (a list's truth is one atomic read);
+        # emptied in place, so a reference to it stays valid.
+        self.pending: list[ApiError] = []
 
     def add(self, exc: ApiError) -> None:
         with self._lock:
-            self._errors.append(exc)
-
-    def __bool__(self) -> bool:
-        return bool(self._errors)
+            self.pending.append(exc)
 
     def raise_first(self) -> None:
         """Raise the oldest refusal and forget them all (each is logged when it happens)."""
-        if not self._errors:
+        if not self.pending:
             return
         with self._lock:
-            if not self._errors:
+            if not self.pending:
                 return
-            first = self._errors[0]
-            self._errors.clear()
+            first = self.pending[0]
+            self.pending.clear()
         raise first
 
 

@@ -103,6 +103,7 @@ class ClientDatasets(ClientBase):
                               delimiter=delimiter, encoding=encoding, description=description)
 
     def get_dataset_version(self, version_id: int) -> DatasetVersion:
+        """A stored dataset version: ``id``, ``dataset``, ``version``, ``sha256``, ``row_count``..."""
         return DatasetVersion(self._json("GET", f"/api/v1/dataset-versions/{int(version_id)}/"))
 
     def set_dataset_columns(self, version_id: int, columns: dict[str, dict[str, Any]]) -> DatasetVersion:
@@ -135,6 +136,7 @@ class ClientDatasets(ClientBase):
                           json_body=body)
 
     def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        """A sweep: ``status``, ``progress``, ``best_run_id``, ``search``, ``spec``, ``leaderboard``."""
         return self._json("GET", f"/api/v1/sweeps/{int(sweep_id)}/")
 
     def wait_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> Job:
@@ -149,6 +151,7 @@ class ClientDatasets(ClientBase):
             time.sleep(poll)
 
     def cancel_job(self, job_id: int) -> Job:
+        """Cancel a queued or running job; a running fit stops within moments and leaves no run."""
         return Job(self._json("POST", f"/api/v1/jobs/{int(job_id)}/cancel/"))
 
 

@@ -79,6 +79,7 @@ class Run:
         name: The run's name.
         status: ``RUNNING`` until the run ends, then its final status.
         parent_run_id: The parent run's id, or ``None``.
+        settings: The server, token and tuning this run logs with.
     """
 
     def __init__(self, settings: Settings, options: RunOptions | None = None, **option_values: Any) -> None:
@@ -104,6 +105,7 @@ class Run:
         self.parent_run_id = options.parent_run_id or (parent.id if parent else None)
         self._ended = False
         self._errors = DeferredErrors()
+        self._pending_errors = self._errors.pending
         self._conn = Connection(settings, self.id, self._errors)
         self._sender = Sender(self._conn, batch_size=settings.batch_size,
                               flush_interval=settings.flush_interval)
@@ -210,7 +212,7 @@ class Run:
 
     def _check(self) -> None:
         """Raise a refusal the server answered in the background, or refuse logging to an ended run."""
-        if self._errors:
+        if self._pending_errors:
             self._errors.raise_first()
         if self._ended:
             raise StewardError(f"Run {self.id} has ended; start a new run to log more.")
@@ -238,17 +240,19 @@ class Run:
                 number, e.g. the string ``"0.3"`` or a boolean.
             ApiError: a refusal the server answered for data sent earlier.
         """
-        if self._errors or self._ended:
+        if self._pending_errors or self._ended:
             self._check()
         if key not in self._valid_keys:
             self._valid_keys.add(key_check(key))
         if type(value) is not float or value - value != 0.0:
             value = metric_value(value, key)
-        if step is not None and type(step) is not int:
-            step = int(step)
-        with self._step_lock:
-            if step is None:
+        if step is None:
+            with self._step_lock:  # two threads counting the same key's steps must not both take one
                 step = self._steps.get(key, -1) + 1
+                self._steps[key] = step
+        else:
+            if type(step) is not int:
+                step = int(step)
             self._steps[key] = step
         ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         self._metrics.append((key, value, step, ts))
