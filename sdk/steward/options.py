@@ -46,7 +46,9 @@ class RunOptions:
         run_id: Resume this run: it must exist and still be ``RUNNING`` (an
             ended run cannot start again); its project and experiment are the
             run's own. A UUID that names no run yet creates the run with that
-            id (scripts that choose their ids keep working).
+            id (scripts that choose their ids keep working). While the server
+            cannot be reached the run cannot be checked: give its project and
+            experiment, and the spooled creation finds it when it is sent.
         log_system_metrics: ``True`` samples CPU and memory as ``system/*``
             metrics every ``system_metrics_interval`` seconds (10 unless
             configured), ``False`` never, ``None`` as configured. Needs psutil.

@@ -116,7 +116,6 @@ class Run:
         self._valid_keys: set[str] = set()
         self._params_lock = threading.Lock()
         self._params: dict[str, str] = {}
-        self._resume_offline = False
         try:
             self._start(options)
         except BaseException:
@@ -143,9 +142,6 @@ class Run:
             if options.tags:
                 self._sender.add_tags(self._checked_tags(options.tags))
             return
-        if self._resume_offline:
-            # The run exists (we were told its id): its data waits in the spool until the server answers.
-            return
         seed = options.seed if options.seed is not None else capture_module.current_seed()
         captured = (capture_module.capture(git=options.capture_git) if options.capture
                     else capture_module.Capture())
@@ -168,17 +164,21 @@ class Run:
             self._sender.add_artifact(path, data, "text/plain")
 
     def _find_run_to_resume(self, options: RunOptions) -> dict[str, Any] | None:
+        """The run ``run_id`` names, checked for resuming; None if there is none (it gets created).
+
+        While the server cannot be asked, the run's creation is spooled as for
+        any run: the server answers it with the existing run when project and
+        experiment match, so a resume offline needs them given.
+        """
         if not self._conn.online:
-            self._resume_offline = True
             return None
         try:
             found = self._conn.fetch_run()
         except ServerUnavailableError as exc:
             self._conn.go_offline(exc)
-            self._resume_offline = True
             return None
         if found is None:
-            return None  # no such run yet: it is created with the id given
+            return None
         if found["status"] != "RUNNING":
             raise StewardError(
                 f"Run {self.id} is {found['status']}: a run that ended cannot be resumed. "

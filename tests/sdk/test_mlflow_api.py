@@ -292,3 +292,18 @@ def test_an_unreachable_server_still_takes_set_experiment(account, sdk_sandbox):
         pass
     created = [json.loads(p.read_text()) for p in sdk_sandbox.rglob("*.create.json")]
     assert [(c["run_id"], c["body"]["experiment"]) for c in created] == [(run.id, "later")]
+
+
+def test_a_run_resumed_offline_is_found_when_the_spool_is_sent(configured, monkeypatch):
+    with steward.Client() as client:
+        existing = client.create_run(None, "resume-offline", name="interrupted")
+    monkeypatch.setenv("STEWARD_MODE", "offline")
+    with steward.start_run(experiment="resume-offline", run_id=existing.id, capture=False) as run:
+        run.log_metric("loss", 0.5)
+    assert not Metric.objects.filter(run_id=existing.id).exists()
+    monkeypatch.delenv("STEWARD_MODE")
+    assert steward.sync().ok
+    row = Run.objects.get(pk=existing.id)
+    assert (row.status, row.name) == ("FINISHED", "interrupted")
+    assert Metric.objects.get(run_id=existing.id, key="loss").value == 0.5
+    assert Run.objects.filter(experiment__name="resume-offline").count() == 1
