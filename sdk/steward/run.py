@@ -133,6 +133,7 @@ class Run:
     def _start(self, options: RunOptions) -> None:
         resumed = self._find_run_to_resume(options) if options.run_id else None
         if resumed is not None:
+            self._conn.created = True
             self.project, self.experiment = resumed["project"], resumed["experiment"]
             self.name = resumed.get("name") or ""
             self.parent_run_id = resumed.get("parent_run_id")

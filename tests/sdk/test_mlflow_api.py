@@ -104,6 +104,7 @@ def test_run_id_resumes_a_running_run_and_an_ended_one_is_refused(configured):
         resumed.log_param("lr", 0.1)  # the same value again is fine
         with pytest.raises(steward.ConflictError):
             resumed.log_param("lr", 0.5)
+        resumed.log_dataset(pd.DataFrame({"x": [1, 2, 3]}), "resume-input")  # it is known to the server
     assert list(Metric.objects.filter(run_id=crashed.id, key="loss").order_by("step")
                 .values_list("step", flat=True)) == [0, 1, 2, 3]
     assert Run.objects.get(pk=crashed.id).status == "FINISHED"
