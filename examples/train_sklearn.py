@@ -84,7 +84,7 @@ def main() -> int:
 
     with steward.start_run(
         project=project, experiment=args.experiment,
-        name=f"sgd alpha={args.alpha:g} lr={args.learning_rate:g}",
+        run_name=f"sgd alpha={args.alpha:g} lr={args.learning_rate:g}",
         tags={"dataset": "sklearn.datasets.load_breast_cancer", "model_family": "linear"},
     ) as run:
         run.log_params({
@@ -120,11 +120,9 @@ def main() -> int:
         run.log_text(classification_report(y_test, predicted, target_names=data.target_names),
                      "evaluation/classification_report.txt")
         try:
-            import skops.io
-        except ImportError:
-            print("skops is not installed: the model is not saved (pip install skops).")
-        else:
-            run.log_bytes(skops.io.dumps(pipeline), "model/model.skops")
+            run.log_model(pipeline)  # model/model.skops
+        except steward.StewardError as exc:
+            print(f"The model is not saved: {exc}")
 
     print(f"test accuracy {scores['test_accuracy']:.3f}, ROC AUC {scores['test_roc_auc']:.3f}")
     print(f"Run {run.id} logged: {client.url}/runs/{run.id}/")

@@ -8,7 +8,7 @@ import orjson
 from django.conf import settings
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -65,6 +65,7 @@ def run_output(run: Run, *, full: bool = True) -> dict:
         "notes": run.notes,
         "error": run.error,
         "seed": run.seed,
+        "parent_run_id": str(run.parent_id) if run.parent_id else None,
         "source": {
             "git_commit": run.git_commit,
             "git_branch": run.git_branch,
@@ -107,6 +108,9 @@ class RunCreateApi(APIView):
         source = SourceInput(required=False)
         seed = serializers.IntegerField(required=False, allow_null=True)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
+        parent_run_id = serializers.UUIDField(
+            required=False, allow_null=True, help_text="A run of the same project this run is nested under."
+        )
 
     @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, slug):
@@ -121,6 +125,46 @@ class RunCreateApi(APIView):
         )
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
         return Response(run_output(created.run), status=code)
+
+
+class RunPrefixLookupApi(APIView):
+    """The runs whose id starts with a prefix, as ``steward runs show 3f2a9c1e`` needs."""
+
+    class Query(serializers.Serializer):
+        prefix = serializers.RegexField(
+            r"^[0-9a-fA-F-]+\Z", max_length=36,
+            help_text="4 to 32 hexadecimal characters of a run id (hyphens are ignored).",
+        )
+        project = serializers.SlugField(required=False, help_text="Only runs of this project.")
+
+        def validate_prefix(self, value: str) -> str:
+            digits = value.replace("-", "").lower()
+            if not 4 <= len(digits) <= 32:
+                raise serializers.ValidationError("Give 4 to 32 hexadecimal characters of a run id.")
+            return digits
+
+    class Match(serializers.Serializer):
+        id = serializers.CharField()
+        name = serializers.CharField()
+        project = serializers.CharField()
+        experiment = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        parameters=[Query], responses=inline_serializer("RunPrefixMatches", {"runs": Match(many=True)})
+    )
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        runs = selectors.runs_by_id_prefix(
+            user=request.user, digits=query.validated_data["prefix"],
+            project_slug=query.validated_data.get("project"),
+        )
+        return Response({"runs": [
+            {"id": str(run.pk), "name": run.name, "project": run.project.slug,
+             "experiment": run.experiment.name, "status": run.status}
+            for run in runs
+        ]})
 
 
 class RunDetailApi(APIView):

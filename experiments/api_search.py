@@ -48,6 +48,7 @@ def run_row_output(row: dict, project_slug: str) -> dict:
         "notes": row["notes"],
         "error": row["error"],
         "seed": row["seed"],
+        "parent_run_id": str(row["parent_id"]) if row["parent_id"] else None,
         "source": {
             "git_commit": row["git_commit"],
             "git_branch": row["git_branch"],

@@ -60,6 +60,10 @@ class Run(models.Model):
     packages = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # A nested run's parent (a grid search's candidates, an MLflow-style nested run).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
 
     class Meta:
         ordering = ["-start_time"]

@@ -766,6 +766,7 @@ def runs_search(
 ROW_FIELDS = (
     "id", "name", "experiment_id", "status", "start_time", "end_time", "notes", "error", "seed",
     "git_commit", "git_branch", "git_dirty", "entry_point", "host", "python_version", "packages",
+    "parent_id",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -14,7 +15,7 @@ from django.db import connection
 from django.http import Http404
 
 from accounts.models import Role
-from accounts.permissions import require_role
+from accounts.permissions import projects_visible_to, require_role
 from experiments import validation as v
 from experiments.models import LatestMetric, Metric, MetricRollup, Param, Run, Tag
 
@@ -28,6 +29,19 @@ def run_for_user(user, run_id, min_role: Role = Role.VIEWER) -> Run:
         raise Http404("No such run.") from None
     require_role(user, run.project, min_role)
     return run
+
+
+def runs_by_id_prefix(*, user, digits: str, project_slug: str | None = None, limit: int = 10) -> list[Run]:
+    """Runs the user can see whose id starts with the hex ``digits`` (hyphens left out), at most ``limit``.
+
+    A prefix is a range of ids, so the primary key's index answers it on both
+    databases (uuid on PostgreSQL, 32 hex characters on SQLite: same order).
+    """
+    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    runs = Run.objects.filter(pk__gte=low, pk__lte=high, project__in=projects_visible_to(user))
+    if project_slug:
+        runs = runs.filter(project__slug=project_slug)
+    return list(runs.select_related("project", "experiment").order_by("pk")[:limit])
 
 
 @dataclass(frozen=True)

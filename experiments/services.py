@@ -127,8 +127,12 @@ def run_create(
     source: dict[str, Any] | None = None,
     seed: int | None = None,
     notes: str = "",
+    parent_run_id: str | uuid.UUID | None = None,
 ) -> RunCreated:
-    """Create a run; a client-chosen id makes creation safe to retry (offline SDK runs)."""
+    """Create a run; a client-chosen id makes creation safe to retry (offline SDK runs).
+
+    ``parent_run_id`` nests the run under another run of the same project.
+    """
     if run_id is not None:
         try:
             run_uuid = uuid.UUID(str(run_id))
@@ -147,6 +151,8 @@ def run_create(
     if seed is not None:
         fields["seed"] = v.int64(seed, "seed")
     tag_rows = _tag_pairs(tags or {}, "tags")
+    if parent_run_id is not None:
+        fields["parent"] = _parent_run(project=project, parent_run_id=parent_run_id, run_id=run_uuid)
     started = _ms_to_datetime(start_time, "start_time") if start_time is not None else timezone.now()
     with transaction.atomic():
         exp = experiment_get_or_create(project=project, name=experiment, user=user)
@@ -161,6 +167,19 @@ def run_create(
             return RunCreated(Run.objects.get(pk=run_uuid), False)
         Tag.objects.bulk_create(Tag(run=run, key=k, value=val) for k, val in tag_rows)
     return RunCreated(run, True)
+
+
+def _parent_run(*, project: Project, parent_run_id: str | uuid.UUID, run_id: uuid.UUID) -> Run:
+    try:
+        parent_uuid = uuid.UUID(str(parent_run_id))
+    except ValueError:
+        raise ValidationError({"parent_run_id": "Must be a run id (a UUID)."}) from None
+    if parent_uuid == run_id:
+        raise ValidationError({"parent_run_id": "A run cannot be its own parent."})
+    parent = Run.objects.filter(pk=parent_uuid, project=project).first()
+    if parent is None:
+        raise ValidationError({"parent_run_id": "No such run in this project."})
+    return parent
 
 
 def run_update(
@@ -180,6 +199,11 @@ def run_update(
     if status is not None:
         if status not in RunStatus.values:
             raise ValidationError({"status": f"Must be one of {', '.join(RunStatus.values)}."})
+        if status == RunStatus.RUNNING and run.status != RunStatus.RUNNING:
+            # A status moves only forward: an ended run's metrics and end time stay what they were.
+            raise ValidationError(
+                {"status": f"The run is {run.status}; a run that ended cannot go back to RUNNING."}
+            )
         run.status = status
         changed.append("status")
         if status != RunStatus.RUNNING and end_time is None and run.end_time is None:

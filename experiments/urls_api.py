@@ -6,6 +6,7 @@ urlpatterns = [
     path("projects/<slug:slug>/experiments/", api.ExperimentListApi.as_view()),
     path("projects/<slug:slug>/runs/", api.RunCreateApi.as_view()),
     path("projects/<slug:slug>/jobs/", api.JobListApi.as_view()),
+    path("runs/", api.RunPrefixLookupApi.as_view()),
     path("runs/<str:run_id>/", api.RunDetailApi.as_view()),
     path("runs/<str:run_id>/params/", api.ParamLogApi.as_view()),
     path("runs/<str:run_id>/metrics/", api.MetricLogApi.as_view()),

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from steward.errors import StewardError
+from steward._base import ClientBase
+from steward.transport import Transport
 
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
@@ -72,7 +73,7 @@ def _upload_file(path_or_dataframe: Any) -> Iterator[tuple[Path, str | None]]:
             yield path, "csv"
 
 
-def upload_dataset(transport, project: str, name: str, path_or_dataframe: Any, *,
+def upload_dataset(transport: Transport, project: str, name: str, path_or_dataframe: Any, *,
                    delimiter: str | None = None, encoding: str | None = None,
                    description: str | None = None) -> DatasetVersion:
     with _upload_file(path_or_dataframe) as (path, file_format):
@@ -88,7 +89,7 @@ def upload_dataset(transport, project: str, name: str, path_or_dataframe: Any, *
     return DatasetVersion(response.json())
 
 
-class ClientDatasets:
+class ClientDatasets(ClientBase):
     """Dataset and training-job methods of :class:`steward.Client`."""
 
     def create_dataset_version(self, project: str, name: str, path_or_dataframe: Any, *,
@@ -102,6 +103,7 @@ class ClientDatasets:
                               delimiter=delimiter, encoding=encoding, description=description)
 
     def get_dataset_version(self, version_id: int) -> DatasetVersion:
+        """A stored dataset version: ``id``, ``dataset``, ``version``, ``sha256``, ``row_count``..."""
         return DatasetVersion(self._json("GET", f"/api/v1/dataset-versions/{int(version_id)}/"))
 
     def set_dataset_columns(self, version_id: int, columns: dict[str, dict[str, Any]]) -> DatasetVersion:
@@ -134,6 +136,7 @@ class ClientDatasets:
                           json_body=body)
 
     def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        """A sweep: ``status``, ``progress``, ``best_run_id``, ``search``, ``spec``, ``leaderboard``."""
         return self._json("GET", f"/api/v1/sweeps/{int(sweep_id)}/")
 
     def wait_job(self, job_id: int, timeout: float = 600.0, poll: float = 1.0) -> Job:
@@ -148,21 +151,16 @@ class ClientDatasets:
             time.sleep(poll)
 
     def cancel_job(self, job_id: int) -> Job:
+        """Cancel a queued or running job; a running fit stops within moments and leaves no run."""
         return Job(self._json("POST", f"/api/v1/jobs/{int(job_id)}/cancel/"))
 
 
-class RunDatasets:
-    """``Run.log_dataset``: upload (or find) a dataset version and record it as the run's input or output."""
-
-    def log_dataset(self, path_or_dataframe: Any, name: str, role: str = "train", *,
-                    direction: str = "input", delimiter: str | None = None,
-                    encoding: str | None = None) -> DatasetVersion:
-        self._check_open()
-        if not self._created:
-            raise StewardError("log_dataset needs the server: this run is offline, so the dataset "
-                               "cannot be stored now. Upload it later with Client.create_dataset_version.")
-        version = upload_dataset(self._main, self.project, name, path_or_dataframe,
-                                 delimiter=delimiter, encoding=encoding)
-        self._main.request("POST", f"/api/v1/runs/{self.id}/datasets/",
-                           json_body={"dataset_version": version["id"], "direction": direction, "role": role})
-        return version
+def run_dataset_log(transport: Transport, *, project: str, run_id: str, path_or_dataframe: Any, name: str,
+                    role: str, direction: str, delimiter: str | None,
+                    encoding: str | None) -> DatasetVersion:
+    """Upload (or find) a dataset version and record it as a run's input or output."""
+    version = upload_dataset(transport, project, name, path_or_dataframe,
+                             delimiter=delimiter, encoding=encoding)
+    transport.request("POST", f"/api/v1/runs/{run_id}/datasets/",
+                      json_body={"dataset_version": version["id"], "direction": direction, "role": role})
+    return version

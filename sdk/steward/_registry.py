@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from steward._base import ClientBase
 from steward._datasets import Job, _Record
 from steward.errors import StewardError
 
@@ -84,7 +85,7 @@ def records_json(records: Any) -> list[dict[str, Any]]:
     return [{str(k): _clean(v) for k, v in row.items()} for row in records]
 
 
-def _register(request: Callable[..., Any], *, project: str, name: str, run_id: str, artifact_path: str,
+def register(request: Callable[..., Any], *, project: str, name: str, run_id: str, artifact_path: str,
               description: str, pii_columns: list[str] | None, wait: bool, timeout: float) -> ModelVersion:
     body: dict[str, Any] = {"run_id": run_id, "artifact_path": artifact_path, "description": description}
     if pii_columns:
@@ -105,7 +106,7 @@ def _register(request: Callable[..., Any], *, project: str, name: str, run_id: s
     return ModelVersion(version)
 
 
-class ClientRegistry:
+class ClientRegistry(ClientBase):
     """Registry and serving calls of :class:`~steward.Client`."""
 
     def _run_project(self, run_id: str) -> str:
@@ -125,7 +126,7 @@ class ClientRegistry:
         where they are on, it stays pending until an instance administrator trusts
         its sha256.
         """
-        return _register(self._json, project=project or self._run_project(run_id), name=name,
+        return register(self._json, project=project or self._run_project(run_id), name=name,
                          run_id=str(run_id), artifact_path=artifact_path, description=description,
                          pii_columns=pii_columns, wait=wait, timeout=timeout)
 
@@ -155,30 +156,16 @@ class ClientRegistry:
         return Job(self._json("POST", url, json_body={"dataset_version_id": int(dataset_version_id)}))
 
 
-class RunRegistry:
-    """``Run.log_model``: store a fitted model (skops) and its input example, optionally register it."""
+def model_store(log_bytes: Callable[..., Any], model: Any, folder: str, input_example: Any) -> Any:
+    """Store a fitted model as ``<folder>/model.skops`` (and its input example) through ``log_bytes``.
 
-    def log_model(self, model: Any, artifact_path: str = "model", *, registered_model: str | None = None,
-                  input_example: Any = None, pii_columns: list[str] | None = None,
-                  description: str = "", wait: bool = True, timeout: float = 600.0) -> ModelVersion | None:
-        try:
-            import skops.io
-        except ImportError:
-            raise StewardError("log_model needs skops: pip install 'steward-sdk[sklearn]'.") from None
-        self._check_open()
-        folder = artifact_path.strip("/")
-        stored = self.log_bytes(skops.io.dumps(model), f"{folder}/model.skops", "application/octet-stream")
-        if input_example is not None:
-            self.log_bytes(example_json(input_example), f"{folder}/input_example.json", "application/json")
-        if registered_model is None:
-            return None
-        if stored is None or not self._created:
-            raise StewardError("The server is unreachable, so the model was kept in the spool and cannot "
-                               "be registered now; register it later with Client.register_model.")
-
-        def request(method: str, path: str, **kwargs: Any) -> Any:
-            return self._main.request(method, path, **kwargs).json()
-
-        return _register(request, project=self.project, name=registered_model, run_id=self.id,
-                         artifact_path=folder, description=description, pii_columns=pii_columns,
-                         wait=wait, timeout=timeout)
+    Returns what ``log_bytes`` returned for the model file: None when it went to the spool.
+    """
+    try:
+        import skops.io
+    except ImportError:
+        raise StewardError("log_model needs skops: pip install 'steward-sdk[sklearn]'.") from None
+    stored = log_bytes(skops.io.dumps(model), f"{folder}/model.skops", "application/octet-stream")
+    if input_example is not None:
+        log_bytes(example_json(input_example), f"{folder}/input_example.json", "application/json")
+    return stored

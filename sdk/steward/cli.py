@@ -69,7 +69,11 @@ def _runs_list(args: argparse.Namespace) -> int:
     if not runs:
         print("No runs.")
         return 0
-    metric_keys = sorted({k for r in runs for k in r.metrics})[:4]
+    if args.metrics:
+        metric_keys = [k.strip() for k in args.metrics.split(",") if k.strip()]
+    else:
+        # The model's metrics, not the machine's: system/* only when asked for by name.
+        metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})[:4]
     header = ["id", "experiment", "name", "status", "started", *metric_keys]
     rows = [
         [r.id[:8], r.experiment, r.name, r.status, _fmt_time(r.info.get("start_time")),
@@ -88,7 +92,7 @@ def _run_json(run: StoredRun) -> dict[str, Any]:
 
 def _runs_show(args: argparse.Namespace) -> int:
     with Client(url=args.url) as client:
-        run = client.get_run(args.run_id)
+        run = client.get_run(client.run_id_for(args.run_id, args.project))
     if args.json:
         print(json.dumps(_run_json(run), indent=2, default=str))
         return 0
@@ -104,6 +108,8 @@ def _runs_show(args: argparse.Namespace) -> int:
         print(f"  command  {source['entry_point']}")
     if info.get("seed") is not None:
         print(f"  seed     {info['seed']}")
+    if info.get("parent_run_id"):
+        print(f"  parent   {info['parent_run_id']}")
     for title, values in (("params", run.params), ("tags", run.tags)):
         if values:
             print(f"  {title}:")
@@ -146,10 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--filter", "-f", help="e.g. \"metrics.acc > 0.9\"")
     listing.add_argument("--order-by", "-o", action="append", help="e.g. \"metrics.acc DESC\" (repeatable)")
     listing.add_argument("--max-results", "-n", type=int, default=50)
+    listing.add_argument("--metrics", "-m", help="metric columns, e.g. \"acc,loss\" (default: up to 4 of the "
+                         "model's metrics; system/* only when named)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_runs_list)
     show = runs_sub.add_parser("show", parents=[common], help="one run's params, metrics, tags and source")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="a run id, or a unique prefix of one (the short id `runs list` prints)")
+    show.add_argument("--project", "-p", help="look for the prefix in this project only")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_runs_show)
     return parser

@@ -5,22 +5,25 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from steward import config
 from steward._datasets import ClientDatasets, Job
 from steward._registry import ClientRegistry
-from steward.errors import ConfigurationError, StewardError
+from steward.errors import AmbiguousIdError, NotFoundError, StewardError
+from steward.keys import metric_value, param_text
+from steward.options import RunOptions, with_run_options
 from steward.spool import Spool, SyncReport, artifact_url, sync
-from steward.transport import Transport
 
 if TYPE_CHECKING:
     from steward.run import Run
 
+_PREFIX_RE = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{3,35}\Z")
 _NON_FINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -29,17 +32,6 @@ def float_in(value: Any) -> float:
     if isinstance(value, str):
         return _NON_FINITE_IN.get(value, math.nan)
     return float(value)
-
-
-def float_out(value: float) -> float | str:
-    """A metric value for JSON, which cannot carry NaN or Infinity."""
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return value
 
 
 def artifact_path_check(path: str) -> str:
@@ -59,7 +51,16 @@ class StoredRun:
     key to its latest value (NaN/Infinity as floats), ``metric_details`` adds
     each latest value's step and timestamp, and ``info`` holds everything else
     the server said (id, name, project, experiment, status, start/end time,
-    author, notes, error, seed, source).
+    author, notes, error, seed, source, parent_run_id).
+
+    Attributes:
+        id: The run's id.
+        status: ``RUNNING``, ``FINISHED``, ``FAILED`` or ``KILLED``.
+        params: Param key to stored text.
+        metrics: Metric key to its latest value.
+        metric_details: Metric key to ``{"value", "step", "timestamp"}`` of its latest point.
+        tags: Tag key to value.
+        info: Every other field of the server's answer.
     """
 
     id: str
@@ -72,18 +73,27 @@ class StoredRun:
 
     @property
     def name(self) -> str:
+        """The run's name ("" when it has none)."""
         return self.info.get("name", "")
 
     @property
     def experiment(self) -> str:
+        """The experiment's name."""
         return self.info.get("experiment", "")
 
     @property
     def project(self) -> str:
+        """The project's slug."""
         return self.info.get("project", "")
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The parent run's id (a nested run's, see ``start_run(nested=True)``), or None."""
+        return self.info.get("parent_run_id")
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> StoredRun:
+        """Build a StoredRun from the server's JSON for a run."""
         metrics_raw = body.get("metrics") or {}
         details = {
             key: {**point, "value": float_in(point.get("value"))} for key, point in metrics_raw.items()
@@ -105,46 +115,16 @@ class Client(ClientDatasets, ClientRegistry):
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
     ``Client(url=..., token=...)`` gives another identity in the same script.
-    Every method raises an :class:`~steward.errors.ApiError` subclass, with the
-    server's message, when the server refuses the request.
+    Use it as a context manager, or call :meth:`close`. Every method raises
+    an :class:`~steward.errors.ApiError` subclass, with the server's message,
+    when the server refuses the request.
+
+    Args:
+        url: Server URL; default: the configured one.
+        token: API token; default: the configured one.
+        project: Default project for calls that take ``project=None``.
+        **settings: Any other setting :func:`steward.configure` takes.
     """
-
-    def __init__(self, url: str | None = None, token: str | None = None, *,
-                 project: str | None = None, **settings: Any) -> None:
-        self.settings = config.resolve(url=url, token=token, project=project, **settings)
-        self._transport = Transport(
-            self.settings.url, self.settings.token, retry_timeout=self.settings.retry_timeout,
-            connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout,
-        )
-
-    @property
-    def url(self) -> str:
-        return self.settings.url
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._transport.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._transport.request(method, path, **kwargs)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
-
-    def _project(self, project: str | None) -> str:
-        slug = project or self.settings.project
-        if not slug:
-            raise ConfigurationError(
-                "No project given: pass project=..., call steward.configure(project=...), "
-                "set STEWARD_PROJECT or run `steward login --project ...`."
-            )
-        return slug
 
     # Identity and projects
 
@@ -153,6 +133,7 @@ class Client(ClientDatasets, ClientRegistry):
         return self._json("GET", "/api/v1/me/")
 
     def get_project(self, slug: str) -> dict[str, Any]:
+        """A project you can see: ``{"slug", "name", "description", "role", ...}``."""
         return self._json("GET", f"/api/v1/projects/{slug}/")
 
     def create_project(self, slug: str, name: str | None = None, description: str = "") -> dict[str, Any]:
@@ -160,21 +141,37 @@ class Client(ClientDatasets, ClientRegistry):
         return self._json("POST", "/api/v1/projects/",
                           json_body={"slug": slug, "name": name or slug, "description": description})
 
+    # Experiments
+
+    def list_experiments(self, project: str | None = None) -> list[dict[str, Any]]:
+        """The experiments of a project: ``[{"id", "name", "description", "created_at"}]``."""
+        slug = quote(self._project(project), safe="")
+        return self._json("GET", f"/api/v1/projects/{slug}/experiments/")["experiments"]
+
+    def create_experiment(self, name: str, project: str | None = None,
+                          description: str = "") -> dict[str, Any]:
+        """Create an experiment; :class:`~steward.errors.ConflictError` if the name is taken."""
+        slug = quote(self._project(project), safe="")
+        return self._json("POST", f"/api/v1/projects/{slug}/experiments/",
+                          json_body={"name": name, "description": description})
+
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> dict[str, Any] | None:
+        """The experiment called ``name``, or None."""
+        return next((e for e in self.list_experiments(project) if e["name"] == name), None)
+
     # Runs
 
-    def start_run(
-        self,
-        project: str | None = None,
-        experiment: str | None = None,
-        name: str | None = None,
-        tags: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Run:
-        """Start a run logged through this client's server and identity (see :func:`steward.start_run`)."""
+    @with_run_options
+    def start_run(self, *args: Any, **options: Any) -> Run:
+        """Start a run logged through this client's server and identity.
+
+        Takes the same arguments as :func:`steward.start_run` (the fields of
+        :class:`~steward.options.RunOptions`); ``project`` defaults to this
+        client's project.
+        """
         from steward.run import Run
 
-        return Run(self.settings, project=self._project(project), experiment=experiment,
-                   name=name, tags=tags, **options)
+        return Run(self.settings, RunOptions.from_call(args, options))
 
     def create_run(
         self,
@@ -188,16 +185,23 @@ class Client(ClientDatasets, ClientRegistry):
         source: dict[str, Any] | None = None,
         seed: int | None = None,
         notes: str = "",
+        parent_run_id: str | None = None,
     ) -> StoredRun:
-        """Create a run synchronously. With ``run_id`` (a UUID) a repeat returns the same run."""
+        """Create a run synchronously, without a background sender (see :meth:`start_run` for that).
+
+        With ``run_id`` (a UUID) a repeat returns the same run. Tag values are
+        stored as :func:`steward.keys.param_text` makes them.
+        """
         body: dict[str, Any] = {
             "experiment": experiment,
             "id": run_id or str(uuid.uuid4()),
             "name": name or "",
             "start_time": start_time if start_time is not None else int(time.time() * 1000),
-            "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+            "tags": {str(k): param_text(v) for k, v in (tags or {}).items()},
             "notes": notes or "",
         }
+        if parent_run_id:
+            body["parent_run_id"] = str(parent_run_id)
         if source:
             body["source"] = source
         if seed is not None:
@@ -232,19 +236,66 @@ class Client(ClientDatasets, ClientRegistry):
     ) -> dict[str, int]:
         """Send params, metric points (``{"key", "value", "step", "timestamp"}``) and tags at once.
 
-        Stored whole or not at all; the same ``idempotency_key`` again stores nothing.
+        Stored whole or not at all; the same ``idempotency_key`` again stores
+        nothing. Param and tag values are sent as :func:`steward.keys.param_text`
+        makes them; a metric value must be a real number.
+
+        Returns:
+            How many of each were stored: ``{"params", "metrics", "tags"}``.
         """
         body = {
-            "params": [{"key": k, "value": v} for k, v in (params or {}).items()],
-            "metrics": [{**m, "value": float_out(float(m["value"]))} for m in (metrics or [])],
-            "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
+            "params": [{"key": k, "value": param_text(v)} for k, v in (params or {}).items()],
+            "metrics": [{**m, "value": metric_value(m["value"], str(m.get("key")))} for m in (metrics or [])],
+            "tags": [{"key": k, "value": param_text(v)} for k, v in (tags or {}).items()],
         }
         return self._json("POST", f"/api/v1/runs/{run_id}/batch/", json_body=body,
                           headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())})
 
     def get_run(self, run_id: str) -> StoredRun:
-        """A run with its params, latest metrics, tags, status and info."""
-        return StoredRun.from_json(self._json("GET", f"/api/v1/runs/{run_id}/"))
+        """A run with its params, latest metrics, tags, status and info.
+
+        Args:
+            run_id: The run's id, or a unique prefix of it (at least 4
+                characters, e.g. the 8 that ``steward runs list`` prints).
+
+        Raises:
+            NotFoundError: no run you can see has this id or prefix.
+            AmbiguousIdError: the prefix fits several runs (they are listed).
+        """
+        return StoredRun.from_json(self._json("GET", f"/api/v1/runs/{self.run_id_for(run_id)}/"))
+
+    def run_id_for(self, id_or_prefix: str, project: str | None = None) -> str:
+        """The full id of the run that ``id_or_prefix`` names (a full id is returned as it is).
+
+        Args:
+            id_or_prefix: A run id or a unique prefix of one (at least 4 hex characters).
+            project: Look only in this project; default: every project you can see.
+
+        Raises:
+            NotFoundError: no run you can see starts with the prefix.
+            AmbiguousIdError: several do; ``.candidates`` lists them.
+        """
+        text = str(id_or_prefix).strip()
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            pass
+        if not _PREFIX_RE.fullmatch(text):
+            raise NotFoundError(404, "not_found", f"No run {text!r}: give a run id or at least 4 of its "
+                                f"first characters.", {"run_id": "not a run id or prefix"})
+        params = {"prefix": text}
+        if project:
+            params["project"] = project
+        found = self._json("GET", "/api/v1/runs/", params=params)["runs"]
+        if not found:
+            raise NotFoundError(404, "not_found", f"No run you can see has an id starting with {text!r}.",
+                                {"run_id": "no match"})
+        if len(found) > 1:
+            raise AmbiguousIdError(text, [
+                f"{r['id']}  {r['project']}/{r['experiment']}  {r['name'] or '-'}  {r['status']}"
+                for r in found
+            ])
+        return found[0]["id"]
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
@@ -266,24 +317,31 @@ class Client(ClientDatasets, ClientRegistry):
     def search_runs(
         self,
         project: str | None = None,
-        experiment: str | None = None,
+        experiment: str | list[str] | None = None,
         filter: str | None = None,  # noqa: A002 - the API's own name
         order_by: str | list[str] | None = None,
         max_results: int = 100,
     ) -> list[StoredRun]:
-        """Runs of a project matching ``filter`` (e.g. ``"metrics.acc > 0.9 and params.lr = '0.01'"``).
+        """Runs of a project matching ``filter``.
 
-        ``order_by`` is one or more of e.g. ``"metrics.acc DESC"``; pages are
-        followed until ``max_results`` runs are collected.
+        Args:
+            project: Project slug; default: this client's project.
+            experiment: One experiment name or a list of them; default: all.
+            filter: e.g. ``"metrics.acc > 0.9 and params.lr = '0.01'"``.
+            order_by: One or more of e.g. ``"metrics.acc DESC"``.
+            max_results: Pages are followed until this many runs are collected.
+
+        Returns:
+            The runs, each with its params, latest metrics and tags.
         """
         slug = self._project(project)
+        experiments = [experiment] if isinstance(experiment, str) else list(experiment or [])
         orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
         runs: list[StoredRun] = []
         token = None
         while len(runs) < max_results:
             params: list[tuple[str, Any]] = [("max_results", min(1000, max_results - len(runs)))]
-            if experiment:
-                params.append(("experiment", experiment))
+            params.extend(("experiment", name) for name in experiments)
             if filter:
                 params.append(("filter", filter))
             params.extend(("order_by", o) for o in orders)
@@ -299,7 +357,7 @@ class Client(ClientDatasets, ClientRegistry):
     def search_runs_df(
         self,
         project: str | None = None,
-        experiment: str | None = None,
+        experiment: str | list[str] | None = None,
         filter: str | None = None,  # noqa: A002 - the API's own name
         order_by: str | list[str] | None = None,
         max_results: int = 100,
@@ -307,8 +365,8 @@ class Client(ClientDatasets, ClientRegistry):
         """:meth:`search_runs` as a pandas DataFrame (needs pandas).
 
         One row per run: ``run_id``, ``experiment``, ``name``, ``status``,
-        ``start_time``, ``end_time``, then ``params.<key>``, ``metrics.<key>``
-        (latest values) and ``tags.<key>`` columns.
+        ``start_time``, ``end_time``, ``parent_run_id``, then ``params.<key>``,
+        ``metrics.<key>`` (latest values) and ``tags.<key>`` columns.
         """
         import pandas as pd
 
@@ -318,6 +376,7 @@ class Client(ClientDatasets, ClientRegistry):
                 "run_id": run.id, "experiment": run.experiment, "name": run.name, "status": run.status,
                 "start_time": pd.Timestamp(run.info["start_time"]) if run.info.get("start_time") else None,
                 "end_time": pd.Timestamp(run.info["end_time"]) if run.info.get("end_time") else None,
+                "parent_run_id": run.parent_run_id,
             }
             row.update({f"params.{k}": v for k, v in run.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
@@ -349,14 +408,22 @@ class Client(ClientDatasets, ClientRegistry):
         return self._json("PUT", artifact_url(run_id, path), body=data, headers={"Content-Type": ctype})
 
     def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
-        """The files under ``path``: ``[{"path", "is_dir", "size", "sha256"}]``."""
+        """The files (and, unless ``recursive``, folders) under ``path``.
+
+        Returns:
+            ``[{"path", "is_dir", "size", "sha256"}]``.
+        """
         params: dict[str, Any] = {"path": path}
         if recursive:
             params["recursive"] = 1
         return self._json("GET", f"/api/v1/runs/{run_id}/artifacts/", params=params).get("files", [])
 
     def download_artifact(self, run_id: str, path: str, dest_dir: str | os.PathLike = ".") -> Path:
-        """Download one artifact file to ``dest_dir/<path>`` (streamed) and return the local path."""
+        """Download one artifact file to ``dest_dir/<path>`` (streamed, sha256 checked).
+
+        Returns:
+            The local file's path.
+        """
         path = artifact_path_check(path)
         target = Path(dest_dir) / path
         response = self._transport.request("GET", artifact_url(run_id, path), stream=True)
@@ -377,15 +444,21 @@ class Client(ClientDatasets, ClientRegistry):
             tmp.unlink(missing_ok=True)
         return target
 
-    def download_artifacts(
-        self, run_id: str, path: str = "", dest_dir: str | os.PathLike = "."
-    ) -> list[Path]:
-        """Download every file under an artifact folder, keeping the layout."""
-        return [
+    def download_artifacts(self, run_id: str, path: str = "", dest_dir: str | os.PathLike = ".") -> Path:
+        """Download every file under an artifact folder (or one file), keeping the layout.
+
+        Returns:
+            The local path of what ``path`` names: ``dest_dir/<path>`` (``dest_dir``
+            itself for the whole run), as :meth:`download_artifact` does for one file.
+        """
+        files = [f for f in self.list_artifacts(run_id, path, recursive=True) if not f.get("is_dir")]
+        if not files and path:
+            return self.download_artifact(run_id, path, dest_dir)  # a file, not a folder
+        for f in files:
             self.download_artifact(run_id, f["path"], dest_dir)
-            for f in self.list_artifacts(run_id, path, recursive=True)
-            if not f.get("is_dir")
-        ]
+        folder = Path(dest_dir) / artifact_path_check(path) if path else Path(dest_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     # Jobs
 

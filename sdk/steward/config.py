@@ -23,6 +23,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "url": ("STEWARD_URL", str),
     "token": ("STEWARD_TOKEN", str),
     "project": ("STEWARD_PROJECT", str),
+    "experiment": ("STEWARD_EXPERIMENT", str),
     "mode": ("STEWARD_MODE", str),
     "spool_dir": ("STEWARD_SPOOL_DIR", str),
     "batch_size": ("STEWARD_BATCH_SIZE", int),
@@ -50,6 +51,7 @@ class Settings:
     url: str = DEFAULT_URL
     token: str | None = None
     project: str | None = None
+    experiment: str | None = None
     mode: str = "online"
     spool_dir: Path = field(default_factory=lambda: home_dir() / "spool")
     batch_size: int = MAX_BATCH_METRICS
@@ -104,10 +106,23 @@ def configure(
     """Set process-wide defaults for the server URL, token and project.
 
     Values given here win over environment variables and ``~/.steward/config``;
-    ``None`` leaves a setting as it was. Further keyword settings:
-    ``mode`` ("online" or "offline"), ``spool_dir``, ``batch_size``,
-    ``flush_interval`` (seconds), ``retry_timeout`` (seconds spent retrying
-    before spooling), ``probe_interval``, ``system_metrics_interval``.
+    ``None`` leaves a setting as it was.
+
+    Args:
+        url: Server URL, e.g. ``http://127.0.0.1:8000``.
+        token: API token (``stw_...``).
+        project: Default project slug for new runs and searches.
+        **settings: Further settings: ``experiment`` (default experiment name,
+            what :func:`steward.set_experiment` sets), ``mode`` (``"online"``
+            or ``"offline"``), ``spool_dir``, ``batch_size`` (points per
+            request, at most 10,000), ``flush_interval`` (seconds),
+            ``retry_timeout`` (seconds spent retrying before spooling),
+            ``probe_interval`` (seconds between tries while offline),
+            ``system_metrics_interval`` (seconds), ``connect_timeout`` and
+            ``read_timeout`` (seconds).
+
+    Raises:
+        TypeError: an unknown setting name.
     """
     unknown = set(settings) - set(Settings.__dataclass_fields__)
     if unknown:
@@ -118,7 +133,7 @@ def configure(
 
 
 def reset_configuration() -> None:
-    """Forget what :func:`configure` set (tests use this)."""
+    """Forget what :func:`configure` and :func:`steward.set_experiment` set (tests use this)."""
     _configured.clear()
 
 

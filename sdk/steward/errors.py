@@ -20,6 +20,26 @@ class ConfigurationError(StewardError):
     """Something needed (a URL, a token, a project) is not configured."""
 
 
+class InvalidInputError(StewardError, ValueError):
+    """A key or value the server would refuse, caught before it is buffered (also a ``ValueError``)."""
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """A value of the wrong type, e.g. the string ``"0.3"`` as a metric (also a ``TypeError``)."""
+
+
+class AmbiguousIdError(StewardError, LookupError):
+    """A run id prefix fits several runs; ``candidates`` describes each of them."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        self.prefix = prefix
+        self.candidates = candidates
+        lines = "\n  ".join(candidates)
+        super().__init__(
+            f"The id prefix {prefix!r} fits {len(candidates)} runs; give more characters:\n  {lines}"
+        )
+
+
 class ServerUnavailableError(StewardError):
     """The server could not be reached, or kept answering 5xx/429, until the retry budget ran out."""
 

@@ -1,511 +1,285 @@
-"""A run being logged: calls append to memory, a background thread sends batches.
+"""A run being logged: calls check and buffer in the caller's thread, a background thread sends.
 
 ``log_metric`` only validates and appends to a buffer; the ``steward-sender``
-thread takes up to ``batch_size`` points at a time (when the buffer is that
-full, or every ``flush_interval`` seconds) and posts them to the batch
-endpoint with a fresh Idempotency-Key. Transient failures are retried with
-backoff; when the retry budget is spent the batch goes to the on-disk spool
-and the run carries on offline, probing the server every ``probe_interval``
-seconds and replaying its spool in order once the server answers again.
+thread (:mod:`steward._sender`) posts batches with a fresh Idempotency-Key.
+Transient failures are retried with backoff; when the retry budget is spent
+the batch goes to the on-disk spool and the run carries on offline
+(:mod:`steward._connection`), replaying its spool once the server answers.
+System metrics are sampled by a thread of their own (:mod:`steward._system`).
+A refusal the server answered in the background is raised by the next call
+made in the user's thread, and only there.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import math
-import re
-import sys
+import mimetypes
 import threading
 import time
 import traceback
 import uuid
-from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from steward import _active, _datasets, _media, _registry
 from steward import capture as capture_module
-from steward._datasets import RunDatasets
-from steward._registry import RunRegistry
+from steward._connection import Connection, DeferredErrors
+from steward._sender import Sender
+from steward._system import DEFAULT_INTERVAL, SystemMetrics
 from steward.client import artifact_path_check
 from steward.config import Settings
-from steward.errors import (
-    ApiError,
-    AuthenticationError,
-    ConflictError,
-    PermissionDeniedError,
-    ServerUnavailableError,
-    StewardError,
-)
-from steward.spool import Spool, SyncReport, artifact_url, replay_run, sync
-from steward.transport import Transport
+from steward.errors import ApiError, ConfigurationError, ConflictError, ServerUnavailableError, StewardError
+from steward.keys import PARAM_VALUE_MAX, TAG_VALUE_MAX, key_check, metric_value, value_text
+from steward.options import RunOptions
 
 log = logging.getLogger("steward")
 
-# \Z, never $ (as on the server): "$" also matches before a final newline.
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+\Z")
-KEY_MAX = 250
-PARAM_VALUE_MAX = 6000
-TAG_VALUE_MAX = 8000
-MAX_BATCH_PARAMS = 1000
-MAX_BATCH_TAGS = 1000
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-SPOOL_SYNC_GRACE = 60.0  # seconds a run's end waits for the earlier runs' spool to go out
+DEFAULT_EXPERIMENT = "Default"
 
-_open_runs: list[Run] = []
-_open_lock = threading.Lock()
-_hooks_installed = False
-_uncaught: BaseException | None = None
-
-
-class InvalidInputError(StewardError, ValueError):
-    """A key or value the server would refuse, caught before it is buffered."""
+# Kept importable from here, where they used to live.
+active_run = _active.active_run
+open_runs = _active.open_runs
 
 
-def active_run() -> Run | None:
-    """The innermost run started and not yet ended in this process, if any."""
-    with _open_lock:
-        return _open_runs[-1] if _open_runs else None
+@dataclass(frozen=True)
+class RunInfo:
+    """What :attr:`Run.info` tells, under MLflow's names (``run.info.run_id``)."""
+
+    run_id: str
+    run_name: str
+    project: str
+    experiment: str
+    status: str
+    parent_run_id: str | None
 
 
-def open_runs() -> list[Run]:
-    with _open_lock:
-        return list(_open_runs)
-
-
-def _check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key:
-        raise InvalidInputError(f"A key must be a non-empty string, got {key!r}.")
-    if len(key) > KEY_MAX:
-        raise InvalidInputError(f"Key {key[:60]!r}... is longer than {KEY_MAX} characters.")
-    if not KEY_RE.fullmatch(key):
-        raise InvalidInputError(f"Key {key[:60]!r} may only contain letters, digits and _ - . / space :")
-    if key.startswith("/") or ".." in key.split("/"):
-        raise InvalidInputError(f"Key {key[:60]!r} must not be an absolute or parent path.")
-    return key
-
-
-def value_text(value: Any, limit: int, what: str) -> str:
-    """A param or tag value as the server stores it (booleans lower-case, floats by repr)."""
-    if isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, float):
-        text = repr(value)
-    elif value is None:
-        text = ""
-    else:
-        text = str(value)
-    if len(text) > limit:
-        raise InvalidInputError(f"{what} value is longer than {limit} characters.")
-    if "\x00" in text:
-        raise InvalidInputError(f"{what} value must not contain NUL characters.")
-    return text
-
-
-def _as_float(value: Any, key: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidInputError(f"Metric {key!r}: value must be a number, not a boolean.")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"Metric {key!r}: value must be a number, got {value!r:.40}.") from None
-
-
-def _non_finite(value: float) -> str:
-    if value != value:
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def _install_hooks() -> None:
-    """At interpreter exit, end the runs still open (their buffers are flushed)."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    previous = sys.excepthook
-
-    def excepthook(exc_type, exc, tb):
-        global _uncaught
-        _uncaught = exc
-        previous(exc_type, exc, tb)
-
-    sys.excepthook = excepthook
-    atexit.register(_end_open_runs_at_exit)
-
-
-def _end_open_runs_at_exit() -> None:
-    for run in reversed(open_runs()):
-        try:
-            if _uncaught is not None:
-                text = "".join(traceback.format_exception(_uncaught))
-                status = "KILLED" if isinstance(_uncaught, KeyboardInterrupt) else "FAILED"
-                run.end(status, error=text)
-            else:
-                run.end("FINISHED")
-        except Exception as exc:  # noqa: BLE001 - at exit, report and go on with the next run
-            print(f"steward: run {run.id}: {exc}", file=sys.stderr)
-
-
-class Run(RunDatasets, RunRegistry):
-    """A run in progress. Use it as a context manager, or call :meth:`end`.
+class Run:
+    """A run in progress: start one with :func:`steward.start_run`, end it with ``with`` or :meth:`end`.
 
     Leaving the ``with`` block ends the run FINISHED; an exception ends it
     FAILED (KILLED for Ctrl-C) with the traceback recorded as the run's error,
     and the exception propagates.
+
+    Logging calls return at once. A refusal the server answered for data
+    sent in the background (e.g. a param logged elsewhere with another value)
+    is raised by the next call you make on the run, by :meth:`flush` or by
+    :meth:`end` - always in your thread, never lost in a background one.
+
+    Args:
+        settings: Server, token and tuning, from :func:`steward.config.resolve`.
+        options: The run's options; or give them as keyword arguments
+            (see :class:`~steward.options.RunOptions`).
+
+    Attributes:
+        id: The run's id (a UUID chosen by the client, kept by the server).
+        project: The project's slug.
+        experiment: The experiment's name.
+        name: The run's name.
+        status: ``RUNNING`` until the run ends, then its final status.
+        parent_run_id: The parent run's id, or ``None``.
+        settings: The server, token and tuning this run logs with.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        project: str,
-        experiment: str | None = None,
-        name: str | None = None,
-        tags: dict[str, Any] | None = None,
-        notes: str | None = None,
-        seed: int | None = None,
-        capture: bool = True,
-        capture_git: bool = True,
-        system_metrics: float | None = None,
-        run_id: str | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, options: RunOptions | None = None, **option_values: Any) -> None:
+        if options is None:
+            options = RunOptions.from_call((), option_values)
+        elif option_values:
+            raise TypeError("Run() takes options or keyword options, not both.")
+        parent = _active.active_run() if options.nested and options.parent_run_id is None else None
+        # A nested run goes where its parent is unless told otherwise.
+        project = options.project or (parent.project if parent else None) or settings.project
+        if not project:
+            raise ConfigurationError(
+                "No project given: pass project=..., call steward.configure(project=...), "
+                "set STEWARD_PROJECT or run `steward login --project ...`."
+            )
         self.settings = settings
-        self.id = str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4())
+        self.id = options.run_id or str(uuid.uuid4())
         self.project = project
-        self.experiment = experiment or "Default"
-        self.name = name or ""
+        self.experiment = (options.experiment or (parent.experiment if parent else None)
+                           or settings.experiment or DEFAULT_EXPERIMENT)
+        self.name = options.run_name or ""
         self.status = "RUNNING"
-        self._spool = Spool(settings.spool_dir, settings.url)
-        self._batch_size = settings.batch_size
-        self._metrics: deque[tuple[str, float | str, int, int]] = deque()
-        self._steps: dict[str, int] = {}
-        self._valid_keys: set[str] = set()
-        self._side_lock = threading.Lock()
-        self._params: dict[str, str] = {}
-        self._pending_params: dict[str, str] = {}
-        self._pending_tags: dict[str, str] = {}
-        self._jobs: deque[tuple[str, bytes, str]] = deque()
-        self._errors: list[ApiError] = []
-        self._wake = threading.Event()
-        self._cv = threading.Condition()
-        self._flush_requested = 0
-        self._flush_done = 0
-        self._stopping = False
-        self._end_body: dict[str, Any] | None = None
+        self.parent_run_id = options.parent_run_id or (parent.id if parent else None)
         self._ended = False
-        self._online = not settings.offline
-        self._created = False
-        self._warned_offline = False
-        self._next_probe = 0.0
-        self._sync_stop = threading.Event()
-        self._sync_thread: threading.Thread | None = None
-        self._system_stop = threading.Event()
-        self._system_thread: threading.Thread | None = None
-        self.spooled = 0
-        self.sync_report: SyncReport | None = None
+        self._errors = DeferredErrors()
+        self._pending_errors = self._errors.pending
+        self._conn = Connection(settings, self.id, self._errors)
+        self._sender = Sender(self._conn, batch_size=settings.batch_size,
+                              flush_interval=settings.flush_interval)
+        self._metrics = self._sender.metrics
+        self._batch_size = settings.batch_size
+        self._steps: dict[str, int] = {}
+        self._step_lock = threading.Lock()
+        self._valid_keys: set[str] = set()
+        self._params_lock = threading.Lock()
+        self._params: dict[str, str] = {}
+        try:
+            self._start(options)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._sender.start()
+        self._conn.start_sync()
+        self._system: SystemMetrics | None = None
+        interval = _system_interval(options, settings)
+        if interval:
+            self._system = SystemMetrics(interval, self._sender.add_points)
+            self._system.start()
+        _active.push(self)
 
-        seed = seed if seed is not None else capture_module.current_seed()
-        captured = capture_module.capture(git=capture_git) if capture else capture_module.Capture()
-        self._create_body: dict[str, Any] = {
+    def _start(self, options: RunOptions) -> None:
+        resumed = self._find_run_to_resume(options) if options.run_id else None
+        if resumed is not None:
+            self._conn.created = True
+            self.project, self.experiment = resumed["project"], resumed["experiment"]
+            self.name = resumed.get("name") or ""
+            self.parent_run_id = resumed.get("parent_run_id")
+            self._params = dict(resumed.get("params") or {})
+            # Keys logged before go on from their last step, as if the run had never stopped.
+            self._steps = {k: int(p["step"]) for k, p in (resumed.get("metrics") or {}).items()}
+            if options.tags:
+                self._sender.add_tags(self._checked_tags(options.tags))
+            return
+        seed = options.seed if options.seed is not None else capture_module.current_seed()
+        captured = (capture_module.capture(git=options.capture_git) if options.capture
+                    else capture_module.Capture())
+        body: dict[str, Any] = {
             "experiment": self.experiment,
             "id": self.id,
             "name": self.name,
             "start_time": int(time.time() * 1000),
-            "tags": {_check_key(k): value_text(v, TAG_VALUE_MAX, "Tag") for k, v in (tags or {}).items()},
-            "notes": notes or "",
+            "tags": self._checked_tags(options.tags or {}),
+            "notes": options.description or "",
         }
+        if self.parent_run_id:
+            body["parent_run_id"] = self.parent_run_id
         if captured.source:
-            self._create_body["source"] = captured.source
+            body["source"] = captured.source
         if seed is not None:
-            self._create_body["seed"] = int(seed)
-
-        def transport(retry_timeout: float, cancel: threading.Event | None = None) -> Transport:
-            return Transport(settings.url, settings.token, retry_timeout=retry_timeout,
-                             connect_timeout=settings.connect_timeout,
-                             read_timeout=settings.read_timeout, cancel=cancel)
-
-        # One session per thread: the caller's, the sender's, the probe's and the spool sync's.
-        self._main = transport(settings.retry_timeout)
-        self._sender = transport(settings.retry_timeout)
-        self._probe = transport(min(1.0, settings.retry_timeout))
-        self._sync_transport = transport(settings.retry_timeout, cancel=self._sync_stop)
-
-        try:
-            self._create()
-        except BaseException:
-            for t in (self._main, self._sender, self._probe, self._sync_transport):
-                t.close()
-            raise
+            body["seed"] = int(seed)
+        self._conn.create_run(self.project, body)
         for path, data in captured.artifacts.items():
-            self._jobs.append((path, data, "text/plain"))
+            self._sender.add_artifact(path, data, "text/plain")
 
-        self._thread = threading.Thread(target=self._sender_main, name="steward-sender", daemon=True)
-        self._thread.start()
-        if self._online and self._spool.run_ids():
-            self._sync_thread = threading.Thread(
-                target=self._sync_others, name="steward-spool-sync", daemon=True
+    def _find_run_to_resume(self, options: RunOptions) -> dict[str, Any] | None:
+        """The run ``run_id`` names, checked for resuming; None if there is none (it gets created).
+
+        While the server cannot be asked, the run's creation is spooled as for
+        any run: the server answers it with the existing run when project and
+        experiment match, so a resume offline needs them given.
+        """
+        if not self._conn.online:
+            return None
+        try:
+            found = self._conn.fetch_run()
+        except ServerUnavailableError as exc:
+            self._conn.go_offline(exc)
+            return None
+        if found is None:
+            return None
+        if found["status"] != "RUNNING":
+            raise StewardError(
+                f"Run {self.id} is {found['status']}: a run that ended cannot be resumed. "
+                f"Start a new run (parent_run_id={self.id!r} links it to this one)."
             )
-            self._sync_thread.start()
-        interval = system_metrics if system_metrics is not None else settings.system_metrics_interval
-        if interval:
-            self._start_system_metrics(float(interval))
-        with _open_lock:
-            _open_runs.append(self)
-        _install_hooks()
+        for what in ("project", "experiment"):
+            wanted = getattr(options, what)
+            if wanted and wanted != found[what]:
+                raise StewardError(f"Run {self.id} belongs to {what} '{found[what]}', not '{wanted}'.")
+        return found
 
     def __repr__(self) -> str:
         return f"<steward.Run {self.id} {self.project}/{self.experiment} {self.status}>"
 
-    # Creation and the spool
+    @property
+    def info(self) -> RunInfo:
+        """The run's id, name, project, experiment, status and parent, under MLflow's names."""
+        return RunInfo(self.id, self.name, self.project, self.experiment, self.status, self.parent_run_id)
 
-    def _create(self) -> None:
-        if self._online:
-            try:
-                self._main.request(
-                    "POST", f"/api/v1/projects/{self.project}/runs/", json_body=self._create_body
-                )
-                self._created = True
-                return
-            except ServerUnavailableError as exc:
-                self._go_offline(exc)
-        # The run gets created when the spool is replayed; its client-side id makes that safe to repeat.
-        self._spool_write("create", {"project": self.project, "body": self._create_body})
+    @property
+    def spooled(self) -> int:
+        """How many requests of this run went to the on-disk spool (0 while the server answers)."""
+        return self._conn.spooled
 
-    def _spool_write(self, kind: str, record: dict[str, Any], data: bytes | Path | None = None) -> None:
-        self._spool.write(self.id, kind, record, data)
-        self.spooled += 1
+    @property
+    def sync_report(self):
+        """What the background sync of earlier runs' spool did (None if there was nothing to send)."""
+        return self._conn.sync_report
 
-    def _go_offline(self, exc: Exception | None) -> None:
-        self._online = False
-        self._next_probe = time.monotonic() + self.settings.probe_interval
-        if not self._warned_offline:
-            self._warned_offline = True
-            log.warning(
-                "steward: %s is unreachable (%s); run %s keeps logging to the spool in %s. "
-                "It is sent when the server answers again, or by `steward sync`.",
-                self.settings.url, exc, self.id, self._spool.root,
-            )
+    # Checks shared by the logging calls (the user's thread)
 
-    def _try_reconnect(self) -> None:
-        """Replay this run's spool (create first); back online once all of it is acknowledged."""
-        report = SyncReport()
-        for _ in range(3):
-            try:
-                if not replay_run(self._spool, self._probe, self.id, report):
-                    break
-            except (AuthenticationError, PermissionDeniedError) as exc:
-                self._record_error(exc)
-                self._next_probe = math.inf
-                return
-            if not self._spool.records(self.id):
-                self._online = True
-                self._created = True
-                log.warning("steward: %s answers again; run %s is back online.", self.settings.url, self.id)
-                return
-        self._next_probe = time.monotonic() + self.settings.probe_interval
-
-    def _sync_others(self) -> None:
-        try:
-            self.sync_report = sync(self._spool, self._sync_transport, stop=self._sync_stop, skip={self.id})
-            if self.sync_report.sent:
-                log.info("steward: sent %d spooled record(s) of earlier runs.", self.sync_report.sent)
-        except Exception:  # noqa: BLE001 - a failed background sync must not disturb the run
-            log.exception("steward: syncing the spool failed")
-
-    def _record_error(self, exc: ApiError) -> None:
-        log.error("steward: run %s: the server refused logged data: %s", self.id, exc)
-        self._errors.append(exc)
-
-    def _raise_errors(self) -> None:
-        if self._errors:
-            first = self._errors[0]
-            self._errors.clear()
-            raise first
-
-    # The sender thread
-
-    def _sender_main(self) -> None:
-        while True:
-            self._wake.wait(self.settings.flush_interval)
-            self._wake.clear()
-            with self._cv:
-                generation = self._flush_requested
-                stopping = self._stopping
-            try:
-                self._send_pending()
-                if stopping:
-                    self._send_end()
-            except Exception as exc:  # noqa: BLE001 - the thread must survive anything and report it
-                log.exception("steward: the background sender failed")
-                if isinstance(exc, ApiError):
-                    self._errors.append(exc)
-            with self._cv:
-                self._flush_done = generation
-                self._cv.notify_all()
-            if stopping:
-                return
-
-    def _send_pending(self) -> None:
-        if (not self._online and not self.settings.offline
-                and time.monotonic() >= self._next_probe):
-            self._try_reconnect()
-        while self._jobs:
-            path, data, ctype = self._jobs.popleft()
-            self._put_artifact(path, data, ctype, self._sender)
-        while True:
-            body = self._take_batch()
-            if body is None:
-                return
-            self._deliver(body)
-
-    def _take_batch(self) -> dict[str, list] | None:
-        with self._side_lock:
-            params = self._pending_params
-            tags = self._pending_tags
-            if len(params) > MAX_BATCH_PARAMS:
-                keys = list(params)[:MAX_BATCH_PARAMS]
-                params = {k: self._pending_params.pop(k) for k in keys}
-            else:
-                self._pending_params = {}
-            if len(tags) > MAX_BATCH_TAGS:
-                keys = list(tags)[:MAX_BATCH_TAGS]
-                tags = {k: self._pending_tags.pop(k) for k in keys}
-            else:
-                self._pending_tags = {}
-        buffer = self._metrics
-        count = min(len(buffer), self._batch_size)
-        pop = buffer.popleft
-        metrics = []
-        for _ in range(count):
-            key, value, step, ts = pop()
-            metrics.append({"key": key, "value": value, "step": step, "timestamp": ts})
-        if not (params or tags or metrics):
-            return None
-        return {
-            "params": [{"key": k, "value": v} for k, v in params.items()],
-            "metrics": metrics,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
-        }
-
-    def _deliver(self, body: dict[str, list]) -> None:
-        key = str(uuid.uuid4())
-        if self._online:
-            try:
-                self._sender.request(
-                    "POST", f"/api/v1/runs/{self.id}/batch/", json_body=body,
-                    headers={"Idempotency-Key": key},
-                )
-                return
-            except ServerUnavailableError as exc:
-                self._go_offline(exc)
-            except AuthenticationError as exc:
-                # Kept for `steward login` + `steward sync` rather than dropped.
-                self._online = False
-                self._next_probe = math.inf
-                self._record_error(exc)
-            except ConflictError as exc:
-                # Only params can conflict: keep them aside and still deliver the metrics and tags.
-                rest = {"params": [], "metrics": body["metrics"], "tags": body["tags"]}
-                rejected = {"params": body["params"], "metrics": [], "tags": []}
-                self._spool.write_rejected(self.id, "batch", {"key": key, "body": rejected}, exc)
-                self._record_error(exc)
-                if body["params"] and (rest["metrics"] or rest["tags"]):
-                    self._deliver(rest)
-                return
-            except ApiError as exc:
-                self._spool.write_rejected(self.id, "batch", {"key": key, "body": body}, exc)
-                self._record_error(exc)
-                return
-        self._spool_write("batch", {"key": key, "body": body})
-
-    def _send_end(self) -> None:
-        body = self._end_body
-        if body is None:
-            return
-        if self._online:
-            try:
-                self._sender.request("PATCH", f"/api/v1/runs/{self.id}/", json_body=body)
-                return
-            except ServerUnavailableError as exc:
-                self._go_offline(exc)
-            except AuthenticationError as exc:
-                self._online = False
-                self._record_error(exc)
-            except ApiError as exc:
-                self._record_error(exc)
-                return
-        self._spool_write("update", {"body": body})
-
-    def _put_artifact(self, path: str, data: bytes | Path, content_type: str,
-                      transport: Transport) -> dict[str, Any] | None:
-        if self._online:
-            try:
-                response = transport.request(
-                    "PUT", artifact_url(self.id, path), body=data, headers={"Content-Type": content_type}
-                )
-                return response.json() if response.content else {}
-            except ServerUnavailableError as exc:
-                self._go_offline(exc)
-        self._spool_write("artifact", {"path": path, "content_type": content_type}, data)
-        return None
-
-    # Logging
-
-    def _check_open(self) -> None:
+    def _check(self) -> None:
+        """Raise a refusal the server answered in the background, or refuse logging to an ended run."""
+        if self._pending_errors:
+            self._errors.raise_first()
         if self._ended:
             raise StewardError(f"Run {self.id} has ended; start a new run to log more.")
 
-    def log_metric(
-        self, key: str, value: float, step: int | None = None, *, timestamp: int | None = None
-    ) -> None:
+    @staticmethod
+    def _checked_tags(tags: Any) -> dict[str, str]:
+        return {key_check(k): value_text(v, TAG_VALUE_MAX, f"Tag {k!r}") for k, v in tags.items()}
+
+    # Metrics, params and tags
+
+    def log_metric(self, key: str, value: float, step: int | None = None, *,
+                   timestamp: int | None = None) -> None:
         """Append one metric point; returns at once (the network is the sender thread's business).
 
-        ``step`` defaults to one more than this key's previous step (0 for the
-        first point). NaN and +/-Infinity are kept. ``timestamp`` is epoch
-        milliseconds, now by default.
+        Args:
+            key: Metric name, e.g. ``"loss"`` or ``"val/acc"``.
+            value: A real number: ``int``, ``float`` or a NumPy integer or
+                floating scalar. NaN and +/-Infinity are kept.
+            step: Default: one more than this key's previous step (0 for the first point).
+            timestamp: Epoch milliseconds; now by default.
+
+        Raises:
+            InvalidInputError: a bad key.
+            InvalidTypeError: (a ``TypeError``) a value that is not a real
+                number, e.g. the string ``"0.3"`` or a boolean.
+            ApiError: a refusal the server answered for data sent earlier.
         """
-        if self._errors:
-            self._raise_errors()
-        if self._ended:
-            self._check_open()
+        if self._pending_errors or self._ended:
+            self._check()
         if key not in self._valid_keys:
-            self._valid_keys.add(_check_key(key))
-        if type(value) is not float:
-            value = _as_float(value, key)
-        if value - value != 0.0:  # NaN or +/-inf: JSON cannot carry them as numbers
-            value = _non_finite(value)
+            self._valid_keys.add(key_check(key))
+        if type(value) is not float or value - value != 0.0:
+            value = metric_value(value, key)
         if step is None:
-            step = self._steps.get(key, -1) + 1
-        elif type(step) is not int:
-            step = int(step)
-        self._steps[key] = step
-        self._metrics.append(
-            (key, value, step, int(time.time() * 1000) if timestamp is None else int(timestamp))
-        )
+            with self._step_lock:  # two threads counting the same key's steps must not both take one
+                step = self._steps.get(key, -1) + 1
+                self._steps[key] = step
+        else:
+            if type(step) is not int:
+                step = int(step)
+            self._steps[key] = step
+        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
+        self._metrics.append((key, value, step, ts))
         if len(self._metrics) >= self._batch_size:
-            self._wake.set()
+            self._sender.wake.set()
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None, *,
                     timestamp: int | None = None) -> None:
-        """Log several metrics at the same step and time."""
+        """Log several metrics at the same step and time (see :meth:`log_metric`)."""
         ts = int(time.time() * 1000) if timestamp is None else timestamp
         for key, value in metrics.items():
             self.log_metric(key, value, step, timestamp=ts)
 
     def log_param(self, key: str, value: Any) -> None:
-        """Record a hyperparameter.
+        """Record a hyperparameter, as the text :func:`steward.keys.param_text` gives.
 
-        Params are write-once: another value for the same key raises ConflictError.
+        Params are write-once: the same value again is fine, another value
+        for the same key raises :class:`~steward.errors.ConflictError`.
         """
         self.log_params({key: value})
 
     def log_params(self, params: dict[str, Any]) -> None:
-        """Record several hyperparameters (see :meth:`log_param`)."""
-        self._raise_errors()
-        self._check_open()
-        checked = {_check_key(k): value_text(v, PARAM_VALUE_MAX, f"Param {k!r}") for k, v in params.items()}
-        with self._side_lock:
+        """Record several hyperparameters (see :meth:`log_param`); none is kept if one is refused."""
+        self._check()
+        checked = {key_check(k): value_text(v, PARAM_VALUE_MAX, f"Param {k!r}") for k, v in params.items()}
+        with self._params_lock:
             for key, text in checked.items():
                 if key in self._params and self._params[key] != text:
                     raise ConflictError(
@@ -514,129 +288,204 @@ class Run(RunDatasets, RunRegistry):
                         f"params cannot be changed (got {text[:100]!r}).",
                         {key: "already logged"},
                     )
-            for key, text in checked.items():
-                if key not in self._params:
-                    self._params[key] = text
-                    self._pending_params[key] = text
+            new = {key: text for key, text in checked.items() if key not in self._params}
+            self._params.update(new)
+        if new:
+            self._sender.add_params(new)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag; setting it again replaces the value."""
         self.set_tags({key: value})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        """Set several tags."""
-        self._raise_errors()
-        self._check_open()
-        checked = {_check_key(k): value_text(v, TAG_VALUE_MAX, f"Tag {k!r}") for k, v in tags.items()}
-        with self._side_lock:
-            self._pending_tags.update(checked)
+        """Set several tags (see :meth:`set_tag`)."""
+        self._check()
+        self._sender.add_tags(self._checked_tags(tags))
+
+    # Artifacts
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> dict[str, Any] | None:
-        """Upload one file as ``artifact_path/<file name>``.
+        """Upload one file as ``artifact_path/<file name>`` (streamed from disk).
 
-        Returns the server's ``{path, size, sha256, content_type}``, or None if
-        the server is unreachable and the file was copied to the spool instead.
+        Returns:
+            The server's ``{"path", "size", "sha256", "content_type"}``, or
+            ``None`` if the server is unreachable and the file was copied to the spool.
         """
-        self._raise_errors()
-        self._check_open()
+        self._check()
         local = Path(local_path)
         if not local.is_file():
             raise FileNotFoundError(f"No file at {local}")
         dest = f"{artifact_path.strip('/')}/{local.name}" if artifact_path else local.name
-        return self._put_artifact(artifact_path_check(dest), local, _content_type(dest), self._main)
+        return self._conn.put_artifact(artifact_path_check(dest), local, _content_type(dest), self._conn.main)
 
-    def log_artifacts(
-        self, local_dir: str | Path, artifact_path: str | None = None
-    ) -> list[dict[str, Any] | None]:
-        """Upload every file under ``local_dir``, keeping the folder layout under ``artifact_path``."""
-        self._raise_errors()
-        self._check_open()
+    def log_artifacts(self, local_dir: str | Path,
+                      artifact_path: str | None = None) -> list[dict[str, Any] | None]:
+        """Upload every file under ``local_dir``, keeping the folder layout under ``artifact_path``.
+
+        Returns:
+            One :meth:`log_artifact` result per file.
+        """
+        self._check()
         root = Path(local_dir)
         if not root.is_dir():
             raise NotADirectoryError(f"No folder at {root}")
         results = []
         for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
             rel = file.relative_to(root).as_posix()
-            dest = f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel
-            dest = artifact_path_check(dest)
-            results.append(self._put_artifact(dest, file, _content_type(dest), self._main))
+            dest = artifact_path_check(f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
+            results.append(self._conn.put_artifact(dest, file, _content_type(dest), self._conn.main))
         return results
 
-    def log_bytes(
-        self, data: bytes, artifact_file: str, content_type: str | None = None
-    ) -> dict[str, Any] | None:
-        """Store bytes as an artifact at ``artifact_file``."""
-        self._raise_errors()
-        self._check_open()
+    def log_bytes(self, data: bytes, artifact_file: str,
+                  content_type: str | None = None) -> dict[str, Any] | None:
+        """Store bytes as the artifact ``artifact_file`` (content type guessed from the name by default)."""
+        self._check()
         path = artifact_path_check(artifact_file)
-        return self._put_artifact(path, bytes(data), content_type or _content_type(path), self._main)
+        content_type = content_type or _content_type(path)
+        return self._conn.put_artifact(path, bytes(data), content_type, self._conn.main)
 
     def log_text(self, text: str, artifact_file: str) -> dict[str, Any] | None:
-        """Store a string as a UTF-8 text artifact."""
+        """Store a string as a UTF-8 text artifact, e.g. ``run.log_text(report, "report.txt")``."""
         return self.log_bytes(text.encode("utf-8"), artifact_file, "text/plain; charset=utf-8")
+
+    def log_dict(self, dictionary: Any, artifact_file: str) -> dict[str, Any] | None:
+        """Store a dict (or list) as JSON, or as YAML when ``artifact_file`` ends in ``.yaml``/``.yml``.
+
+        NumPy scalars and arrays inside are written as plain numbers and lists.
+        """
+        data, content_type = _media.dict_bytes(dictionary, artifact_file)
+        return self.log_bytes(data, artifact_file, content_type)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> dict[str, Any] | None:
+        """Store a matplotlib or Plotly figure.
+
+        A matplotlib figure is saved in the format the file name says
+        (``.png``, ``.svg``, ``.pdf``...). A Plotly figure becomes a
+        self-contained ``.html`` page (plotly.js included, so it opens
+        offline), its ``.json`` spec, or an image format when kaleido is installed.
+        """
+        data, content_type = _media.figure_bytes(figure, artifact_file)
+        return self.log_bytes(data, artifact_file, content_type)
+
+    def log_image(self, image: Any, artifact_file: str) -> dict[str, Any] | None:
+        """Store an image: a NumPy array as PNG, or a Pillow image.
+
+        An array is (height, width) grey, or (height, width, 1|3|4) for grey,
+        RGB or RGBA; integer pixels are 0..255, float pixels 0.0..1.0.
+        """
+        data, content_type = _media.image_bytes(image, artifact_file)
+        return self.log_bytes(data, artifact_file, content_type)
+
+    # Datasets and models
+
+    def log_dataset(self, path_or_dataframe: Any, name: str, role: str = "train", *,
+                    direction: str = "input", delimiter: str | None = None,
+                    encoding: str | None = None) -> _datasets.DatasetVersion:
+        """Upload (or find) a version of dataset ``name`` and record it as this run's input or output.
+
+        Args:
+            path_or_dataframe: A CSV or Parquet file, or a pandas DataFrame.
+            name: The dataset's name in the project.
+            role: e.g. ``"train"``, ``"test"``, ``"validation"``.
+            direction: ``"input"`` or ``"output"``.
+            delimiter: CSV delimiter, detected by the server by default.
+            encoding: CSV encoding, detected by the server by default.
+
+        Returns:
+            The stored dataset version (identical content returns the version that holds it).
+        """
+        self._check()
+        self._require_server("log_dataset", "Upload it later with Client.create_dataset_version.")
+        return _datasets.run_dataset_log(self._conn.main, project=self.project, run_id=self.id,
+                                         path_or_dataframe=path_or_dataframe, name=name, role=role,
+                                         direction=direction, delimiter=delimiter, encoding=encoding)
+
+    def log_model(self, model: Any, artifact_path: str = "model", *, registered_model: str | None = None,
+                  input_example: Any = None, pii_columns: list[str] | None = None,
+                  description: str = "", wait: bool = True,
+                  timeout: float = 600.0) -> _registry.ModelVersion | None:
+        """Store a fitted model as ``<artifact_path>/model.skops`` and optionally register it.
+
+        Args:
+            model: A fitted scikit-learn estimator or pipeline (needs skops).
+            artifact_path: The artifact folder for the model.
+            registered_model: Register the model as the next version of this
+                registered model (created if new). The run's buffered metrics
+                are sent first, so the version records them.
+            input_example: Up to 1000 rows (DataFrame or 2-D array) stored
+                beside the model; the server derives the input signature from it.
+            pii_columns: Columns of the input that hold personal data.
+            description: The version's description.
+            wait: Wait for the server's checks of the new version to end.
+            timeout: Seconds to wait for them.
+
+        Returns:
+            The registered version, or ``None`` without ``registered_model``.
+        """
+        self._check()
+        folder = artifact_path.strip("/")
+        stored = _registry.model_store(self.log_bytes, model, folder, input_example)
+        if registered_model is None:
+            return None
+        if stored is None or not self._conn.created:
+            raise StewardError("The server is unreachable, so the model was kept in the spool and cannot "
+                               "be registered now; register it later with Client.register_model.")
+        self.flush()  # the version records the run's metrics as they are at registration
+        return _registry.register(lambda m, p, **kw: self._conn.main.request(m, p, **kw).json(),
+                                  project=self.project, name=registered_model, run_id=self.id,
+                                  artifact_path=folder, description=description, pii_columns=pii_columns,
+                                  wait=wait, timeout=timeout)
+
+    def _require_server(self, what: str, later: str) -> None:
+        if not self._conn.created:
+            raise StewardError(
+                f"{what} needs the server: this run is offline, so it cannot be done now. {later}"
+            )
 
     # Flushing and ending
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything logged so far is stored on the server or in the spool.
 
-        Raises the first error the server answered for a background batch.
+        Raises:
+            ApiError: the first refusal the server answered for a background batch.
+            TimeoutError: not done within ``timeout`` seconds.
         """
-        self._request_flush(timeout)
-        self._raise_errors()
-
-    def _request_flush(self, timeout: float | None) -> None:
-        if not self._thread.is_alive():
-            return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cv:
-            self._flush_requested += 1
-            generation = self._flush_requested
-            self._wake.set()
-            while self._flush_done < generation and self._thread.is_alive():
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"Run {self.id}: flush did not finish in {timeout}s.")
-                self._cv.wait(0.25)
+        self._sender.flush(timeout)
+        self._errors.raise_first()
 
     def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """Flush, record the final status (FINISHED, FAILED or KILLED) and stop the background threads.
+        """Flush, record the final status and stop the background threads. Safe to call twice.
 
-        Safe to call twice. Raises the first error the server answered for a
-        background batch, after the run is ended.
+        Args:
+            status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+            error: Text stored as the run's error (the last 20,000 characters).
+
+        Raises:
+            ApiError: the first refusal the server answered for a background
+                batch, after the run is ended.
         """
-        if status not in RUN_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}")
+        if status not in RUN_STATUSES or status == "RUNNING":
+            raise ValueError("status must be one of FINISHED, FAILED, KILLED")
         if self._ended:
             return
         self._ended = True
-        self._system_stop.set()
-        if self._system_thread is not None:
-            self._system_thread.join()
+        if self._system is not None:
+            self._system.stop()
         body: dict[str, Any] = {"status": status, "end_time": int(time.time() * 1000)}
         if error:
             body["error"] = error[-20_000:]
-        self._end_body = body
-        with self._cv:
-            self._stopping = True
-        self._wake.set()
-        self._thread.join()
-        if self._sync_thread is not None:
-            # Let the earlier runs' records finish sending, within reason; the rest waits for next time.
-            self._sync_thread.join(SPOOL_SYNC_GRACE)
-            self._sync_stop.set()
-            self._sync_thread.join()
-        for transport in (self._main, self._sender, self._probe, self._sync_transport):
-            transport.close()
+        self._sender.stop(body)
+        self._conn.finish_sync()
+        self._conn.close()
         self.status = status
-        with _open_lock:
-            if self in _open_runs:
-                _open_runs.remove(self)
-        if self.spooled and not self._online:
+        _active.remove(self)
+        if self._conn.spooled and not self._conn.online:
             log.warning(
                 "steward: run %s ended with %d request(s) in the spool %s; run `steward sync` to send them.",
-                self.id, len(self._spool.records(self.id)), self._spool.root,
+                self.id, len(self._conn.spool.records(self.id)), self._conn.spool.root,
             )
-        self._raise_errors()
+        self._errors.raise_first()
 
     def __enter__(self) -> Run:
         return self
@@ -652,34 +501,16 @@ class Run(RunDatasets, RunRegistry):
             # The body's own exception is the one to show; the refused batch was logged already.
             log.error("steward: run %s: %s", self.id, pending)
 
-    # System metrics
 
-    def _start_system_metrics(self, interval: float) -> None:
-        try:
-            import psutil
-        except ImportError:
-            log.warning("steward: system metrics need psutil (pip install 'steward-sdk[system]').")
-            return
-        process = psutil.Process()
-        psutil.cpu_percent(None)
-
-        def sample() -> None:
-            step = 0
-            while not self._system_stop.wait(interval):
-                memory = psutil.virtual_memory()
-                self.log_metrics({
-                    "system/cpu_percent": psutil.cpu_percent(None),
-                    "system/memory_percent": memory.percent,
-                    "system/memory_used_mb": (memory.total - memory.available) / 2**20,
-                    "system/process_rss_mb": process.memory_info().rss / 2**20,
-                }, step=step)
-                step += 1
-
-        self._system_thread = threading.Thread(target=sample, name="steward-system-metrics", daemon=True)
-        self._system_thread.start()
+def _system_interval(options: RunOptions, settings: Settings) -> float | None:
+    if options.system_metrics is not None:
+        return float(options.system_metrics)
+    if options.log_system_metrics is False:
+        return None
+    if options.log_system_metrics:
+        return float(settings.system_metrics_interval or DEFAULT_INTERVAL)
+    return float(settings.system_metrics_interval) if settings.system_metrics_interval else None
 
 
 def _content_type(path: str) -> str:
-    import mimetypes
-
     return mimetypes.guess_type(path)[0] or "application/octet-stream"

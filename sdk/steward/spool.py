@@ -193,6 +193,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
+        """True when everything was sent: nothing refused, nothing left waiting."""
         return not self.rejected and not self.remaining and self.error is None
 
 

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import steward
 
-from experiments.models import Metric
+from accounts.models import Membership, Role
+from experiments.models import Metric, Run
+from tests.sdk.conftest import make_account
 
 pytestmark = pytest.mark.live
 
 
-def test_unknown_project_raises_not_found_at_start(steward_server, account):
+def test_a_missing_project_is_created_with_the_caller_as_owner(steward_server, account):
     steward.configure(url=steward_server.url, token=account.token)
-    with pytest.raises(steward.NotFoundError, match="No such project") as caught:
-        steward.start_run(project="no-such-project", experiment="x", capture=False)
-    assert caught.value.status == 404 and caught.value.code == "not_found"
+    slug = f"fresh-{uuid.uuid4().hex[:8]}"
+    with steward.start_run(project=slug, experiment="x", capture=False) as run:
+        run.log_metric("m", 1)
+    membership = Membership.objects.get(project__slug=slug)
+    assert (membership.user, membership.role) == (account.user, Role.OWNER)
+    assert Run.objects.get(pk=run.id).project.slug == slug
+
+
+def test_a_project_that_cannot_be_created_is_named_in_the_error(steward_server, account):
+    someone_elses = make_account().project
+    steward.configure(url=steward_server.url, token=account.token)
+    refused = f"Project '{someone_elses}' does not exist for you"
+    with pytest.raises(steward.NotFoundError, match=refused) as caught:
+        steward.start_run(project=someone_elses, experiment="x", capture=False)
+    assert "not a member" in caught.value.fields["project"]
+    with pytest.raises(steward.NotFoundError, match="Project 'Not A Slug' does not exist .*slug"):
+        steward.start_run(project="Not A Slug", experiment="x", capture=False)
+    assert steward.active_run() is None
+    assert not Membership.objects.filter(user=account.user).exclude(project__slug=account.project).exists()
 
 
 def test_bad_token_raises_authentication_error(steward_server, account):

@@ -52,7 +52,7 @@ def test_run_round_trip(steward_server, account, tmp_path):
     client = steward.Client()
     stored = client.get_run(run.id)
     assert stored.status == "FINISHED"
-    assert stored.params == {"lr": "0.01", "depth": "3", "balanced": "true", "solver": "lbfgs"}
+    assert stored.params == {"lr": "0.01", "depth": "3", "balanced": "True", "solver": "lbfgs"}
     assert stored.metrics["loss"] == pytest.approx(0.2)
     assert stored.metric_details["loss"]["step"] == 40
     assert stored.metrics["acc"] == 0.9 and stored.metrics["f1"] == 0.8
@@ -86,7 +86,12 @@ def test_run_round_trip(steward_server, account, tmp_path):
     requirements = client.download_artifact(run.id, "steward/requirements.txt", tmp_path / "dl").read_text()
     assert "requests==" in requirements
     downloaded = client.download_artifacts(run.id, "out", tmp_path / "all")
-    assert sorted(p.name for p in downloaded) == ["a.txt", "b.json"]
+    assert downloaded == tmp_path / "all" / "out"
+    assert sorted(p.relative_to(downloaded).as_posix() for p in downloaded.rglob("*") if p.is_file()) == [
+        "a.txt", "sub/b.json"]
+    assert (downloaded / "sub" / "b.json").read_text() == '{"b": 1}'
+    one = client.download_artifacts(run.id, "out/a.txt", tmp_path / "one")
+    assert one == tmp_path / "one" / "out" / "a.txt" and one.read_text() == "alpha"
 
     found = client.search_runs(account.project, experiment="baseline", filter="metrics.acc > 0.5")
     assert [r.id for r in found] == [run.id]
