@@ -147,7 +147,8 @@ def upload(request, project, name: str | None):
     try:
         return datasets.dataset_version_create(
             project=project, name=name, stream=stream, user=request.user, content_length=length,
-            filename=filename or "", fmt=_opt(options, "file_format"), delimiter=_opt(options, "delimiter"),
+            # A delimiter given empty is refused, not sniffed: only one left out is sniffed.
+            filename=filename or "", fmt=_opt(options, "file_format"), delimiter=options.get("delimiter"),
             encoding=_opt(options, "encoding"), description=options.get("description", "") or "",
         )
     finally:

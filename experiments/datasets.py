@@ -155,6 +155,10 @@ def dataset_version_create(
     name = _name_clean(name)
     if fmt is not None and fmt not in ("csv", "parquet"):
         raise ValidationError({"format": "Must be 'csv' or 'parquet'."})
+    # Checked before a byte of the upload is stored.
+    delimiter = dataset_files.delimiter_clean(delimiter)
+    if encoding is not None:
+        encoding = dataset_files.encoding_clean(encoding)
     storage = _storage()
     blob = artifacts.blob_write(
         stream, name_prefix=f"datasets/{project.pk}/", max_bytes=max_dataset_bytes(),
