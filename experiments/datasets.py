@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from accounts.models import Project, Role
-from accounts.permissions import project_for_user, require_role, role_for
+from accounts.permissions import can_see_pii, project_for_user, require_role
 from experiments import artifacts, dataset_files, jobs
 from experiments.models import (
     ColumnRole,
@@ -105,9 +105,12 @@ def dataset_version_for_user(user, version_id, min_role: Role = Role.VIEWER) -> 
     return version
 
 
-def can_see_pii(user, project: Project) -> bool:
-    role = role_for(user, project)
-    return role is not None and role >= Role.EDITOR
+def dataset_pii_columns(dataset: Dataset) -> set[str]:
+    """Columns flagged PII in any version of ``dataset`` (rules are the dataset's, flags per version)."""
+    names: set[str] = set()
+    for columns in dataset.versions.values_list("columns", flat=True):
+        names.update(c["name"] for c in columns or [] if c.get("pii"))
+    return names
 
 
 # --- upload --------------------------------------------------------------------------------

@@ -13,10 +13,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
-from accounts.permissions import project_for_user, role_for
+from accounts.permissions import can_see_pii, project_for_user, role_for
 from experiments import datasets, jobs, sweeps, training
 from experiments.api import job_for_user
-from experiments.api_datasets import lineage_for_run, lineage_for_version, profile_for
+from experiments.api_datasets import (
+    lineage_for_run,
+    lineage_for_version,
+    pii_hidden_for,
+    profile_for,
+    rule_config_shown,
+    validation_for,
+)
 from experiments.api_training import sweep_for_user
 from experiments.models import ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
 from experiments.selectors import run_for_user
@@ -110,8 +117,12 @@ def dataset_detail(request, slug: str, name: str):
             else:
                 return redirect("datasets:dataset", slug=slug, name=name)
     versions = dataset.versions.select_related("created_by", "profile_job", "validation_job")
+    rules = list(dataset.rules.all())
+    hidden = pii_hidden_for(request.user, dataset)
+    for rule in rules:
+        rule.shown_config = rule_config_shown(rule.config, rule.column, hidden)
     return render(request, "datasets/dataset.html", {
-        "project": project, "dataset": dataset, "versions": versions, "rules": dataset.rules.all(),
+        "project": project, "dataset": dataset, "versions": versions, "rules": rules,
         "form": form, "can_edit": _can_edit(request.user, project), "nav": "projects",
     })
 
@@ -141,7 +152,7 @@ def version_detail(request, version_id: int):
         except ValidationError as exc:
             messages.error(request, _errors(exc))
         return redirect("datasets:version", version_id=version.pk)
-    show_pii = datasets.can_see_pii(request.user, project)
+    show_pii = can_see_pii(request.user, project)
     try:
         preview = datasets.dataset_version_preview(version=version, user=request.user, rows=20)
     except (OSError, ValueError) as exc:
@@ -152,7 +163,7 @@ def version_detail(request, version_id: int):
         "project": project, "dataset": version.dataset, "version": version, "can_edit": can_edit,
         "roles": ColumnRole.values, "preview": preview, "profile": profile,
         "profile_by_name": {c["name"]: c for c in (profile or {}).get("columns", [])},
-        "validation": version.validation, "lineage": lineage_for_version(version),
+        "validation": validation_for(version, show_pii), "lineage": lineage_for_version(version),
         "profile_job": version.profile_job, "validation_job": version.validation_job, "nav": "projects",
     })
 
