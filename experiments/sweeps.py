@@ -84,7 +84,7 @@ def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def sweep_create(*, project: Project, experiment: str, spec: Any, search: Any, user,
                  objective: str | None = None, goal: str | None = None, parallelism: int = 2,
                  name: str = "") -> Sweep:
-    clean, version = training.spec_clean(project=project, spec=spec)
+    clean, version = training.spec_clean(project=project, spec=spec, user=user)
     search_clean, trials = trials_generate(search)
     for i, trial in enumerate(trials):
         try:

@@ -178,6 +178,10 @@ class TrainingForm(forms.Form):
                                          help_text="None ticked: every column but the target and "
                                                    "id/timestamp/ignore columns")
     sensitive_features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    allow_pii_features = forms.BooleanField(
+        required=False, label="Train on PII columns",
+        help_text="Off: columns marked PII are left out of the features. On: they are used, and the "
+                  "model file can only be downloaded by those who may see PII.")
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                              help_text='JSON, e.g. {"n_estimators": 100, "class_weight": {"0": 1, "1": 5}}')
     test_size = forms.FloatField(initial=0.25, min_value=0.01, max_value=0.99)
@@ -227,6 +231,7 @@ def training_new(request, slug: str):
         try:
             spec = {"dataset_version": version.pk, "target": d["target"], "features": d["features"] or None,
                     "sensitive_features": d["sensitive_features"], "task": d["task"],
+                    "allow_pii_features": d["allow_pii_features"],
                     "estimator": d["estimator"], "params": _json_field(d["params"], "params") or {},
                     "split": {"test_size": d["test_size"], "stratify": d["stratify"], "seed": d["seed"]},
                     "metrics": d["metrics"] or None}
@@ -261,8 +266,11 @@ def training_job(request, job_id: int):
         return redirect("experiments:job", job_id=job.pk)
     if request.htmx:
         return render(request, "training/_job_panel.html", {"job": job})
+    result = job.result if isinstance(job.result, dict) else {}
     return render(request, "training/job.html", {
         "job": job, "project": job.project, "spec_json": json.dumps(job.params.get("spec"), indent=2),
+        "pii_left_out": result.get("pii_left_out", job.params.get("pii_left_out")),
+        "pii_features": result.get("pii_features"),
         "can_edit": _can_edit(request.user, job.project), "nav": "projects",
     })
 
@@ -290,6 +298,14 @@ def run_rerun(request, run_id):
     return redirect("datasets:training-job", job_id=job.pk)
 
 
+def _json_list(text: str | None) -> list:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
 @login_required
 @require_GET
 def run_panel(request, run_id):
@@ -300,8 +316,12 @@ def run_panel(request, run_id):
     if record is not None:
         plots = list(run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
                      .values_list("path", flat=True))
+    tags = dict(run.tags.filter(key__in=["steward.pii_left_out", "steward.pii_features"])
+                .values_list("key", "value"))
     return render(request, "training/_run_panel.html", {
         "run": run, "lineage": lineage_for_run(run), "record": record,
+        "pii_left_out": _json_list(tags.get("steward.pii_left_out")),
+        "pii_features": _json_list(tags.get("steward.pii_features")),
         "spec_json": json.dumps(record.spec, indent=2) if record else "", "plots": plots,
         "can_edit": _can_edit(request.user, run.project),
         "has_links": RunDataset.objects.filter(run=run).exists(),
