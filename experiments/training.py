@@ -95,6 +95,9 @@ CLASS_KEYED_PARAMS = ("class_weight",)
 # Hyperparameters whose object would name the estimator's input features.
 FEATURE_KEYED_PARAMS = ("monotonic_cst",)
 MAX_PLOT_POINTS = 5000
+# What a run trained on PII columns writes that holds their values. The plots and JSON
+# name columns and classes only (a PII column cannot be the target).
+PII_FILES = {"model/model.skops"}
 # Modules whose types a saved pipeline may contain; checked when the model is
 # dumped, so the trusted list handed to skops on load is explicit and bounded.
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
@@ -1020,8 +1023,9 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         services.metrics_log(run=run, points=points)
         for path, data in files.items():
             content_type = "application/json" if path.endswith(".json") else "application/octet-stream"
+            # The fitted encoders and imputers keep the values of the PII columns they saw.
             artifacts.artifact_upload(run=run, path=path, stream=io.BytesIO(data), content_length=len(data),
-                                      content_type=content_type)
+                                      content_type=content_type, pii=bool(pii_features) and path in PII_FILES)
         RunDataset.objects.create(run=run, dataset_version=version, direction=LineageDirection.INPUT,
                                   role="train")
         TrainingRun.objects.create(

@@ -314,8 +314,10 @@ def run_panel(request, run_id):
     record = TrainingRun.objects.filter(run=run).select_related("rerun_of").first()
     plots = []
     if record is not None:
-        plots = list(run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
-                     .values_list("path", flat=True))
+        found = run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
+        if not can_see_pii(request.user, run.project):
+            found = found.filter(pii=False)
+        plots = list(found.values_list("path", flat=True))
     tags = dict(run.tags.filter(key__in=["steward.pii_left_out", "steward.pii_features"])
                 .values_list("key", "value"))
     return render(request, "training/_run_panel.html", {

@@ -57,6 +57,7 @@ def test_a_pii_column_is_left_out_of_the_features_and_the_job_and_run_say_so(
     assert "email" not in [i["name"] for i in json.loads(blob(run, "model/signature.json"))["inputs"]]
     for path in ("model/model.skops", "feature_importances.json", "plots/feature_importances.json"):
         assert PII_MARK.encode() not in blob(run, path), path
+    assert not run.artifacts.filter(pii=True).exists()  # nothing to lock: no PII went in
     # Viewers read why, on the job page and the run's panel.
     for url in (f"/training/jobs/{job.pk}/", f"/runs/{run.pk}/datasets-panel/"):
         page = browser_for(viewer).get(url).content.decode()
@@ -145,3 +146,31 @@ def test_the_training_form_opts_in_with_a_checkbox(editor, project, people, eage
     first, second = Job.objects.filter(kind="training").order_by("pk")
     assert first.result["pii_left_out"] == ["email"] and first.params["spec"]["allow_pii_features"] is False
     assert second.result["pii_features"] == ["email"] and second.params["spec"]["allow_pii_features"] is True
+
+
+def test_the_model_file_of_a_pii_trained_run_is_only_for_roles_that_may_see_pii(
+    editor, viewer, project, people, eager
+):
+    _, run = trained(editor, project, spec_for(people, allow_pii_features=True), eager)
+    assert set(run.artifacts.filter(pii=True).values_list("path", flat=True)) == {"model/model.skops"}
+    listing = viewer.get(f"/api/v1/runs/{run.pk}/artifacts/?recursive=true").json()["files"]
+    files = {f["path"]: f for f in listing}
+    assert files["model/model.skops"]["pii"] is True and files["model/signature.json"]["pii"] is False
+
+    url = f"/api/v1/runs/{run.pk}/artifacts/model/model.skops"
+    refused = viewer.get(url)
+    assert refused.status_code == 403 and error_of(refused)["code"] == "permission_denied"
+    assert editor.get(url).status_code == 200
+    assert viewer.get(f"/api/v1/runs/{run.pk}/artifacts/model/signature.json").status_code == 200
+    preview = f"/runs/{run.pk}/artifacts/preview/?path=model/model.skops"
+    assert browser_for(viewer).get(preview).status_code == 403
+    assert browser_for(editor).get(preview).status_code == 200
+    tree = browser_for(viewer).get(f"/runs/{run.pk}/artifacts/?prefix=model").content.decode()
+    assert "model.skops" in tree and ">PII<" in tree
+
+    # Uploading over the path does not unlock it.
+    data = b"not a model any more"
+    response = editor.generic("PUT", url, data, content_type="application/octet-stream",
+                              CONTENT_LENGTH=str(len(data)))
+    assert response.status_code == 201 and response.json()["pii"] is True
+    assert viewer.get(url).status_code == 403
