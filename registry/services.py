@@ -19,7 +19,7 @@ from rest_framework import exceptions
 from accounts.errors import Conflict
 from accounts.models import Project
 from experiments import jobs
-from experiments.artifacts import artifact_path_clean, artifact_storage
+from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage
 from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_trust
@@ -281,6 +281,11 @@ def model_version_create(
         raise ValidationError({"pii_columns": "PII flags need an input signature (log an input example)."})
 
     with transaction.atomic():
+        if any(c["pii"] for c in signature.get("columns", [])):
+            # A model fed PII columns keeps their values (encoder categories, imputer fills), as
+            # does its input example: from now on only roles that may see PII read either file.
+            example_path = f"{folder}/{EXAMPLE_FILE}" if folder else EXAMPLE_FILE
+            artifact_pii_mark(artifacts=[artifact, *Artifact.objects.filter(run=run, path=example_path)])
         model = _registered_model_get_or_create(project=project, name=model_name, user=user)
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
