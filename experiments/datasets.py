@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -131,13 +131,14 @@ def _name_clean(name: Any) -> str:
     return name
 
 
-def _carry_roles(columns: list[dict[str, Any]], previous: DatasetVersion | None) -> list[dict[str, Any]]:
+def _carry_roles(columns: list[dict[str, Any]], previous: DatasetVersion | None,
+                 pii_columns: frozenset[str]) -> list[dict[str, Any]]:
     """New columns are features; a column the previous version had keeps its role and PII flag."""
     before = {c["name"]: c for c in (previous.columns if previous else [])}
     for col in columns:
         old = before.get(col["name"], {})
         col["role"] = old.get("role", ColumnRole.FEATURE.value)
-        col["pii"] = bool(old.get("pii", False))
+        col["pii"] = bool(old.get("pii", False)) or col["name"] in pii_columns
     return columns
 
 
@@ -153,8 +154,12 @@ def dataset_version_create(
     delimiter: str | None = None,
     encoding: str | None = None,
     description: str = "",
+    pii_columns: Iterable[str] = (),
 ) -> VersionCreated:
-    """Store an uploaded CSV/Parquet as a new version, or return the version with the same content."""
+    """Store an uploaded CSV/Parquet as a new version, or return the version with the same content.
+
+    ``pii_columns`` are flagged PII from the start (a file derived from PII data).
+    """
     name = _name_clean(name)
     if fmt is not None and fmt not in ("csv", "parquet"):
         raise ValidationError({"format": "Must be 'csv' or 'parquet'."})
@@ -199,7 +204,7 @@ def dataset_version_create(
                 size=blob.size,
                 row_count=summary.row_count,
                 column_count=len(summary.columns),
-                columns=_carry_roles(summary.columns, previous),
+                columns=_carry_roles(summary.columns, previous, frozenset(pii_columns)),
                 created_by=user,
             )
             version.profile_job = jobs.job_create(

@@ -653,6 +653,8 @@ def batch_score_compute(*, job_id: int) -> None:
             fmt="parquet",
             description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
                         f"{data_version.dataset.name} v{data_version.version}.",
+            # The id columns are copied from the scored data: what was PII there is PII here.
+            pii_columns=[n for n in ids if (data_version.column(n) or {}).get("pii")],
         )
         return {"dataset_version_id": created.version.pk, "dataset": created.version.dataset.name,
                 "version": created.version.version, "rows": total, "runtime": predictor.runtime,
