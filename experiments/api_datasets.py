@@ -194,8 +194,10 @@ def upload(request, project, name: str | None):
 
 UPLOAD_PARAMS = [
     OpenApiParameter("file_format", str, enum=["csv", "parquet"], description="Detected when left out."),
-    OpenApiParameter("delimiter", str, description="CSV delimiter; sniffed when left out."),
-    OpenApiParameter("encoding", str, description="CSV encoding; utf-8 when left out."),
+    OpenApiParameter("delimiter", str, description="CSV delimiter, one ASCII character other than a quote "
+                                                   "or a line break; sniffed when left out."),
+    OpenApiParameter("encoding", str, description="CSV character encoding (utf-8, latin-1, cp1252, ...); "
+                                                  "utf-8 when left out."),
     OpenApiParameter("filename", str),
 ]
 
