@@ -174,3 +174,22 @@ def test_the_model_file_of_a_pii_trained_run_is_only_for_roles_that_may_see_pii(
                               CONTENT_LENGTH=str(len(data)))
     assert response.status_code == 201 and response.json()["pii"] is True
     assert viewer.get(url).status_code == 403
+
+
+def test_sweep_trials_that_no_longer_pass_fail_saying_why(editor, project, people):
+    search = {"strategy": "grid", "space": {"max_depth": [1, 2, 3]}}
+    sweep = editor.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                        {"experiment": "sweep", "spec": spec_for(people), "search": search, "parallelism": 1},
+                        format="json").json()
+    assert sweep["progress"]["queued"] == 1
+    # The target is flagged PII after the sweep began; its first trial ended without reporting back.
+    editor.patch(f"/api/v1/dataset-versions/{people['id']}/columns/", {"columns": {"churn": {"pii": True}}},
+                 format="json")
+    Job.objects.filter(kind="training").update(status=JobStatus.FAILED, error="worker lost")
+    response = editor.get(f"/api/v1/sweeps/{sweep['id']}/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "finished" and body["progress"]["failed"] == 3
+    errors = [r["error"] for r in body["leaderboard"] if r["error"] != "worker lost"]
+    assert len(errors) == 2 and all("marked PII" in e for e in errors)
+    assert browser_for(editor).get(f"/sweeps/{sweep['id']}/").status_code == 200
