@@ -57,6 +57,24 @@ def require_role(user, project: Project, min_role: Role) -> Role:
     return role
 
 
+def can_see_pii(user, project: Project) -> bool:
+    """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them.
+
+    The one rule for PII everywhere (previews, profiles, validation reports,
+    PII-trained model files and the model versions made from them): editors
+    and above.
+    """
+    role = role_for(user, project)
+    return role is not None and role >= Role.EDITOR
+
+
+def require_pii_access(user, project: Project) -> None:
+    """403 for a member who may not see PII values (the caller has already answered 404 to others)."""
+    if not can_see_pii(user, project):
+        raise PermissionDenied("This holds values of PII columns; it needs a role that may see PII "
+                               "(editor or above).")
+
+
 def projects_visible_to(user) -> QuerySet[Project]:
     if user.is_staff:
         return Project.objects.all()

@@ -32,6 +32,7 @@ def artifact_output(artifact: Artifact) -> dict:
         "sha256": artifact.sha256,
         "content_type": artifact.content_type,
         "created_at": artifact.created_at.isoformat(),
+        "pii": artifact.pii,
     }
 
 
@@ -77,7 +78,7 @@ class ArtifactApi(APIView):
     )
     def get(self, request, run_id, path):
         run = run_for_user(request.user, run_id)
-        artifact, blob = artifacts.artifact_open(run=run, path=path)
+        artifact, blob = artifacts.artifact_open(run=run, path=path, user=request.user)
         response = FileResponse(
             blob,
             as_attachment=True,

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from accounts.permissions import project_for_user, require_role
-from experiments import artifacts, datasets
+from accounts.permissions import can_see_pii, project_for_user, require_pii_access, require_role
+from experiments import artifacts, dataset_profile, datasets
 from experiments.api import job_output
 from experiments.models import Dataset, DatasetVersion, Job, RunDataset, ValidationRule
 from experiments.selectors import run_for_user
@@ -55,6 +55,35 @@ def profile_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | Non
     return profile | {"columns": columns, "sensitive_groups": groups, "labels": labels}
 
 
+def rule_config_shown(config: dict[str, Any], column: str, pii: set[str]) -> dict[str, Any]:
+    """A rule's config; the listed values of a PII column (they may be its very values) only counted."""
+    if column in pii and isinstance(config.get("values"), list):
+        return {"values_count": len(config["values"]), "hidden": True}
+    return config
+
+
+def validation_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | None:
+    """The stored validation report, with nothing that could quote a PII column's values unless ``show_pii``.
+
+    Reports store counts only for PII columns; this also covers a report made
+    before its column was flagged.
+    """
+    report = version.validation
+    if report is None or show_pii:
+        return report
+    pii = {c["name"] for c in version.columns if c.get("pii")}
+    if not pii:
+        return report
+    rules = []
+    for entry in report.get("rules", []):
+        if entry.get("column") in pii:
+            entry = entry | {"config": rule_config_shown(entry.get("config") or {}, entry["column"], pii)}
+            if entry.get("kind") == "allowed_values":
+                entry["message"] = dataset_profile.allowed_values_message(entry.get("failed_count") or 0, [])
+        rules.append(entry)
+    return report | {"rules": rules}
+
+
 def lineage_for_version(version: DatasetVersion) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {"inputs_of": [], "outputs_of": []}
     links = RunDataset.objects.filter(dataset_version=version).select_related("run__experiment")
@@ -89,8 +118,9 @@ def version_output(version: DatasetVersion, user, *, full: bool = True) -> dict[
         "validation_job": _job_brief(version.validation_job),
     }
     if full:
-        body["profile"] = profile_for(version, datasets.can_see_pii(user, version.dataset.project))
-        body["validation"] = version.validation
+        show_pii = can_see_pii(user, version.dataset.project)
+        body["profile"] = profile_for(version, show_pii)
+        body["validation"] = validation_for(version, show_pii)
         body["lineage"] = lineage_for_version(version)
     return body
 
@@ -108,9 +138,15 @@ def dataset_output(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def rule_output(rule: ValidationRule) -> dict[str, Any]:
-    return {"id": rule.pk, "kind": rule.kind, "column": rule.column, "config": rule.config,
+def rule_output(rule: ValidationRule, pii_hidden: set[str] | frozenset = frozenset()) -> dict[str, Any]:
+    """A rule; ``pii_hidden`` names the PII columns whose allowed values the reader may not see."""
+    return {"id": rule.pk, "kind": rule.kind, "column": rule.column,
+            "config": rule_config_shown(rule.config, rule.column, set(pii_hidden)),
             "created_at": rule.created_at.isoformat()}
+
+
+def pii_hidden_for(user, dataset: Dataset) -> set[str]:
+    return set() if can_see_pii(user, dataset.project) else datasets.dataset_pii_columns(dataset)
 
 
 def _content_length(request) -> int:
@@ -147,7 +183,8 @@ def upload(request, project, name: str | None):
     try:
         return datasets.dataset_version_create(
             project=project, name=name, stream=stream, user=request.user, content_length=length,
-            filename=filename or "", fmt=_opt(options, "file_format"), delimiter=_opt(options, "delimiter"),
+            # A delimiter given empty is refused, not sniffed: only one left out is sniffed.
+            filename=filename or "", fmt=_opt(options, "file_format"), delimiter=options.get("delimiter"),
             encoding=_opt(options, "encoding"), description=options.get("description", "") or "",
         )
     finally:
@@ -157,8 +194,10 @@ def upload(request, project, name: str | None):
 
 UPLOAD_PARAMS = [
     OpenApiParameter("file_format", str, enum=["csv", "parquet"], description="Detected when left out."),
-    OpenApiParameter("delimiter", str, description="CSV delimiter; sniffed when left out."),
-    OpenApiParameter("encoding", str, description="CSV encoding; utf-8 when left out."),
+    OpenApiParameter("delimiter", str, description="CSV delimiter, one ASCII character other than a quote "
+                                                   "or a line break; sniffed when left out."),
+    OpenApiParameter("encoding", str, description="CSV character encoding (utf-8, latin-1, cp1252, ...); "
+                                                  "utf-8 when left out."),
     OpenApiParameter("filename", str),
 ]
 
@@ -188,9 +227,10 @@ class DatasetDetailApi(APIView):
         dataset = datasets.dataset_for_user(request.user, slug, name)
         versions = dataset.versions.select_related("dataset__project", "created_by", "profile_job",
                                                    "validation_job")
+        hidden = pii_hidden_for(request.user, dataset)
         return Response(dataset_output(dataset) | {
             "version_list": [version_output(v, request.user, full=False) for v in versions],
-            "rules": [rule_output(r) for r in dataset.rules.all()],
+            "rules": [rule_output(r, hidden) for r in dataset.rules.all()],
         })
 
 
@@ -252,7 +292,7 @@ class DatasetDownloadApi(APIView):
         version = datasets.dataset_version_for_user(request.user, version_id)
         if any(c.get("pii") for c in version.columns):
             # The whole file would reveal what the preview hides.
-            require_role(request.user, version.dataset.project, Role.EDITOR)
+            require_pii_access(request.user, version.dataset.project)
         try:
             blob = artifacts._blob_open(artifacts.artifact_storage(), version.storage_name)
         except FileNotFoundError:
@@ -288,7 +328,8 @@ class ValidationRuleListApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug, name):
         dataset = datasets.dataset_for_user(request.user, slug, name)
-        return Response({"rules": [rule_output(r) for r in dataset.rules.all()]})
+        hidden = pii_hidden_for(request.user, dataset)
+        return Response({"rules": [rule_output(r, hidden) for r in dataset.rules.all()]})
 
     @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, slug, name):

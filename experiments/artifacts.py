@@ -27,6 +27,7 @@ from django.http import Http404, UnreadablePostError
 from django.utils import timezone
 
 from accounts.errors import PayloadTooLarge
+from accounts.permissions import require_pii_access
 from experiments import jobs
 from experiments.models import ARTIFACT_PATH_MAX_LENGTH, Artifact, Job, Run
 
@@ -231,13 +232,16 @@ def blob_write(
 
 
 def artifact_upload(
-    *, run: Run, path: str, stream: IO[bytes], content_length: int | None, content_type: str = ""
+    *, run: Run, path: str, stream: IO[bytes], content_length: int | None, content_type: str = "",
+    pii: bool = False,
 ) -> Artifact:
     """Store ``stream`` as the run's artifact at ``path``, replacing what was there.
 
     The stream is read in chunks while it is written to storage; the row is
     written only after the whole body arrived. ``content_length``, when given,
     is refused up front if over the limit and must match what arrives.
+    ``pii`` marks a file that holds values of PII columns; a path once marked
+    stays marked.
     """
     path = artifact_path_clean(path)
     content_type = _content_type_clean(content_type, path)
@@ -262,7 +266,7 @@ def artifact_upload(
             if artifact is None:
                 try:
                     with transaction.atomic():
-                        artifact = Artifact.objects.create(run=run, path=path, **fields)
+                        artifact = Artifact.objects.create(run=run, path=path, pii=pii, **fields)
                     return artifact
                 except IntegrityError:
                     # Another upload of the same path created the row first.
@@ -270,9 +274,9 @@ def artifact_upload(
                     if artifact is None:
                         raise
             old_name = artifact.storage_name
-            for field, value in fields.items():
+            for field, value in (fields | {"pii": artifact.pii or pii}).items():
                 setattr(artifact, field, value)
-            artifact.save(update_fields=list(fields))
+            artifact.save(update_fields=[*fields, "pii"])
             transaction.on_commit(lambda: _blob_delete(storage, old_name))
             return artifact
     except BaseException:
@@ -300,13 +304,26 @@ def _blob_open(storage: Storage, name: str) -> IO[bytes]:
     return blob
 
 
-def artifact_open(*, run: Run, path: str) -> tuple[Artifact, IO[bytes]]:
-    """The artifact at ``path`` and its content as a file to stream out (404 if absent)."""
+def artifact_open(*, run: Run, path: str, user) -> tuple[Artifact, IO[bytes]]:
+    """The artifact at ``path`` and its content as a file to stream out, for ``user`` to read.
+
+    404 if absent; 403 for a PII-bearing file the user may not see (the caller
+    has already checked that they may see the run).
+    """
     artifact = _artifact_get(run=run, path=path)
+    if artifact.pii:
+        require_pii_access(user, run.project)
     try:
         return artifact, _blob_open(artifact_storage(), artifact.storage_name)
     except FileNotFoundError:
         raise Http404("The artifact's content is missing from storage.") from None
+
+
+def artifact_pii_mark(*, artifacts: list[Artifact]) -> None:
+    """Mark files found to hold values of PII columns (e.g. a model registered with PII inputs)."""
+    Artifact.objects.filter(pk__in=[a.pk for a in artifacts]).update(pii=True)
+    for artifact in artifacts:
+        artifact.pii = True
 
 
 def artifact_dir_clean(prefix: str) -> str:
@@ -325,11 +342,11 @@ def artifact_tree(*, run: Run, prefix: str = "", recursive: bool = False) -> lis
     rows = Artifact.objects.filter(run=run)
     if prefix:
         rows = rows.filter(path__startswith=prefix + "/")
-    rows = rows.order_by("path").values_list("path", "size", "sha256")
+    rows = rows.order_by("path").values_list("path", "size", "sha256", "pii")
     start = len(prefix) + 1 if prefix else 0
     entries: list[dict[str, Any]] = []
     seen_dirs: set[str] = set()
-    for path, size, sha256 in rows.iterator(chunk_size=2000):
+    for path, size, sha256, pii in rows.iterator(chunk_size=2000):
         head, sep, _ = path[start:].partition("/")
         if sep and not recursive:
             directory = path[:start] + head
@@ -337,7 +354,7 @@ def artifact_tree(*, run: Run, prefix: str = "", recursive: bool = False) -> lis
                 seen_dirs.add(directory)
                 entries.append({"path": directory, "is_dir": True, "size": None, "sha256": None})
             continue
-        entries.append({"path": path, "is_dir": False, "size": size, "sha256": sha256})
+        entries.append({"path": path, "is_dir": False, "size": size, "sha256": sha256, "pii": pii})
     return entries
 
 

@@ -27,6 +27,10 @@ READ_CHUNK = 1024 * 1024
 INSPECT_BLOCK_SIZE = 256 * 1024
 LOAD_BLOCK_SIZE = 16 * 1024 * 1024
 DELIMITERS = [",", ";", "\t", "|"]
+ENCODING_NAME_MAX = 40
+# Codecs that Python counts as text but that are not how a file stores its
+# characters: domain-name and escape transforms, and the codec that refuses everything.
+NOT_FILE_ENCODINGS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
 MAX_COLUMNS = 10_000
 MAX_COLUMN_NAME = 500
 NUMERIC_DTYPES = {"int64", "float64"}
@@ -113,6 +117,40 @@ def detect_format(source: Source, *, size: int, declared: str | None, filename: 
     if fmt == "csv" and parquet:
         raise ValidationError({"format": "The file is a Parquet file, not a CSV."})
     return fmt
+
+
+def encoding_clean(encoding: str | None) -> str:
+    """The canonical name of a character encoding (utf-8 when None), or a ValidationError on "encoding".
+
+    ``codecs.lookup`` also finds transforms: bytes to bytes (zlib, bz2, base64,
+    hex, uu, quopri), str to str (rot13) and domain names (idna, punycode).
+    Reading a "CSV" through zlib inflates it inside the request; the others
+    fail deep in the reader. Only codecs that decode stored text are accepted.
+    """
+    if encoding is None:
+        return "utf-8"
+    message = "Give a character encoding such as utf-8, latin-1 or cp1252."
+    if not isinstance(encoding, str) or not encoding or len(encoding) > ENCODING_NAME_MAX:
+        raise ValidationError({"encoding": message})
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        raise ValidationError({"encoding": f"Unknown encoding {encoding!r}. {message}"}) from None
+    if not info._is_text_encoding or info.name in NOT_FILE_ENCODINGS:
+        raise ValidationError({"encoding": f"{encoding!r} is not a character encoding. {message}"})
+    return info.name
+
+
+def delimiter_clean(delimiter: str | None) -> str | None:
+    """None (sniff it) or one ASCII character the CSV reader can split on; else a ValidationError."""
+    if delimiter is None:
+        return None
+    if (isinstance(delimiter, str) and len(delimiter) == 1 and delimiter != '"'
+            and (delimiter == "\t" or " " <= delimiter <= "~")):
+        return delimiter
+    shown = f"{delimiter[:10]!r} is not usable: " if isinstance(delimiter, str) and delimiter else ""
+    raise ValidationError({"delimiter": f"{shown}give one ASCII character other than a quote or a line "
+                                        "break, e.g. ',', ';', '\\t' or '|'."})
 
 
 def _check_text(source: Source, encoding: str) -> None:
@@ -267,13 +305,8 @@ def _check_names(names: list[str]) -> None:
 
 
 def _inspect_csv(source: Source, *, delimiter: str | None, encoding: str | None) -> FileSummary:
-    encoding = encoding or "utf-8"
-    try:
-        encoding = codecs.lookup(encoding).name
-    except LookupError:
-        raise ValidationError({"encoding": f"Unknown encoding {encoding!r}."}) from None
-    if delimiter is not None and (len(delimiter) != 1 or delimiter in "\"\r\n"):
-        raise ValidationError({"delimiter": "Must be one character (e.g. ',', ';', '\\t', '|')."})
+    encoding = encoding_clean(encoding)
+    delimiter = delimiter_clean(delimiter)
     _check_text(source, encoding)
     lines = _header_lines(source, encoding)
     delim = _check_delimiter(lines, delimiter or ",", explicit=delimiter is not None)

@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from accounts.models import Project, Role
-from accounts.permissions import project_for_user, require_role, role_for
+from accounts.permissions import can_see_pii, project_for_user, require_role
 from experiments import artifacts, dataset_files, jobs
 from experiments.models import (
     ColumnRole,
@@ -105,9 +105,12 @@ def dataset_version_for_user(user, version_id, min_role: Role = Role.VIEWER) -> 
     return version
 
 
-def can_see_pii(user, project: Project) -> bool:
-    role = role_for(user, project)
-    return role is not None and role >= Role.EDITOR
+def dataset_pii_columns(dataset: Dataset) -> set[str]:
+    """Columns flagged PII in any version of ``dataset`` (rules are the dataset's, flags per version)."""
+    names: set[str] = set()
+    for columns in dataset.versions.values_list("columns", flat=True):
+        names.update(c["name"] for c in columns or [] if c.get("pii"))
+    return names
 
 
 # --- upload --------------------------------------------------------------------------------
@@ -128,13 +131,14 @@ def _name_clean(name: Any) -> str:
     return name
 
 
-def _carry_roles(columns: list[dict[str, Any]], previous: DatasetVersion | None) -> list[dict[str, Any]]:
+def _carry_roles(columns: list[dict[str, Any]], previous: DatasetVersion | None,
+                 pii_columns: frozenset[str]) -> list[dict[str, Any]]:
     """New columns are features; a column the previous version had keeps its role and PII flag."""
     before = {c["name"]: c for c in (previous.columns if previous else [])}
     for col in columns:
         old = before.get(col["name"], {})
         col["role"] = old.get("role", ColumnRole.FEATURE.value)
-        col["pii"] = bool(old.get("pii", False))
+        col["pii"] = bool(old.get("pii", False)) or col["name"] in pii_columns
     return columns
 
 
@@ -150,11 +154,19 @@ def dataset_version_create(
     delimiter: str | None = None,
     encoding: str | None = None,
     description: str = "",
+    pii_columns: Iterable[str] = (),
 ) -> VersionCreated:
-    """Store an uploaded CSV/Parquet as a new version, or return the version with the same content."""
+    """Store an uploaded CSV/Parquet as a new version, or return the version with the same content.
+
+    ``pii_columns`` are flagged PII from the start (a file derived from PII data).
+    """
     name = _name_clean(name)
     if fmt is not None and fmt not in ("csv", "parquet"):
         raise ValidationError({"format": "Must be 'csv' or 'parquet'."})
+    # Checked before a byte of the upload is stored.
+    delimiter = dataset_files.delimiter_clean(delimiter)
+    if encoding is not None:
+        encoding = dataset_files.encoding_clean(encoding)
     storage = _storage()
     blob = artifacts.blob_write(
         stream, name_prefix=f"datasets/{project.pk}/", max_bytes=max_dataset_bytes(),
@@ -192,7 +204,7 @@ def dataset_version_create(
                 size=blob.size,
                 row_count=summary.row_count,
                 column_count=len(summary.columns),
-                columns=_carry_roles(summary.columns, previous),
+                columns=_carry_roles(summary.columns, previous, frozenset(pii_columns)),
                 created_by=user,
             )
             version.profile_job = jobs.job_create(

@@ -183,6 +183,9 @@ class Artifact(models.Model):
     content_type = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # The file holds values of PII columns (a model fitted on them): only roles that may see
+    # PII download or preview it. Never cleared, so a re-upload cannot unlock the path.
+    pii = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["path"]

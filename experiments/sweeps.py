@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Project
 from experiments import jobs, services, training
-from experiments.models import LatestMetric, Sweep, SweepStatus, SweepTrial, TrainingRun
+from experiments.models import Job, JobStatus, LatestMetric, Sweep, SweepStatus, SweepTrial, TrainingRun
 
 MAX_TRIALS = 200
 MAX_PARALLELISM = 16
@@ -84,7 +84,7 @@ def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def sweep_create(*, project: Project, experiment: str, spec: Any, search: Any, user,
                  objective: str | None = None, goal: str | None = None, parallelism: int = 2,
                  name: str = "") -> Sweep:
-    clean, version = training.spec_clean(project=project, spec=spec)
+    clean, version = training.spec_clean(project=project, spec=spec, user=user)
     search_clean, trials = trials_generate(search)
     for i, trial in enumerate(trials):
         try:
@@ -130,20 +130,40 @@ def sweep_advance(*, sweep_id: int) -> None:
         trials = list(sweep.trials.select_related("job"))
         active = sum(1 for t in trials if t.job is not None and not t.job.is_final)
         pending = [t for t in trials if t.job_id is None]
-        for trial in pending[: max(0, sweep.parallelism - active)]:
+        for trial in pending:
+            if active >= sweep.parallelism:
+                break
             spec = dict(sweep.base_spec)
             spec["params"] = {**sweep.base_spec.get("params", {}), **trial.params}
-            training.training_job_submit(project=sweep.project, experiment=sweep.experiment.name, spec=spec,
-                                         user=sweep.created_by, sweep_trial=trial)
+            try:
+                with transaction.atomic():
+                    training.training_job_submit(project=sweep.project, experiment=sweep.experiment.name,
+                                                 spec=spec, user=sweep.created_by, sweep_trial=trial)
+            except ValidationError as exc:
+                # The spec passed when the sweep began but not now (a column since flagged PII, a
+                # role lost): the trial ends as a failed job that says why, and the sweep goes on.
+                _trial_fail(sweep=sweep, trial=trial, spec=spec, error="; ".join(exc.messages))
+                continue
             active += 1
         best = sweep_best_run(sweep)
         fields = ["best_run"]
         sweep.best_run = best
-        if active == 0 and not pending:
+        if active == 0 and all(t.job_id is not None for t in pending):
             sweep.status = SweepStatus.FINISHED
             sweep.finished_at = timezone.now()
             fields += ["status", "finished_at"]
         sweep.save(update_fields=fields)
+
+
+def _trial_fail(*, sweep: Sweep, trial: SweepTrial, spec: dict[str, Any], error: str) -> None:
+    now = timezone.now()
+    trial.job = Job.objects.create(
+        kind="training", project=sweep.project, created_by=sweep.created_by, status=JobStatus.FAILED,
+        params={"experiment": sweep.experiment.name, "spec": spec, "sweep_id": sweep.pk,
+                "trial": trial.index},
+        message="Invalid input", error=error[:20_000], created_at=now, finished_at=now,
+    )
+    trial.save(update_fields=["job"])
 
 
 def sweep_cancel(*, sweep: Sweep) -> Sweep:

@@ -29,6 +29,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Project
+from accounts.permissions import can_see_pii
 from experiments import artifacts, datasets, jobs, services
 from experiments.models import (
     DatasetVersion,
@@ -83,7 +84,7 @@ METRICS = {
 DEFAULT_METRICS = {CLASSIFICATION: ["accuracy", "f1", "roc_auc"], REGRESSION: ["r2", "rmse", "mae"]}
 NEEDS_SCORES = {"roc_auc", "log_loss"}
 SPEC_KEYS = {"dataset_version", "target", "features", "sensitive_features", "task", "estimator",
-             "params", "split", "metrics"}
+             "params", "split", "metrics", "allow_pii_features"}
 SPLIT_KEYS = {"test_size", "stratify", "seed"}
 NOT_FEATURE_ROLES = {"id", "timestamp", "ignore"}
 USABLE_DTYPES = {"int64", "float64", "bool", "string"}
@@ -94,6 +95,9 @@ CLASS_KEYED_PARAMS = ("class_weight",)
 # Hyperparameters whose object would name the estimator's input features.
 FEATURE_KEYED_PARAMS = ("monotonic_cst",)
 MAX_PLOT_POINTS = 5000
+# What a run trained on PII columns writes that holds their values. The plots and JSON
+# name columns and classes only (a PII column cannot be the target).
+PII_FILES = {"model/model.skops"}
 # Modules whose types a saved pipeline may contain; checked when the model is
 # dumped, so the trusted list handed to skops on load is explicit and bounded.
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
@@ -288,16 +292,35 @@ def _split_check(split: Any, task: str) -> dict[str, Any]:
     return {"test_size": float(test_size), "stratify": stratify, "seed": seed}
 
 
-def resolve_features(version: DatasetVersion, target: str, features: list[str] | None) -> list[str]:
+def resolve_features(version: DatasetVersion, target: str, features: list[str] | None, *,
+                     allow_pii: bool = False) -> tuple[list[str], list[str]]:
+    """(the columns to train on, the PII columns left out of them).
+
+    With no list, every usable column but the target and id, timestamp and
+    ignore columns. PII columns, listed or not, are left out unless the spec
+    allows them: a fitted encoder keeps their values, as do importances.
+    """
     if features is not None:
-        return list(features)
-    return [c["name"] for c in version.columns
-            if c["name"] != target and c.get("role") not in NOT_FEATURE_ROLES
-            and c["dtype"] in USABLE_DTYPES]
+        candidates = list(features)
+    else:
+        candidates = [c["name"] for c in version.columns
+                      if c["name"] != target and c.get("role") not in NOT_FEATURE_ROLES
+                      and c["dtype"] in USABLE_DTYPES]
+    if allow_pii:
+        return candidates, []
+    pii = pii_columns(version)
+    return [f for f in candidates if f not in pii], [f for f in candidates if f in pii]
 
 
-def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetVersion]:
-    """The spec with defaults filled in, or a ValidationError naming the field."""
+def pii_columns(version: DatasetVersion) -> set[str]:
+    return {c["name"] for c in version.columns if c.get("pii")}
+
+
+def spec_clean(*, project: Project, spec: Any, user) -> tuple[dict[str, Any], DatasetVersion]:
+    """The spec with defaults filled in, or a ValidationError naming the field.
+
+    ``user`` is who trains: only someone who may see PII can let a spec train on it.
+    """
     if not isinstance(spec, dict):
         raise ValidationError({"spec": "Must be a JSON object."})
     unknown = set(spec) - SPEC_KEYS
@@ -341,6 +364,17 @@ def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetV
                                          f"{target_col['dtype']}."})
     if target_col["dtype"] not in USABLE_DTYPES:
         raise ValidationError({"target": f"{target!r} is {target_col['dtype']} and cannot be a target."})
+    if target_col.get("pii"):
+        # Its values would be the model's classes and predictions, and label its plots, for every viewer.
+        raise ValidationError({"target": f"{target!r} is marked PII and cannot be the target: the model's "
+                                         "classes, plots and predictions would show its values to every "
+                                         "viewer. Clear its PII flag if its values may be shown."})
+    allow_pii = spec.get("allow_pii_features", False)
+    if not isinstance(allow_pii, bool):
+        raise ValidationError({"allow_pii_features": "Must be true or false."})
+    if allow_pii and not can_see_pii(user, project):
+        raise ValidationError({"allow_pii_features": "Training on PII columns needs a role that may see "
+                                                     "them (editor or above)."})
 
     features = spec.get("features")
     if features is not None:
@@ -354,7 +388,11 @@ def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetV
             if col["dtype"] not in USABLE_DTYPES:
                 raise ValidationError({"features": f"{name!r} is {col['dtype']}; only numbers, text and "
                                                    "booleans can be features."})
-    if not resolve_features(version, target, features):
+    chosen, pii_left_out = resolve_features(version, target, features, allow_pii=allow_pii)
+    if not chosen and pii_left_out:
+        raise ValidationError({"features": f"Every feature column is PII ({', '.join(pii_left_out)}); set "
+                                           "allow_pii_features to train on them."})
+    if not chosen:
         raise ValidationError({"features": "No usable feature columns: list some, or set column roles."})
 
     if "sensitive_features" in spec and spec["sensitive_features"] is not None:
@@ -391,7 +429,7 @@ def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetV
     clean = {
         "dataset_version": version.pk, "target": target, "features": features,
         "sensitive_features": sensitive, "task": task, "estimator": estimator, "params": params,
-        "split": split, "metrics": list(dict.fromkeys(metrics)),
+        "split": split, "metrics": list(dict.fromkeys(metrics)), "allow_pii_features": allow_pii,
     }
     return clean, version
 
@@ -412,8 +450,10 @@ def _experiment_name(experiment: Any) -> str:
 def training_job_submit(*, project: Project, experiment: str, spec: Any, user,
                         rerun_of: Run | None = None, sweep_trial=None) -> Job:
     experiment = _experiment_name(experiment)
-    clean, _ = spec_clean(project=project, spec=spec)
-    params = {"experiment": experiment, "spec": clean,
+    clean, version = spec_clean(project=project, spec=spec, user=user)
+    _, pii_left_out = resolve_features(version, clean["target"], clean["features"],
+                                       allow_pii=clean["allow_pii_features"])
+    params = {"experiment": experiment, "spec": clean, "pii_left_out": pii_left_out,
               "rerun_of": str(rerun_of.pk) if rerun_of else None}
     if sweep_trial is not None:
         params["sweep_id"] = sweep_trial.sweep_id
@@ -703,7 +743,30 @@ def regression_plots(model, X, y, seed: int) -> dict[str, bytes]:
     )}
 
 
-def feature_importances(pipeline) -> list[dict[str, Any]] | None:
+def _output_columns(preprocess) -> list[str]:
+    """The input column behind each output of the fitted preprocessing, in output order."""
+    out: list[str] = []
+    for name, transformer, columns in preprocess.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        # The imputer drops a column with no values at all; the encoder sees what it kept.
+        kept = [str(c) for c in transformer.named_steps["impute"].get_feature_names_out(columns)]
+        if name == "cat":
+            categories = transformer.named_steps["onehot"].categories_
+            for column, values in zip(kept, categories, strict=True):
+                out.extend([column] * len(values))
+        else:
+            out.extend(kept)
+    return out
+
+
+def feature_importances(pipeline, *,
+                        by_column: set[str] | frozenset = frozenset()) -> list[dict[str, Any]] | None:
+    """Importances by model input, most important first; a column in ``by_column`` (PII) is one entry.
+
+    One-hot outputs are named after their category (``cat__email_ada@example.com``);
+    a PII column's outputs are summed under the column's own name so no value is named.
+    """
     model = pipeline.named_steps["model"]
     if hasattr(model, "feature_importances_"):
         values = np.asarray(model.feature_importances_, dtype=float)
@@ -712,9 +775,17 @@ def feature_importances(pipeline) -> list[dict[str, Any]] | None:
         values = np.abs(coef) if coef.ndim == 1 else np.abs(coef).mean(axis=0)
     else:
         return None
-    names = pipeline.named_steps["preprocess"].get_feature_names_out()
-    pairs = sorted(zip(names, values.tolist(), strict=True), key=lambda p: -p[1])
-    return [{"feature": str(n), "importance": float(v)} for n, v in pairs]
+    preprocess = pipeline.named_steps["preprocess"]
+    names = [str(n) for n in preprocess.get_feature_names_out()]
+    owners = _output_columns(preprocess)
+    if len(owners) != len(names):
+        raise RuntimeError("The preprocessing's outputs could not be matched to its input columns.")
+    totals: dict[str, float] = {}
+    for name, owner, value in zip(names, owners, values.tolist(), strict=True):
+        key = owner if owner in by_column else name
+        totals[key] = totals.get(key, 0.0) + float(value)
+    pairs = sorted(totals.items(), key=lambda p: -p[1])
+    return [{"feature": n, "importance": v} for n, v in pairs]
 
 
 def model_dump(pipeline) -> tuple[bytes, list[str]]:
@@ -778,10 +849,17 @@ def _train(job: Job) -> dict[str, Any]:
     project = job.project
     if project is None:
         raise ValidationError({"project": "The job has no project."})
-    spec, version = spec_clean(project=project, spec=job.params.get("spec"))
+    # Checked again here: flags and roles may have changed since the job was submitted.
+    spec, version = spec_clean(project=project, spec=job.params.get("spec"), user=job.created_by)
     experiment = _experiment_name(job.params.get("experiment"))
     target, task, seed = spec["target"], spec["task"], spec["split"]["seed"]
-    features = resolve_features(version, target, spec["features"])
+    features, pii_left_out = resolve_features(version, target, spec["features"],
+                                              allow_pii=spec["allow_pii_features"])
+    pii_features = sorted(pii_columns(version) & set(features))
+    if pii_left_out:
+        log(f"Left out PII column(s) {', '.join(pii_left_out)}: the spec does not set allow_pii_features")
+    if pii_features:
+        log(f"Training on PII column(s) {', '.join(pii_features)}: the model file is PII-bearing")
     step(5, "Loading the dataset", f"Loading {version} ({version.row_count} rows)")
 
     df = datasets.version_read_frame(version, columns=[*features, target])
@@ -851,7 +929,7 @@ def _train(job: Job) -> dict[str, Any]:
         files.update(classification_plots(pipeline, X_test, y_test))
     else:
         files.update(regression_plots(pipeline, X_test, y_test, seed))
-    importances = feature_importances(pipeline)
+    importances = feature_importances(pipeline, by_column=set(pii_features))
     if importances is not None:
         files["feature_importances.json"] = json.dumps(importances).encode()
         top = importances[:30][::-1]
@@ -881,15 +959,16 @@ def _train(job: Job) -> dict[str, Any]:
     step(90, "Logging to a new run")
     run = _log_run(job=job, project=project, experiment=experiment, spec=spec, version=version,
                    features=features, metrics=metrics, files=files, fit_seconds=fit_seconds,
-                   started=started)
+                   started=started, pii_left_out=pii_left_out, pii_features=pii_features)
     jobs.job_progress(job=job, progress=99, message="Done", cancellable=False,
                       log=f"[{time.time() - started:6.1f}s] Logged run {run.pk}\n")
-    return {"run_id": str(run.pk), "metrics": metrics, "experiment": experiment}
+    return {"run_id": str(run.pk), "metrics": metrics, "experiment": experiment,
+            "pii_left_out": pii_left_out, "pii_features": pii_features}
 
 
 def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any], version: DatasetVersion,
              features: list[str], metrics: dict[str, float], files: dict[str, bytes], fit_seconds: float,
-             started: float) -> Run:
+             started: float, pii_left_out: list[str], pii_features: list[str]) -> Run:
     rerun_of = job.params.get("rerun_of")
     sweep_id = job.params.get("sweep_id")
     tags = {
@@ -900,6 +979,10 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         "steward.dataset": f"{version.dataset.name}:v{version.version}",
         "steward.sensitive_features": json.dumps(spec["sensitive_features"]),
     }
+    if pii_left_out:
+        tags["steward.pii_left_out"] = json.dumps(pii_left_out)
+    if pii_features:
+        tags["steward.pii_features"] = json.dumps(pii_features)
     if rerun_of:
         tags["steward.rerun_of"] = rerun_of
     if sweep_id:
@@ -940,8 +1023,9 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         services.metrics_log(run=run, points=points)
         for path, data in files.items():
             content_type = "application/json" if path.endswith(".json") else "application/octet-stream"
+            # The fitted encoders and imputers keep the values of the PII columns they saw.
             artifacts.artifact_upload(run=run, path=path, stream=io.BytesIO(data), content_length=len(data),
-                                      content_type=content_type)
+                                      content_type=content_type, pii=bool(pii_features) and path in PII_FILES)
         RunDataset.objects.create(run=run, dataset_version=version, direction=LineageDirection.INPUT,
                                   role="train")
         TrainingRun.objects.create(

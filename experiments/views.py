@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -445,9 +445,11 @@ def artifact_preview(request, run_id):
     run = run_for_user(request.user, run_id)
     path = request.GET.get("path", "")
     try:
-        artifact, handle = artifacts.artifact_open(run=run, path=path)
+        artifact, handle = artifacts.artifact_open(run=run, path=path, user=request.user)
     except ValidationError as exc:
         return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+    except PermissionDenied as exc:
+        return render(request, "experiments/_error.html", {"error": str(exc)}, status=403)
     context = {"run": run, "artifact": artifact, "download_url": artifact_download_url(run, artifact.path),
                "kind": "binary"}
     ext = _extension(artifact.path)

@@ -15,10 +15,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.errors import PayloadTooLarge, error_body, json_error, validation_fields
 from accounts.models import Role
-from accounts.permissions import project_for_user, role_for
+from accounts.permissions import can_see_pii, project_for_user, role_for
 from experiments import datasets, figures, jobs, sweeps, training
 from experiments.api import job_for_user
-from experiments.api_datasets import lineage_for_run, lineage_for_version, profile_for
+from experiments.api_datasets import (
+    lineage_for_run,
+    lineage_for_version,
+    pii_hidden_for,
+    profile_for,
+    rule_config_shown,
+    validation_for,
+)
 from experiments.api_training import sweep_for_user
 from experiments.models import ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
 from experiments.selectors import run_for_user
@@ -112,8 +119,12 @@ def dataset_detail(request, slug: str, name: str):
             else:
                 return redirect("datasets:dataset", slug=slug, name=name)
     versions = dataset.versions.select_related("created_by", "profile_job", "validation_job")
+    rules = list(dataset.rules.all())
+    hidden = pii_hidden_for(request.user, dataset)
+    for rule in rules:
+        rule.shown_config = rule_config_shown(rule.config, rule.column, hidden)
     return render(request, "datasets/dataset.html", {
-        "project": project, "dataset": dataset, "versions": versions, "rules": dataset.rules.all(),
+        "project": project, "dataset": dataset, "versions": versions, "rules": rules,
         "form": form, "can_edit": _can_edit(request.user, project), "nav": "projects",
     })
 
@@ -143,7 +154,7 @@ def version_detail(request, version_id: int):
         except ValidationError as exc:
             messages.error(request, _errors(exc))
         return redirect("datasets:version", version_id=version.pk)
-    show_pii = datasets.can_see_pii(request.user, project)
+    show_pii = can_see_pii(request.user, project)
     try:
         preview = datasets.dataset_version_preview(version=version, user=request.user, rows=20)
     except (OSError, ValueError) as exc:
@@ -154,7 +165,7 @@ def version_detail(request, version_id: int):
         "project": project, "dataset": version.dataset, "version": version, "can_edit": can_edit,
         "roles": ColumnRole.values, "preview": preview, "profile": profile,
         "profile_by_name": {c["name"]: c for c in (profile or {}).get("columns", [])},
-        "validation": version.validation, "lineage": lineage_for_version(version),
+        "validation": validation_for(version, show_pii), "lineage": lineage_for_version(version),
         "profile_job": version.profile_job, "validation_job": version.validation_job, "nav": "projects",
     })
 
@@ -169,6 +180,10 @@ class TrainingForm(forms.Form):
                                          help_text="None ticked: every column but the target and "
                                                    "id/timestamp/ignore columns")
     sensitive_features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    allow_pii_features = forms.BooleanField(
+        required=False, label="Train on PII columns",
+        help_text="Off: columns marked PII are left out of the features. On: they are used, and the "
+                  "model file can only be downloaded by those who may see PII.")
     params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                              help_text='JSON, e.g. {"n_estimators": 100, "class_weight": {"0": 1, "1": 5}}')
     test_size = forms.FloatField(initial=0.25, min_value=0.01, max_value=0.99)
@@ -218,6 +233,7 @@ def training_new(request, slug: str):
         try:
             spec = {"dataset_version": version.pk, "target": d["target"], "features": d["features"] or None,
                     "sensitive_features": d["sensitive_features"], "task": d["task"],
+                    "allow_pii_features": d["allow_pii_features"],
                     "estimator": d["estimator"], "params": _json_field(d["params"], "params") or {},
                     "split": {"test_size": d["test_size"], "stratify": d["stratify"], "seed": d["seed"]},
                     "metrics": d["metrics"] or None}
@@ -252,8 +268,11 @@ def training_job(request, job_id: int):
         return redirect("experiments:job", job_id=job.pk)
     if request.htmx:
         return render(request, "training/_job_panel.html", {"job": job})
+    result = job.result if isinstance(job.result, dict) else {}
     return render(request, "training/job.html", {
         "job": job, "project": job.project, "spec_json": json.dumps(job.params.get("spec"), indent=2),
+        "pii_left_out": result.get("pii_left_out", job.params.get("pii_left_out")),
+        "pii_features": result.get("pii_features"),
         "can_edit": _can_edit(request.user, job.project), "nav": "projects",
     })
 
@@ -281,6 +300,14 @@ def run_rerun(request, run_id):
     return redirect("datasets:training-job", job_id=job.pk)
 
 
+def _json_list(text: str | None) -> list:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
 @login_required
 @require_GET
 def run_plot(request, run_id, path: str):
@@ -304,10 +331,16 @@ def run_panel(request, run_id):
     record = TrainingRun.objects.filter(run=run).select_related("rerun_of").first()
     plots = []
     if record is not None:
-        plots = list(run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
-                     .values_list("path", flat=True))
+        found = run.artifacts.filter(path__startswith="plots/", path__endswith=".json")
+        if not can_see_pii(request.user, run.project):
+            found = found.filter(pii=False)
+        plots = list(found.values_list("path", flat=True))
+    tags = dict(run.tags.filter(key__in=["steward.pii_left_out", "steward.pii_features"])
+                .values_list("key", "value"))
     return render(request, "training/_run_panel.html", {
         "run": run, "lineage": lineage_for_run(run), "record": record,
+        "pii_left_out": _json_list(tags.get("steward.pii_left_out")),
+        "pii_features": _json_list(tags.get("steward.pii_features")),
         "spec_json": json.dumps(record.spec, indent=2) if record else "", "plots": plots,
         "can_edit": _can_edit(request.user, run.project),
         "has_links": RunDataset.objects.filter(run=run).exists(),

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from accounts import throttling
 from accounts.errors import api_exception_handler
 from accounts.models import Role
-from accounts.permissions import project_for_user
+from accounts.permissions import can_see_pii, project_for_user
 from experiments.api import job_output
 from experiments.models import DatasetVersion
 from experiments.selectors import run_for_user
@@ -51,7 +51,20 @@ def model_output(model: RegisteredModel) -> dict:
     }
 
 
-def version_output(version: ModelVersion, aliases: list[str] | None = None) -> dict:
+def signature_shown(version: ModelVersion, show_pii: bool) -> dict:
+    """The signature; without ``show_pii``, no fill value of a PII column (the fills are data values)."""
+    signature = version.signature or {}
+    fills = signature.get("onnx_fills")
+    if show_pii or not fills:
+        return signature
+    if version.holds_pii:
+        return {k: v for k, v in signature.items() if k != "onnx_fills"}
+    pii = {c["name"] for c in signature.get("columns", []) if c.get("pii")}
+    return signature | {"onnx_fills": {k: v for k, v in fills.items() if k not in pii}}
+
+
+def version_output(version: ModelVersion, aliases: list[str] | None = None, *, show_pii: bool) -> dict:
+    """A version as the API gives it; ``show_pii`` says whether the reader may see PII values."""
     if aliases is None:
         aliases = list(version.aliases.values_list("name", flat=True))
     body = {
@@ -65,7 +78,8 @@ def version_output(version: ModelVersion, aliases: list[str] | None = None) -> d
         "size": version.size,
         "model_format": version.model_format,
         "flavour": version.flavour,
-        "signature": version.signature,
+        "pii": version.holds_pii,
+        "signature": signature_shown(version, show_pii),
         "output_kind": version.output_kind,
         "classes": version.classes,
         "metrics": version.metrics,
@@ -149,8 +163,10 @@ class VersionListApi(APIView):
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         by_version = selectors.aliases_by_version(model)
-        versions = ModelVersion.objects.filter(model=model).select_related("author", "model")
-        return Response({"versions": [version_output(v, by_version.get(v.pk, [])) for v in versions]})
+        versions = ModelVersion.objects.filter(model=model).select_related("author", "model", "artifact")
+        show_pii = can_see_pii(request.user, model.project)
+        return Response({"versions": [version_output(v, by_version.get(v.pk, []), show_pii=show_pii)
+                                      for v in versions]})
 
     @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, slug, name):
@@ -165,14 +181,16 @@ class VersionListApi(APIView):
             description=data.validated_data["description"],
             pii_columns=data.validated_data.get("pii_columns"),
         )
-        return Response(version_output(version, []), status=status.HTTP_201_CREATED)
+        return Response(version_output(version, [], show_pii=can_see_pii(request.user, project)),
+                        status=status.HTTP_201_CREATED)
 
 
 class VersionDetailApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug, name, ref):
         model = selectors.model_for_user(request.user, slug, name)
-        return Response(version_output(selectors.version_by_ref(model, ref)))
+        version = selectors.version_by_ref(model, ref)
+        return Response(version_output(version, show_pii=can_see_pii(request.user, model.project)))
 
 
 class VersionCheckJobApi(APIView):

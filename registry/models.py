@@ -135,6 +135,11 @@ class ModelVersion(models.Model):
     def columns(self) -> list[dict]:
         return (self.signature or {}).get("columns", [])
 
+    @property
+    def holds_pii(self) -> bool:
+        """The model file holds values of PII columns: its artifact carries the flag (never cleared)."""
+        return self.artifact.pii
+
 
 class ModelAlias(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")

@@ -20,7 +20,7 @@ from rest_framework import exceptions
 from accounts.errors import Conflict
 from accounts.models import Project
 from experiments import jobs
-from experiments.artifacts import artifact_path_clean, artifact_storage
+from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage
 from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_refusal, pickle_trust
@@ -292,6 +292,11 @@ def model_version_create(
         raise ValidationError({"pii_columns": "PII flags need an input signature (log an input example)."})
 
     with transaction.atomic():
+        if any(c["pii"] for c in signature.get("columns", [])):
+            # A model fed PII columns keeps their values (encoder categories, imputer fills), as
+            # does its input example: from now on only roles that may see PII read either file.
+            example_path = f"{folder}/{EXAMPLE_FILE}" if folder else EXAMPLE_FILE
+            artifact_pii_mark(artifacts=[artifact, *Artifact.objects.filter(run=run, path=example_path)])
         model = _registered_model_get_or_create(project=project, name=model_name, user=user)
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
@@ -688,6 +693,8 @@ def batch_score_compute(*, job_id: int) -> None:
             fmt="parquet",
             description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
                         f"{data_version.dataset.name} v{data_version.version}.",
+            # The id columns are copied from the scored data: what was PII there is PII here.
+            pii_columns=[n for n in ids if (data_version.column(n) or {}).get("pii")],
         )
         return {"dataset_version_id": created.version.pk, "dataset": created.version.dataset.name,
                 "version": created.version.version, "rows": total, "runtime": predictor.runtime,

@@ -73,7 +73,8 @@ def test_worker_trains_from_a_submitted_spec(api, start_worker):
     model = client.get(f"/api/v1/runs/{run['id']}/artifacts/model/model.skops")
     assert model.status_code == 200 and b"".join(model.streaming_content)[:2] == b"PK"  # a skops zip
     spec = client.get(f"/api/v1/runs/{run['id']}/training/").json()["spec"]
-    assert spec == json.loads(json.dumps(_spec(version, n_estimators=50)))
+    # The record states the PII opt-in even when the spec left it out.
+    assert spec == json.loads(json.dumps(_spec(version, n_estimators=50) | {"allow_pii_features": False}))
 
     # The profile job queued by the upload ran on the same worker.
     profile_job = Job.objects.get(kind="dataset_profile")

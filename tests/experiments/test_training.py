@@ -89,7 +89,7 @@ def test_training_job_logs_a_complete_run(editor, project, version, eager):
 def _artifact(run, path):
     from experiments.artifacts import artifact_open
 
-    artifact, fh = artifact_open(run=run, path=path)
+    artifact, fh = artifact_open(run=run, path=path, user=run.author)
     with fh:
         return artifact, fh.read()
 

@@ -134,3 +134,15 @@ def test_scoring_from_the_page(project, editor, scoring_setup, eager):
     job = Job.objects.get(kind="batch_score")
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert f"credit-scorer-scores v{job.result['version']}" in browser.get(page).content.decode()
+
+
+def test_a_pii_id_column_stays_pii_in_the_scores(project, editor, viewer, owner, scoring_setup, eager):
+    owner.patch(f"/api/v1/dataset-versions/{scoring_setup['id']}/columns/",
+                {"columns": {"patient": {"pii": True}}}, format="json")
+    with eager():
+        response = editor.post(score_url(project), {"dataset_version_id": scoring_setup["id"]}, format="json")
+    output = Job.objects.get(pk=response.json()["id"]).result["dataset_version_id"]
+    assert [c["name"] for c in DatasetVersion.objects.get(pk=output).columns if c["pii"]] == ["patient"]
+    preview = viewer.get(f"/api/v1/dataset-versions/{output}/preview/?rows=5").json()
+    assert preview["hidden_columns"] == ["patient"] and {r[0] for r in preview["rows"]} == {"***"}
+    assert viewer.get(f"/api/v1/dataset-versions/{output}/download/").status_code == 403

@@ -69,8 +69,8 @@ def test_a_trained_pipeline_is_registered_verified_and_served(project, editor, t
 
 def test_pii_flags_of_the_training_data_keep_columns_out_of_the_log(project, editor, trained_run, eager):
     run, dataset, frame = trained_run
-    # A model whose input includes the PII-flagged customer_id.
-    spec = {"dataset_version": dataset["id"], "target": "default",
+    # A model whose input includes the PII-flagged customer_id, which the spec must opt in to.
+    spec = {"dataset_version": dataset["id"], "target": "default", "allow_pii_features": True,
             "features": ["customer_id", "income", "age"], "sensitive_features": [],
             "task": "classification", "estimator": "LogisticRegression", "params": {},
             "split": {"test_size": 0.25, "stratify": True, "seed": 7}, "metrics": ["accuracy"]}

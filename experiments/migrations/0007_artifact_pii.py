@@ -1,0 +1,17 @@
+"""Artifacts that hold values of PII columns are flagged, and read only by roles that may see PII."""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("experiments", "0006_metric_points_fk_rollups_backfill"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="artifact",
+            name="pii",
+            field=models.BooleanField(default=False),
+        ),
+    ]
