@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("experiments", "0006_metric_points_fk_rollups_backfill"),
+        ("experiments", "0007_run_parent"),
     ]
 
     operations = [
