@@ -16,7 +16,9 @@ turns in alternating order, so a busy moment of the shared machine hits both;
 the table shows the median and the spread of the repeats.
 
 Measures: runs created one by one (as a sweep or a notebook makes many short
-runs); metric points/s for 200,000 points in batches of 1,000; seconds to read
+runs), and the server CPU each cost (its processes, plus its PostgreSQL
+backends with --postgres): a figure that moves little when other work shares
+the machine, unlike the rates; metric points/s for 200,000 points in batches of 1,000; seconds to read
 one 100,000-point history in full and downsampled to 1,000 points; median
 latency of a search over 5,000 runs (metric + param filter, sorted by a metric,
 page of 100); artifact MB/s for 50 MB up and down.
@@ -52,7 +54,6 @@ from servers import mlflow_server, steward_server  # noqa: E402
 SEED = 7
 POINTS = 200_000
 BATCH = 1_000
-HISTORY_POINTS = 100_000
 SEARCH_RUNS = 5_000
 SEARCH_REPEATS = 20
 ARTIFACT_MB = 50
@@ -231,9 +232,10 @@ def search_expected(rows: list[tuple[str, float, str]]) -> list[str]:
 class Bench:
     """One server's measures; ``repeat()`` runs each of them once more."""
 
-    def __init__(self, client, database: str | None):
+    def __init__(self, client, server):
         self.client = client
-        self.database = database
+        self.server = server
+        self.database = server.database
         self.results: dict[str, list[float]] = {}
         self.now = int(time.time() * 1000)
         self.artifact_run = ""
@@ -269,9 +271,10 @@ class Bench:
         # Runs created one by one, each with the tags MLflow's client sets.
         experiment = f"create-{r}"
         client.create_run(experiment, "warm-up")  # creates the experiment outside the timing
-        started = time.perf_counter()
+        cpu, started = self.server.cpu_seconds(), time.perf_counter()
         ids = [client.create_run(experiment, f"short-{i}", RUN_TAGS) for i in range(CREATE_RUNS)]
         self.add("create", CREATE_RUNS / (time.perf_counter() - started))
+        self.add("create_cpu", (self.server.cpu_seconds() - cpu) * 1000 / CREATE_RUNS)
         for i in (0, CREATE_RUNS - 1):
             got = client.get_run(ids[i])
             assert got == (f"short-{i}", RUN_TAGS), f"{name} stored run {i} as {got}"
@@ -324,16 +327,19 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true",
                         help="fresh PostgreSQL databases instead of SQLite")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tenth of every size: checks that the script works, its figures mean little")
     args = parser.parse_args()
+    if args.smoke:
+        global POINTS, SEARCH_RUNS, ARTIFACT_MB, CREATE_RUNS
+        POINTS, SEARCH_RUNS, ARTIFACT_MB, CREATE_RUNS = POINTS // 10, SEARCH_RUNS // 10, 5, CREATE_RUNS // 10
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print_load("before")
     with contextlib.ExitStack() as stack:
         steward_srv = stack.enter_context(steward_server(postgres=args.postgres))
         mlflow_srv = stack.enter_context(mlflow_server(postgres=args.postgres))
-        benches = [
-            Bench(Steward(steward_srv.url, steward_srv.token), "steward_bench" if args.postgres else None),
-            Bench(MLflow(mlflow_srv.url), "mlflow_bench" if args.postgres else None),
-        ]
+        benches = [Bench(Steward(steward_srv.url, steward_srv.token), steward_srv),
+                   Bench(MLflow(mlflow_srv.url), mlflow_srv)]
         for bench in benches:
             bench.seed_search()
         for r in range(args.repeats):
@@ -347,15 +353,19 @@ def main() -> None:
         table.add(measure, unit, {"Steward": st[key], "MLflow": ml[key]}, higher_is_better=higher,
                   checked=checked)
 
+    k = f"{POINTS // 2 // 1000}k"
     add(f"create runs one by one ({CREATE_RUNS}, 4 tags each)", "create", "runs/s", True,
         "read back: name, tags")
-    add("metric ingest, 200k points in batches of 1k", "ingest", "points/s", True, "see history")
-    add("read 100k-point history, full", "history_full", "s", False, "= points sent")
-    add("read 100k-point history, 1k points", "history_sampled", "s", False, "each one of the points sent")
-    add("search 5k runs, filter+sort, page of 100", "search", "ms (p50)", False,
+    add("  server CPU per run created", "create_cpu", "ms", False,
+        "+ its database's" if args.postgres else "(database in-process)")
+    add(f"metric ingest, {POINTS // 1000}k points in batches of 1k", "ingest", "points/s", True,
+        "see history")
+    add(f"read {k}-point history, full", "history_full", "s", False, "= points sent")
+    add(f"read {k}-point history, 1k points", "history_sampled", "s", False, "each one of the points sent")
+    add(f"search {SEARCH_RUNS:,} runs, filter+sort, page of 100", "search", "ms (p50)", False,
         "= expected 100 runs, in order")
-    add("artifact upload, 50 MB", "upload", "MB/s", True, "see download")
-    add("artifact download, 50 MB", "download", "MB/s", True, "sha256 = uploaded")
+    add(f"artifact upload, {ARTIFACT_MB} MB", "upload", "MB/s", True, "see download")
+    add(f"artifact download, {ARTIFACT_MB} MB", "download", "MB/s", True, "sha256 = uploaded")
     table.print()
 
 
