@@ -4,17 +4,24 @@
 
 Registers a 100-tree RandomForest trained on scikit-learn's breast-cancer data
 set in Steward, serves it with gunicorn the way `make run` starts it (threaded
-workers, 4 threads each), saves the same fitted model as an MLflow model and
-serves it with `mlflow models serve` (MLflow from requirements-bench.txt, in its
-own virtualenv; as many worker processes as Steward), then drives each server
-with 1 and 16 concurrent clients, single-row requests and then 100-row
-requests, and prints p50/p99 latency, requests/s and server CPU per request.
+workers, 4 threads each; Steward serves it with ONNX Runtime once its export is
+verified), and serves the same fitted model with `mlflow models serve` (MLflow
+from requirements-bench.txt, in its own virtualenv; as many worker processes
+as Steward) twice: in MLflow's sklearn flavour, and in its ONNX flavour
+(`mlflow.onnx`, the forest exported with skl2onnx: one float32 matrix input,
+the label output), MLflow's way to serve a model with ONNX Runtime. Each
+server is driven with 1 and 16 concurrent clients, single-row requests and
+then 100-row requests, over HTTP/1.1 keep-alive with JSON records, and the
+script prints p50/p99 latency, requests/s and server CPU per request.
+Every answer of every server is checked: its labels must equal scikit-learn's
+own predictions for the rows sent, or it counts as wrong (and the script
+fails at the end).
 
 Server CPU is read from /proc for the server's whole process tree (gunicorn
 master and workers; the mlflow launcher, uvicorn and its workers). Steward
-also talks to PostgreSQL, so the CPU its database backends spent is shown in
-its own column. Everything listens on 127.0.0.1 only; every phase is bounded
-by time.
+also talks to PostgreSQL (its prediction log), so the CPU its database
+backends spent is shown in its own column and counted in the table. Everything
+listens on 127.0.0.1 only; every phase is bounded by time.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/steward_bench),
 STEWARD_VAR_DIR (default /tmp/steward_bench).
