@@ -4,17 +4,24 @@
 
 Registers a 100-tree RandomForest trained on scikit-learn's breast-cancer data
 set in Steward, serves it with gunicorn the way `make run` starts it (threaded
-workers, 4 threads each), saves the same fitted model as an MLflow model and
-serves it with `mlflow models serve` (MLflow from requirements-bench.txt, in its
-own virtualenv; as many worker processes as Steward), then drives each server
-with 1 and 16 concurrent clients, single-row requests and then 100-row
-requests, and prints p50/p99 latency, requests/s and server CPU per request.
+workers, 4 threads each; Steward serves it with ONNX Runtime once its export is
+verified), and serves the same fitted model with `mlflow models serve` (MLflow
+from requirements-bench.txt, in its own virtualenv; as many worker processes
+as Steward) twice: in MLflow's sklearn flavour, and in its ONNX flavour
+(`mlflow.onnx`, the forest exported with skl2onnx: one float32 matrix input,
+the label output), MLflow's way to serve a model with ONNX Runtime. Each
+server is driven with 1 and 16 concurrent clients, single-row requests and
+then 100-row requests, over HTTP/1.1 keep-alive with JSON records, and the
+script prints p50/p99 latency, requests/s and server CPU per request.
+Every answer of every server is checked: its labels must equal scikit-learn's
+own predictions for the rows sent, or it counts as wrong (and the script
+fails at the end).
 
 Server CPU is read from /proc for the server's whole process tree (gunicorn
 master and workers; the mlflow launcher, uvicorn and its workers). Steward
-also talks to PostgreSQL, so the CPU its database backends spent is shown in
-its own column. Everything listens on 127.0.0.1 only; every phase is bounded
-by time.
+also talks to PostgreSQL (its prediction log), so the CPU its database
+backends spent is shown in its own column and counted in the table. Everything
+listens on 127.0.0.1 only; every phase is bounded by time.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/steward_bench),
 STEWARD_VAR_DIR (default /tmp/steward_bench).
@@ -36,6 +43,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Table, print_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -137,7 +147,7 @@ class Client:
     async def _connect(self):
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def call(self) -> int:
+    async def call(self) -> tuple[int, bytes]:
         if self.writer is None:
             await self._connect()
         self.writer.write(self.request)
@@ -145,11 +155,11 @@ class Client:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        await self.reader.readexactly(int(headers.get("content-length", "0")))
+        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("connection", "").lower() == "close":
             self.writer.close()
             self.reader = self.writer = None
-        return status
+        return status, body
 
     def close(self):
         if self.writer is not None:
@@ -162,26 +172,30 @@ def http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> 
     return "\r\n".join(lines).encode() + body
 
 
-async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup: float, pids, db_pids):
+async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup: float, pids, db_pids,
+                 check):
     latencies: list[float] = []
-    errors = 0
+    errors = wrong = 0
     state = {"measuring": False, "stop": False}
 
     async def worker():
-        nonlocal errors
+        nonlocal errors, wrong
         client = Client(port, request)
         try:
             while not state["stop"]:
                 started = time.perf_counter()
                 try:
-                    status = await client.call()
+                    status, body = await client.call()
                 except (ConnectionError, asyncio.IncompleteReadError):
                     client.close()
                     client.reader = client.writer = None
-                    status = 0
+                    status, body = 0, b""
                 if state["measuring"]:
                     if status == 200:
                         latencies.append(time.perf_counter() - started)
+                        # Every answer is checked, not a sample: the parse costs the client, not the server.
+                        if not check(body):
+                            wrong += 1
                     else:
                         errors += 1
         finally:
@@ -199,7 +213,7 @@ async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup
     spread = connections_by_process(pids(), port)
     state["stop"] = True
     await asyncio.gather(*tasks, return_exceptions=True)
-    return latencies, errors, elapsed, server_cpu, db_cpu, spread
+    return latencies, errors, wrong, elapsed, server_cpu, db_cpu, spread
 
 
 async def _warm(port: int, request: bytes, clients: int, timeout: float) -> int:
@@ -212,14 +226,14 @@ async def _warm(port: int, request: bytes, clients: int, timeout: float) -> int:
         while not done["stop"]:
             started = time.perf_counter()
             try:
-                status = await client.call()
+                status, body = await client.call()
             except (ConnectionError, asyncio.IncompleteReadError):
                 client.close()
                 client.reader = client.writer = None
                 await asyncio.sleep(0.2)
                 continue
             if status != 200:
-                raise SystemExit(f"warm-up request answered {status}")
+                raise SystemExit(f"warm-up request answered {status}: {body[:500]!r}")
             recent.append(time.perf_counter() - started)
             del recent[:-50]
         client.close()
@@ -240,14 +254,15 @@ def warm(port: int, request: bytes, clients: int, timeout: float = 180.0) -> Non
 
 
 def drive(**kwargs) -> dict:
-    latencies, errors, elapsed, server_cpu, db_cpu, spread = asyncio.run(_drive(**kwargs))
+    latencies, errors, wrong, elapsed, server_cpu, db_cpu, spread = asyncio.run(_drive(**kwargs))
     latencies.sort()
     n = len(latencies)
 
     def pct(q):
         return latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")
 
-    return {"requests": n, "errors": errors, "rps": n / elapsed, "p50": pct(0.50), "p99": pct(0.99),
+    return {"requests": n, "errors": errors, "wrong": wrong, "rps": n / elapsed,
+            "p50": pct(0.50), "p99": pct(0.99),
             "cpu_ms": server_cpu * 1000 / max(n, 1), "db_cpu_ms": db_cpu * 1000 / max(n, 1),
             "spread": "+".join(map(str, spread)) or "-"}
 
@@ -363,27 +378,68 @@ def postgres_backends() -> list[int]:
 
 MLFLOW_SAVE = """
 import pickle, sys
-import mlflow.sklearn
+import mlflow.onnx, mlflow.sklearn
+import onnx
 import pandas as pd
 from mlflow.models import infer_signature
-model = pickle.load(open(sys.argv[1], "rb"))
-example = pd.read_json(sys.argv[2], orient="split")
-mlflow.sklearn.save_model(model, sys.argv[3], signature=infer_signature(example, model.predict(example)),
-                          input_example=example.head(2), skops_trusted_types=["sklearn.tree._tree.Tree"])
+flavour, source, example_path, target = sys.argv[1:5]
+example = pd.read_json(example_path, orient="split")
+if flavour == "sklearn":
+    model = pickle.load(open(source, "rb"))
+    mlflow.sklearn.save_model(model, target, signature=infer_signature(example, model.predict(example)),
+                              input_example=example.head(2), skops_trusted_types=["sklearn.tree._tree.Tree"])
+else:
+    labels = pd.DataFrame({"label": pd.read_json(sys.argv[5], typ="series").to_numpy()})
+    mlflow.onnx.save_model(onnx.load(source), target, signature=infer_signature(example, labels),
+                           input_example=example.head(2))
 """
 
 
-def mlflow_setup(python: str, model, X_test, workdir: Path, port: int, workers: int) -> subprocess.Popen:
-    pickled = workdir / "forest.pkl"
-    pickled.write_bytes(pickle.dumps(model))  # written by us a moment ago, read back by us
+def onnx_export(model, X_train, X_test) -> tuple[bytes, int]:
+    """The forest as ONNX for MLflow's onnx flavour, and how many test rows its labels get wrong.
+
+    One float32 matrix input (what scikit-learn's trees compare in) and only the
+    label output: MLflow's ONNX pyfunc feeds a frame's values to a single input
+    and answers one column per output, which a (rows, 2) probability output
+    cannot be.
+    """
+    import numpy as np
+    import onnxruntime
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(model, X_train.head(1).to_numpy(np.float32), options={"zipmap": False},
+                  target_opset={"": 17, "ai.onnx.ml": 3})
+    keep = [o for o in onx.graph.output if o.name == "label"]
+    del onx.graph.output[:]
+    onx.graph.output.extend(keep)
+    data = onx.SerializeToString()
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    labels = session.run(None, {session.get_inputs()[0].name: X_test.to_numpy(np.float32)})[0]
+    return data, int((labels.ravel() != model.predict(X_test)).sum())
+
+
+def mlflow_setup(python: str, flavour: str, model, X_train, X_test, workdir: Path, port: int,
+                 workers: int) -> subprocess.Popen:
     example = workdir / "example.json"
     example.write_text(X_test.head(50).to_json(orient="split"))
-    model_dir = workdir / "mlflow-model"
+    source = workdir / f"model-{flavour}"
+    extra = []
+    if flavour == "sklearn":
+        source.write_bytes(pickle.dumps(model))  # written by us a moment ago, read back by us
+    else:
+        data, wrong = onnx_export(model, X_train, X_test)
+        print(f"mlflow onnx: export gets {wrong} of {len(X_test)} test labels other than scikit-learn's",
+              flush=True)
+        source.write_bytes(data)
+        labels = workdir / "labels.json"
+        labels.write_text(json.dumps(model.predict(X_test.head(50)).tolist()))
+        extra = [str(labels)]
+    model_dir = workdir / f"mlflow-{flavour}"
     shutil.rmtree(model_dir, ignore_errors=True)
-    subprocess.run([python, "-c", MLFLOW_SAVE, str(pickled), str(example), str(model_dir)], check=True,
-                   env={**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir}/mlruns"})
+    subprocess.run([python, "-c", MLFLOW_SAVE, flavour, str(source), str(example), str(model_dir), *extra],
+                   check=True, env={**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir}/mlruns"})
     mlflow = str(Path(python).parent / "mlflow")
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - the server writes to it until it stops
+    log = open(workdir / f"server-{flavour}.log", "wb")  # noqa: SIM115 - the server writes to it until it stops
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workdir}/mlruns",
            "PATH": f"{Path(python).parent}:{os.environ.get('PATH', '')}"}
     return subprocess.Popen(
@@ -393,17 +449,62 @@ def mlflow_setup(python: str, model, X_test, workdir: Path, port: int, workers: 
     )
 
 
+# --- Checking answers --------------------------------------------------------------------------
+
+
+def predictions_of(body: bytes) -> list:
+    """The predicted labels of any of the three servers' answers.
+
+    Steward and MLflow's sklearn flavour answer ``{"predictions": [label, ...]}``;
+    MLflow's ONNX flavour answers one record per row, ``[{"label": label}, ...]``.
+    """
+    predictions = json.loads(body)["predictions"]
+    if predictions and isinstance(predictions[0], dict):
+        return [p["label"] for p in predictions]
+    return predictions
+
+
+def checker(expected: list):
+    seen: set[bytes] = set()  # answers already found equal; Steward's differ by request id
+
+    def check(body: bytes) -> bool:
+        if body in seen:
+            return True
+        try:
+            ok = predictions_of(body) == expected
+        except (ValueError, KeyError, TypeError):
+            return False
+        if ok and len(seen) < 16:
+            seen.add(body)
+        return ok
+
+    return check
+
+
 # --- Main --------------------------------------------------------------------------------------
 
+SERVERS = ("Steward", "MLflow sklearn", "MLflow ONNX")
 
-def _load() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+def measure(name: str, port: int, path: str, headers: dict[str, str], payload, rows: list[int],
+            clients: list[int], expected, args, pids, db_pids) -> list[tuple]:
+    results = []
+    for n_rows in rows:
+        body = json.dumps(payload(n_rows)).encode()
+        request = http_request(port, path, body, headers)
+        warm(port, request, 4 * args.workers)
+        for c in clients:
+            r = drive(port=port, request=request, clients=c, seconds=args.seconds, warmup=args.warmup,
+                      pids=pids, db_pids=db_pids, check=checker(expected(n_rows)))
+            results.append((name, c, n_rows, r))
+            print(_row(name, c, n_rows, r), flush=True)
+    return results
 
 
 def main() -> None:
     args = parse_args()
     # Other processes on the machine move these figures; say how busy it was.
-    print("before:", _load(), flush=True)
+    print_load("before")
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
@@ -412,9 +513,13 @@ def main() -> None:
     X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.3, random_state=0)
     model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X_train, y_train)
     records = X_test.to_dict("records")
+    reference = model.predict(X_test).tolist()  # what every answer must predict
 
     def rows_of(n):
         return [records[i % len(records)] for i in range(n)]
+
+    def expected(n):
+        return [reference[i % len(records)] for i in range(n)]
 
     steward = steward_setup(model, X_train, X_test)
     env = steward_env()
@@ -429,71 +534,72 @@ def main() -> None:
     results = []
     clients = [int(c) for c in args.clients.split(",")]
     rows = [int(r) for r in args.rows.split(",")]
+    print(_header())
     try:
         wait_for_port(args.steward_port, gunicorn)
-        for n_rows in rows:
-            body = json.dumps({"records": rows_of(n_rows)}).encode()
-            request = http_request(args.steward_port, steward["path"], body,
-                                   {"Authorization": f"Bearer {steward['token']}"})
-            warm(args.steward_port, request, 4 * args.workers)
-            for c in clients:
-                r = drive(port=args.steward_port, request=request, clients=c, seconds=args.seconds,
-                          warmup=args.warmup, pids=lambda: process_tree(gunicorn.pid),
-                          db_pids=postgres_backends)
-                results.append(("steward", c, n_rows, r))
-                print(_row("steward", c, n_rows, r), flush=True)
+        results += measure("Steward", args.steward_port, steward["path"],
+                           {"Authorization": f"Bearer {steward['token']}"},
+                           lambda n: {"records": rows_of(n)}, rows, clients, expected, args,
+                           lambda: process_tree(gunicorn.pid), postgres_backends)
     finally:
         stop(gunicorn)
 
     if args.mlflow_python and Path(args.mlflow_python).exists():
-        workdir = Path(tempfile.mkdtemp(prefix="steward-bench-mlflow-"))
-        server = mlflow_setup(args.mlflow_python, model, X_test, workdir, args.mlflow_port, args.workers)
-        try:
-            wait_for_port(args.mlflow_port, server, log=workdir / "server.log")
-            for n_rows in rows:
-                body = json.dumps({"dataframe_records": rows_of(n_rows)}).encode()
-                request = http_request(args.mlflow_port, "/invocations", body, {})
-                warm(args.mlflow_port, request, 4 * args.workers)
-                for c in clients:
-                    r = drive(port=args.mlflow_port, request=request, clients=c, seconds=args.seconds,
-                              warmup=args.warmup, pids=lambda: process_tree(server.pid), db_pids=list)
-                    results.append(("mlflow", c, n_rows, r))
-                    print(_row("mlflow", c, n_rows, r), flush=True)
-        finally:
-            stop(server)
-            shutil.rmtree(workdir, ignore_errors=True)
+        for flavour, name in (("sklearn", "MLflow sklearn"), ("onnx", "MLflow ONNX")):
+            workdir = Path(tempfile.mkdtemp(prefix="steward-bench-mlflow-"))
+            server = mlflow_setup(args.mlflow_python, flavour, model, X_train, X_test, workdir,
+                                  args.mlflow_port, args.workers)
+            try:
+                wait_for_port(args.mlflow_port, server, log=workdir / f"server-{flavour}.log")
+                results += measure(name, args.mlflow_port, "/invocations", {},
+                                   lambda n: {"dataframe_records": rows_of(n)}, rows, clients, expected,
+                                   args, lambda server=server: process_tree(server.pid), list)
+            finally:
+                stop(server)
+                shutil.rmtree(workdir, ignore_errors=True)
     else:
         print(f"(MLflow skipped: no python at {args.mlflow_python!r})")
 
     print()
-    print("after:", _load())
+    print_load("after")
     print(_header())
     for server, c, n_rows, r in results:
         print(_row(server, c, n_rows, r))
     by_key = {(s, c, n): r for s, c, n, r in results}
-    print()
+    table = Table(f"Predict endpoint, {args.workers} worker processes each, HTTP/1.1 keep-alive, "
+                  "JSON records", columns=SERVERS)
     for c in clients:
         for n_rows in rows:
-            s, m = by_key.get(("steward", c, n_rows)), by_key.get(("mlflow", c, n_rows))
-            if s and m and m["rps"]:
-                print(f"{c:>2} clients, {n_rows:>3} rows: Steward {s['rps'] / m['rps']:.1f}x MLflow's "
-                      f"requests/s, {m['cpu_ms'] / max(s['cpu_ms'] + s['db_cpu_ms'], 1e-9):.1f}x less "
-                      "server CPU per request (Steward's including PostgreSQL)")
+            got = {name: by_key[(name, c, n_rows)] for name in SERVERS if (name, c, n_rows) in by_key}
+            checked = ", ".join(f"{r['wrong']} wrong" for r in got.values())
+            checked = f"labels = scikit-learn's on every answer ({checked})"
+            where = f"{c} client{'s' if c > 1 else ''}, {n_rows} row{'s' if n_rows > 1 else ''}"
+            table.add(f"{where}: requests/s", "req/s", {k: r["rps"] for k, r in got.items()},
+                      higher_is_better=True, checked=checked)
+            table.add(f"{where}: p50 latency", "ms", {k: r["p50"] for k, r in got.items()},
+                      higher_is_better=False, checked="")
+            table.add(f"{where}: server CPU per request", "ms",
+                      {k: r["cpu_ms"] + r["db_cpu_ms"] for k, r in got.items()},
+                      higher_is_better=False, checked="Steward's includes PostgreSQL's")
+    table.print()
     for n_rows in rows:
-        s = by_key.get(("steward", max(clients), n_rows))
+        s = by_key.get(("Steward", max(clients), n_rows))
         if s:
             print(f"Steward p99/p50 at {max(clients)} clients, {n_rows} rows: {s['p99'] / s['p50']:.2f}")
+    if any(r["wrong"] or r["errors"] for _, _, _, r in results):
+        raise SystemExit("Some answers were errors or predicted other labels than scikit-learn: see above")
 
 
 def _header() -> str:
-    return (f"{'server':8} {'clients':>7} {'rows':>5} {'requests':>9} {'errors':>6} {'req/s':>8} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'+ db CPU ms/req':>16} "
+    return (f"{'server':15} {'clients':>7} {'rows':>5} {'requests':>9} {'errors':>6} {'wrong':>6} "
+            f"{'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'+ db CPU ms/req':>16} "
             "connections per process")
 
 
 def _row(server, c, n_rows, r) -> str:
-    return (f"{server:8} {c:>7} {n_rows:>5} {r['requests']:>9} {r['errors']:>6} {r['rps']:>8.0f} "
-            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_ms']:>18.2f} {r['db_cpu_ms']:>16.2f} {r['spread']}")
+    return (f"{server:15} {c:>7} {n_rows:>5} {r['requests']:>9} {r['errors']:>6} {r['wrong']:>6} "
+            f"{r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_ms']:>18.2f} "
+            f"{r['db_cpu_ms']:>16.2f} {r['spread']}")
 
 
 if __name__ == "__main__":

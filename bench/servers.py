@@ -58,6 +58,14 @@ class Server:
     process: subprocess.Popen
     workdir: Path
     token: str = ""
+    database: str = ""  # its PostgreSQL database, if any
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used: its processes, and its PostgreSQL backends if it has any.
+
+        Unlike wall time, this barely moves when other work shares the machine.
+        """
+        return cpu_seconds(process_tree(self.process.pid) + pg_backends(self.database))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -93,7 +101,8 @@ def steward_server(*, postgres: bool = False, workers: int = 1) -> Iterator[Serv
          "-w", str(workers), "--timeout", "600", "--log-level", "warning", "--no-control-socket"],
         cwd=ROOT, env=env, start_new_session=True,
     )
-    server = Server("Steward", f"http://127.0.0.1:{port}", process, workdir, token)
+    server = Server("Steward", f"http://127.0.0.1:{port}", process, workdir, token,
+                    "steward_bench" if postgres else "")
     try:
         wait_http(server.url + "/healthz")
         yield server
@@ -124,7 +133,8 @@ def mlflow_server(*, postgres: bool = False) -> Iterator[Server]:
         cwd=workdir, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=dict(os.environ, MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE="true"),
     )
-    server = Server("MLflow", f"http://127.0.0.1:{port}", process, workdir)
+    server = Server("MLflow", f"http://127.0.0.1:{port}", process, workdir,
+                    database="mlflow_bench" if postgres else "")
     try:
         wait_http(server.url + "/health", timeout=180)
         yield server
@@ -133,16 +143,36 @@ def mlflow_server(*, postgres: bool = False) -> Iterator[Server]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def print_table(title: str, rows: list[tuple[str, float, float, str, bool]]) -> None:
-    """rows: (measure, steward, mlflow, unit, higher_is_better)."""
-    print(f"\n{title}")
-    header = f"{'measure':<44} {'Steward':>12} {'MLflow':>12} {'unit':<10} {'Steward/MLflow':>15}"
-    print(header)
-    print("-" * len(header))
-    for measure, steward, mlflow, unit, higher in rows:
-        if steward and mlflow:
-            ratio = steward / mlflow if higher else mlflow / steward
-            ratio_text = f"{ratio:,.1f}x {'faster' if ratio >= 1 else 'slower'}"
-        else:
-            ratio_text = "n/a"
-        print(f"{measure:<44} {steward:>12,.3f} {mlflow:>12,.3f} {unit:<10} {ratio_text:>15}")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for tid in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{tid}/children") as f:
+                    todo.extend(int(p) for p in f.read().split())
+    return found
+
+
+def pg_backends(database: str) -> list[int]:
+    if not database:
+        return []
+    done = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-Atc",
+         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"],
+        check=True, capture_output=True, text=True)
+    return [int(line) for line in done.stdout.split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS

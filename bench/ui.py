@@ -1,11 +1,10 @@
-"""Server time of the web UI's heaviest requests, next to MLflow doing the same on the same data.
+"""Response time of the web UI's heaviest requests, next to MLflow doing the same on the same data.
 
 Run by hand (not in CI):
 
-    .venv/bin/python bench/ui.py            # Steward on a fresh PostgreSQL database (steward_uibench)
-    .venv/bin/python bench/ui.py --sqlite   # Steward on a fresh SQLite file
-    # MLflow side, in its own venv:
-    #   make bench-deps          (MLflow in its own .venv-bench)
+    make bench-deps                         # MLflow in its own .venv-bench
+    .venv/bin/python bench/ui.py            # both on fresh PostgreSQL databases (*_uibench)
+    .venv/bin/python bench/ui.py --sqlite   # both on fresh SQLite files
 
 Seeds one experiment with 10,000 runs (10 params, 10 metrics each) and one run
 holding a 1,000,000-point metric, then times (median of --repeat requests after
@@ -16,13 +15,22 @@ one warm-up):
   run page         the run page of the run with the long metric
   chart data       that metric's history downsampled to 1,500 points (what the chart asks for)
 
-Steward is timed in-process with Django's test Client (the whole request:
-middleware, permission checks, queries, template rendering). MLflow 3 is timed
-over HTTP against `mlflow server` (one worker, SQLite backend store: the bench
-venv has no PostgreSQL driver) doing the API calls its UI makes for the same
-views: runs/search (100 runs), the same search filtered and sorted, runs/get,
-and metrics/get-history-bulk-interval (the UI's downsampled chart call, 320
-points by default; asked for 1,500 here), plus one full get-history of the long metric.
+Both servers are timed the same way: over HTTP on one keep-alive connection,
+each with one worker process (Steward under gunicorn, `mlflow server
+--workers 1`), each on its own database of the same kind (PostgreSQL, or
+SQLite with --sqlite). Steward serves its pages (the server renders the
+HTML: middleware, session, permission checks, queries, templates) as a
+logged-in browser asks for them. MLflow's UI renders in the browser, so it is
+timed on the API calls its UI makes for the same views: runs/search (100
+runs), the same search filtered and sorted, runs/get, and
+metrics/get-history-bulk-interval (the UI's downsampled chart call, 320
+points by default; asked for 1,500 here), plus one full get-history of the
+long metric.
+
+Outputs checked: both runs tables list the same 100 runs in the same order
+(the newest first), both filtered tables exactly the 100 runs the filter and
+sort select from the seeded data; the run page shows the run's name and
+params; every chart point is a point of the seeded series.
 Target for Steward: each <= 300 ms median.
 """
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -42,9 +51,13 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Table, print_load  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
 PG_DB = "steward_uibench"
+MLFLOW_PG_DB = "mlflow_uibench"
 MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", str(ROOT / ".venv-bench" / "bin" / "python")))
 TARGET_MS = 300.0
 
@@ -103,6 +116,29 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+# What each view must show, computed from the seeded data.
+def expected_first_page(n_runs: int) -> list[str]:
+    return [f"run-{i:05d}" for i in reversed(range(n_runs))][:PAGE]
+
+
+def expected_filtered(n_runs: int) -> list[str]:
+    chosen = [i for i in range(n_runs) if metric_value(i, 0) > 0.5 and param_value(i, 1) == "adam"]
+    chosen.sort(key=lambda i: metric_value(i, 1), reverse=True)
+    return [f"run-{i:05d}" for i in chosen[:PAGE]]
+
+
+def check_series(points: list[tuple[int, float]], label: str) -> int:
+    assert 0 < len(points) <= CHART_POINTS, f"{label}: {len(points)} chart points"
+    for step, value in points:
+        assert value == long_value(int(step)), f"{label}: ({step}, {value}) is not a point of the series"
+    return len(points)
+
+
+def fresh_pg_database(name: str) -> None:
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+
+
 # --- Steward ------------------------------------------------------------------------------------------
 
 
@@ -112,13 +148,7 @@ def steward_setup(sqlite: bool, workdir: Path, reuse: bool = False) -> None:
     elif reuse:
         url = f"{PG}/{PG_DB}"
     else:
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {PG_DB}"],
-            check=True,
-        )
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {PG_DB}"], check=True
-        )
+        fresh_pg_database(PG_DB)
         url = f"{PG}/{PG_DB}"
     os.environ.update(
         {
@@ -223,7 +253,8 @@ def steward_seed(n_runs: int, n_points: int) -> dict:
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return {"user": user, "project": project, "experiment": experiment, "long_run": ids[0]}
+    return {"user": user, "project": project, "experiment": experiment, "long_run": ids[0],
+            "points": n_points}
 
 
 def steward_seeded() -> dict:
@@ -234,51 +265,104 @@ def steward_seeded() -> dict:
     from experiments.models import Experiment, Metric
 
     project = Project.objects.get(slug="bench")
+    long_run = Metric.objects.filter(key=LONG_KEY).values_list("run_id", flat=True).first()
     return {
         "user": get_user_model().objects.get(username="bench"),
         "project": project,
         "experiment": Experiment.objects.get(project=project, name="ui-bench"),
-        "long_run": Metric.objects.filter(key=LONG_KEY).values_list("run_id", flat=True).first(),
+        "long_run": long_run,
+        "points": Metric.objects.filter(run_id=long_run, key=LONG_KEY).count(),
     }
 
 
-def steward_measure(seeded: dict, repeat: int) -> dict[str, float]:
+def steward_serve(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """gunicorn on the seeded database, one sync worker: as bench/ingest.py runs it."""
+    port = free_port()
+    log = open(workdir / "steward-server.log", "w")  # noqa: SIM115 - the server writes to it until it stops
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "mlplatform.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
+         "--timeout", "600", "--log-level", "warning", "--no-control-socket"],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/healthz", server)
+    return server, base
+
+
+def wait_http(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"{url} did not answer; see the server's log") from None
+            time.sleep(0.5)
+
+
+def steward_measure(seeded: dict, base: str, repeat: int) -> dict[str, float]:
+    import requests
+    from django.conf import settings
     from django.test import Client
 
-    client = Client()
-    client.force_login(seeded["user"])
-    exp_url = f"/p/{seeded['project'].slug}/e/{seeded['experiment'].pk}/"
+    from experiments.models import Run
+
+    # A logged-in browser's session cookie, made by Django's own login.
+    login = Client()
+    login.force_login(seeded["user"])
+    session = requests.Session()
+    session.cookies.set(settings.SESSION_COOKIE_NAME, login.cookies[settings.SESSION_COOKIE_NAME].value)
+    names = {str(pk): name for pk, name in
+             Run.objects.filter(experiment=seeded["experiment"]).values_list("pk", "name")}
+    n_runs = len(names)
+    exp_url = f"{base}/p/{seeded['project'].slug}/e/{seeded['experiment'].pk}/"
     run_id = seeded["long_run"]
 
-    def get(url, params=None, expect=200):
+    def get(url, params=None):
         def call():
-            response = client.get(url, params or {})
-            assert response.status_code == expect, (url, response.status_code)
+            response = session.get(url, params=params or {}, timeout=600, allow_redirects=False)
+            assert response.status_code == 200, (url, response.status_code)
             return response
 
         return call
 
-    first = get(exp_url, {"page_size": PAGE})()
-    assert first.content.count(b"data-run-id=") == PAGE
+    def listed(response) -> list[str]:
+        return [names[str(uuid.UUID(i))] for i in re.findall(r'data-run-id="([^"]+)"', response.text)]
+
+    assert listed(get(exp_url, {"page_size": PAGE})()) == expected_first_page(n_runs), "Steward runs table"
     filtered = get(exp_url, {"page_size": PAGE, "filter": FILTER, "order_by": ORDER_BY})()
-    assert b"filter-error" not in filtered.content and b"data-run-id=" in filtered.content
-    chart = get(f"/api/v1/runs/{run_id}/metrics/history/", {"key": LONG_KEY, "max_points": CHART_POINTS})()
-    body = chart.json()
-    assert body["downsampled"] and 0 < len(body["points"]) <= CHART_POINTS, len(body["points"])
-    return {
+    assert listed(filtered) == expected_filtered(n_runs), "Steward filtered runs table"
+    page = get(f"{base}/runs/{run_id}/")().text
+    assert "run-00000" in page and all(f"p{j}" in page for j in range(N_PARAMS)), "Steward run page"
+    chart = get(f"{base}/api/v1/runs/{run_id}/metrics/history/",
+                {"key": LONG_KEY, "max_points": CHART_POINTS})().json()
+    assert chart["downsampled"]
+    check_series([(p["step"], p["value"]) for p in chart["points"]], "Steward chart")
+    started = time.perf_counter()
+    total = len(get(f"{base}/api/v1/runs/{run_id}/metrics/history/", {"key": LONG_KEY})().json()["points"])
+    full_ms = (time.perf_counter() - started) * 1000
+    assert total == seeded["points"], f"Steward full history: {total} points"
+    base_url = base
+    results = {
         "runs table (first page of 100)": median_ms(get(exp_url, {"page_size": PAGE}), repeat),
         "filter + sort (first 100)": median_ms(
             get(exp_url, {"page_size": PAGE, "filter": FILTER, "order_by": ORDER_BY}), repeat
         ),
-        "run page": median_ms(get(f"/runs/{run_id}/"), repeat),
+        "run page": median_ms(get(f"{base_url}/runs/{run_id}/"), repeat),
         "chart data (long metric -> 1,500)": median_ms(
-            get(f"/api/v1/runs/{run_id}/metrics/history/", {"key": LONG_KEY, "max_points": CHART_POINTS}),
+            get(f"{base_url}/api/v1/runs/{run_id}/metrics/history/",
+                {"key": LONG_KEY, "max_points": CHART_POINTS}),
             repeat,
         ),
     }
+    results["full history, all points (once)"] = full_ms
+    return results
 
 
-def browser_draw_ms(seeded: dict, workdir: Path, repeat: int) -> float | str:
+def browser_draw_ms(seeded: dict, base: str, repeat: int) -> float | str:
     """Median time, in Chromium, from the run page asking for the long metric to its chart drawn."""
     try:
         from playwright.sync_api import sync_playwright
@@ -286,49 +370,34 @@ def browser_draw_ms(seeded: dict, workdir: Path, repeat: int) -> float | str:
         return "not measured: playwright is not installed"
     if not Path("/usr/bin/chromium").exists():
         return "not measured: /usr/bin/chromium is missing (scripts/ensure-chromium.sh)"
-    port = free_port()
-    log = open(workdir / "steward-server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    page.goto(f"{base}/accounts/login/")
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", "bench-Steward-1")
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
-            times = []
-            for _ in range(repeat + 1):
-                page.goto(f"{base}/runs/{seeded['long_run']}/")
-                chart = page.locator(f".chart[data-metric-key='{LONG_KEY}']")
-                chart.and_(page.locator("[data-chart-state=drawn]")).wait_for(timeout=60_000)
-                times.append(float(chart.get_attribute("data-draw-ms")))
-            browser.close()
-        return statistics.median(times[1:])
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page.goto(f"{base}/accounts/login/")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        page.fill("input[name=username]", "bench")
+        page.fill("input[name=password]", "bench-Steward-1")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        times = []
+        for _ in range(repeat + 1):
+            page.goto(f"{base}/runs/{seeded['long_run']}/")
+            chart = page.locator(f".chart[data-metric-key='{LONG_KEY}']")
+            chart.and_(page.locator("[data-chart-state=drawn]")).wait_for(timeout=60_000)
+            times.append(float(chart.get_attribute("data-draw-ms")))
+        browser.close()
+    return statistics.median(times[1:])
 
 
 # --- MLflow -------------------------------------------------------------------------------------------
@@ -389,12 +458,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> dict[str, float] | str:
+def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int, sqlite: bool
+                   ) -> dict[str, float] | str:
     import requests
 
     if not MLFLOW_PYTHON.exists():
         return f"MLflow not measured: {MLFLOW_PYTHON} is missing (see requirements-bench.txt)"
-    db = workdir / "mlflow.db"
+    if sqlite:
+        store = f"sqlite:///{workdir / 'mlflow.db'}"
+    else:
+        fresh_pg_database(MLFLOW_PG_DB)
+        store = f"postgresql://postgres@127.0.0.1:5432/{MLFLOW_PG_DB}"
     script = workdir / "mlflow_seed.py"
     script.write_text(MLFLOW_SEED)
     started = time.monotonic()
@@ -402,7 +476,7 @@ def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> di
         [
             str(MLFLOW_PYTHON),
             str(script),
-            f"sqlite:///{db}",
+            store,
             str(workdir / "mlartifacts"),
             str(n_runs),
             str(n_points),
@@ -426,7 +500,7 @@ def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> di
             "--workers",
             "1",
             "--backend-store-uri",
-            f"sqlite:///{db}",
+            store,
             "--artifacts-destination",
             str(workdir / "mlartifacts"),
         ],
@@ -487,12 +561,18 @@ def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> di
             "/ajax-api/2.0/mlflow/runs/search",
             {"experiment_ids": [exp], "max_results": PAGE, "filter": FILTER, "order_by": [ORDER_BY]},
         )
-        assert len(first()["runs"]) == PAGE and filtered()["runs"]
+        assert [r["info"]["run_name"] for r in first()["runs"]] == expected_first_page(n_runs), "MLflow runs"
+        found = [r["info"]["run_name"] for r in filtered()["runs"]]
+        assert found == expected_filtered(n_runs), "MLflow filtered runs"
+        run = get("/api/2.0/mlflow/runs/get", {"run_id": run_id})()["run"]
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        assert run["info"]["run_name"] == "run-00000", "MLflow run"
+        assert params == {f"p{j}": param_value(0, j) for j in range(N_PARAMS)}, "MLflow run params"
         interval = get(
             "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
             {"run_ids": run_id, "metric_key": LONG_KEY, "max_results": CHART_POINTS},
         )
-        n_interval = len(interval()["metrics"])
+        n_interval = check_series([(p["step"], p["value"]) for p in interval()["metrics"]], "MLflow chart")
         results = {
             "runs table (first page of 100)": median_ms(first, repeat),
             "filter + sort (first 100)": median_ms(filtered, repeat),
@@ -501,7 +581,8 @@ def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> di
         }
         started = time.perf_counter()
         total = full_history()
-        results["(full history, all points once)"] = (time.perf_counter() - started) * 1000
+        results["full history, all points (once)"] = (time.perf_counter() - started) * 1000
+        assert total == n_points, f"MLflow full history: {total} points"
         print(
             f"  MLflow bulk-interval returned {n_interval} points; full history {total:,} points", flush=True
         )
@@ -515,13 +596,20 @@ def mlflow_measure(workdir: Path, n_runs: int, n_points: int, repeat: int) -> di
         log.close()
 
 
+CHECKS = {
+    "runs table (first page of 100)": "same 100 runs, same order",
+    "filter + sort (first 100)": "= the 100 the data selects, in order",
+    "run page": "name and params shown",
+    "chart data (long metric -> 1,500)": "each point one of the series",
+    "full history, all points (once)": "every point",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--sqlite", action="store_true", help="Steward on a fresh SQLite file, not PostgreSQL"
-    )
+    parser.add_argument("--sqlite", action="store_true", help="fresh SQLite files, not PostgreSQL databases")
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
@@ -530,14 +618,16 @@ def main() -> None:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help=f"measure the PostgreSQL database {PG_DB} a previous run seeded, without seeding",
+        help=f"measure the PostgreSQL database {PG_DB} a previous run seeded, without seeding Steward",
     )
     args = parser.parse_args()
+    backend = "SQLite" if args.sqlite else "PostgreSQL"
+    print_load("before")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     try:
         print(
-            f"Seeding Steward ({'SQLite' if args.sqlite else 'PostgreSQL'}): {args.runs:,} runs x "
+            f"Seeding Steward ({backend}): {args.runs:,} runs x "
             f"{N_PARAMS} params x {N_METRICS} metrics, one {args.points:,}-point metric",
             flush=True,
         )
@@ -548,32 +638,36 @@ def main() -> None:
         print(
             f"  Steward {'reused' if reuse else 'seeded'} in {time.monotonic() - started:.0f} s", flush=True
         )
-        steward = steward_measure(seeded, args.repeat)
-        draw = browser_draw_ms(seeded, workdir, min(args.repeat, 5))
-        points_label = f"{args.points:,}-point metric"
+        server, base = steward_serve(workdir)
+        try:
+            steward = steward_measure(seeded, base, args.repeat)
+            draw = browser_draw_ms(seeded, base, min(args.repeat, 5))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
         mlflow: dict | str = "not measured (--no-mlflow)"
         if not args.no_mlflow:
-            print("Seeding MLflow (SQLite) with the same data", flush=True)
-            mlflow = mlflow_measure(workdir, args.runs, args.points, args.repeat)
+            print(f"Seeding MLflow ({backend}) with the same data", flush=True)
+            mlflow = mlflow_measure(workdir, args.runs, args.points, args.repeat, args.sqlite)
+        print_load("after")
 
-        print()
-        print(f"Median server time over {args.repeat} requests, ms (Steward target <= {TARGET_MS:.0f} ms)")
-        print(f"{'request':<36} {'Steward':>10} {'MLflow':>10}  Steward within target")
+        table = Table(f"Median response time over {args.repeat} requests, one worker each, {backend}, "
+                      f"HTTP (Steward target <= {TARGET_MS:.0f} ms)")
         for name, value in steward.items():
-            other = mlflow.get(name) if isinstance(mlflow, dict) else None
-            other_text = f"{other:>10.1f}" if other is not None else f"{'-':>10}"
-            print(f"{name:<36} {value:>10.1f} {other_text}  {'yes' if value <= TARGET_MS else 'NO'}")
-        if isinstance(mlflow, dict) and "(full history, all points once)" in mlflow:
-            print(
-                f"{'MLflow full get-history (1M points)':<36} {'-':>10} "
-                f"{mlflow['(full history, all points once)']:>10.1f}  (one request chain, not a median)"
-            )
+            values = {"Steward": value}
+            if isinstance(mlflow, dict) and name in mlflow:
+                values["MLflow"] = mlflow[name]
+            table.add(name, "ms", values, higher_is_better=False, checked=CHECKS[name])
+        table.print()
+        for name, value in steward.items():
+            if value > TARGET_MS and not name.startswith("full history"):
+                print(f"Steward over target: {name} {value:.0f} ms")
         if isinstance(mlflow, str):
             print(mlflow)
         if isinstance(draw, float):
             print(
-                f"Chromium, run page: {points_label} fetched and drawn in {draw:.0f} ms (median; "
-                "from the chart's request to Plotly done, beside the run's 10 other charts)"
+                f"Chromium, run page: {args.points:,}-point metric fetched and drawn in {draw:.0f} ms "
+                "(median; from the chart's request to Plotly done, beside the run's 10 other charts)"
             )
         else:
             print(f"Chromium draw time {draw}")

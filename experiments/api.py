@@ -123,8 +123,11 @@ class RunCreateApi(APIView):
             project=project, user=request.user,
             run_id=str(run_id) if run_id else None, **fields,
         )
-        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
-        return Response(run_output(created.run), status=code)
+        if created.created:
+            # A run made a moment ago holds only the tags it was given: nothing to read back.
+            created.run.details = selectors.RunDetails({}, {}, created.tags)
+            return Response(run_output(created.run), status=status.HTTP_201_CREATED)
+        return Response(run_output(created.run), status=status.HTTP_200_OK)
 
 
 class RunPrefixLookupApi(APIView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import sqlite3
 import struct
@@ -44,9 +45,7 @@ def now_ms() -> int:
 
 
 def experiment_get_or_create(*, project: Project, name: str, user=None) -> Experiment:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    name = _experiment_name(name)
     try:
         with transaction.atomic():
             experiment, _ = Experiment.objects.get_or_create(
@@ -113,6 +112,8 @@ def _ms_to_datetime(value: Any, field: str) -> dt.datetime:
 class RunCreated:
     run: Run
     created: bool
+    # What a new run holds after creation, so the caller need not read it back.
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def run_create(
@@ -132,41 +133,70 @@ def run_create(
     """Create a run; a client-chosen id makes creation safe to retry (offline SDK runs).
 
     ``parent_run_id`` nests the run under another run of the same project.
+
+    Short runs are created by the hundred (sweeps, notebooks), so the common
+    case is one read and two inserts in one transaction: a retry is noticed
+    by the primary key refusing the insert, not by a lookup before every one.
     """
     if run_id is not None:
         try:
             run_uuid = uuid.UUID(str(run_id))
         except ValueError:
             raise ValidationError({"id": "Must be a UUID."}) from None
-        existing = Run.objects.filter(pk=run_uuid).select_related("experiment").first()
-        if existing is not None:
-            if existing.project_id != project.pk or existing.experiment.name != experiment:
-                raise Conflict("A run with this id already exists elsewhere.")
-            return RunCreated(existing, False)
     else:
         run_uuid = uuid.uuid4()
-    if name and len(name) > 250:
-        raise ValidationError({"name": "At most 250 characters."})
-    fields = _source_fields(source)
-    if seed is not None:
-        fields["seed"] = v.int64(seed, "seed")
-    tag_rows = _tag_pairs(tags or {}, "tags")
-    if parent_run_id is not None:
-        fields["parent"] = _parent_run(project=project, parent_run_id=parent_run_id, run_id=run_uuid)
-    started = _ms_to_datetime(start_time, "start_time") if start_time is not None else timezone.now()
-    with transaction.atomic():
-        exp = experiment_get_or_create(project=project, name=experiment, user=user)
-        try:
-            with transaction.atomic():
-                run = Run.objects.create(
-                    id=run_uuid, experiment=exp, project=project, name=name or "",
-                    start_time=started, author=user, notes=notes or "", **fields,
-                )
-        except IntegrityError:
-            # Two retries of the same offline run raced; the first one won.
-            return RunCreated(Run.objects.get(pk=run_uuid), False)
-        Tag.objects.bulk_create(Tag(run=run, key=k, value=val) for k, val in tag_rows)
-    return RunCreated(run, True)
+    try:
+        if name and len(name) > 250:
+            raise ValidationError({"name": "At most 250 characters."})
+        fields = _source_fields(source)
+        if seed is not None:
+            fields["seed"] = v.int64(seed, "seed")
+        tag_rows = _tag_pairs(tags or {}, "tags")
+        started = _ms_to_datetime(start_time, "start_time") if start_time is not None else timezone.now()
+        exp_name = _experiment_name(experiment)
+        if parent_run_id is not None:
+            fields["parent"] = _parent_run(project=project, parent_run_id=parent_run_id, run_id=run_uuid)
+    except ValidationError:
+        # A retry of a run that exists is answered with that run, whatever else its body says.
+        existing = _run_retried(run_uuid, project, experiment) if run_id is not None else None
+        if existing is None:
+            raise
+        return existing
+    try:
+        with transaction.atomic():
+            try:
+                exp = Experiment.objects.get(project=project, name=exp_name)
+            except Experiment.DoesNotExist:
+                exp = experiment_get_or_create(project=project, name=exp_name, user=user)
+            run = Run.objects.create(
+                id=run_uuid, experiment=exp, project=project, name=name or "",
+                start_time=started, author=user, notes=notes or "", **fields,
+            )
+            if tag_rows:
+                Tag.objects.bulk_create(Tag(run=run, key=k, value=val) for k, val in tag_rows)
+    except IntegrityError:
+        # The id is taken: a retry of this run (its first try won), or a run elsewhere.
+        existing = _run_retried(run_uuid, project, experiment) if run_id is not None else None
+        if existing is None:
+            raise
+        return existing
+    return RunCreated(run, True, dict(tag_rows))
+
+
+def _experiment_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    return name
+
+
+def _run_retried(run_uuid: uuid.UUID, project: Project, experiment: str) -> RunCreated | None:
+    existing = Run.objects.filter(pk=run_uuid).select_related("experiment").first()
+    if existing is None:
+        return None
+    if existing.project_id != project.pk or existing.experiment.name != experiment:
+        raise Conflict("A run with this id already exists elsewhere.")
+    return RunCreated(existing, False)
 
 
 def _parent_run(*, project: Project, parent_run_id: str | uuid.UUID, run_id: uuid.UUID) -> Run:

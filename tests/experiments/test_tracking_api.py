@@ -57,6 +57,54 @@ def test_client_chosen_run_id_makes_creation_safe_to_retry(editor, project):
     assert Run.objects.filter(pk=run_id).count() == 1
 
 
+def test_created_run_answer_equals_the_stored_run(editor, project):
+    payload = {"experiment": "answers", "id": str(uuid.uuid4()), "name": "r", "tags": {"a": "1", "b": ""},
+               "seed": 3, "notes": "n", "source": {"git_commit": "abc", "git_dirty": False}}
+    created = editor.post(f"/api/v1/projects/{project.slug}/runs/", payload, format="json")
+    assert created.status_code == 201
+    assert created.json() == editor.get(f"/api/v1/runs/{payload['id']}/").json()
+    assert created.json()["tags"] == {"a": "1", "b": ""}
+    assert created.json()["params"] == created.json()["metrics"] == {}
+
+
+def test_creating_a_run_reads_nothing_back(editor, project):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    assert editor.post(url, {"experiment": "fast"}, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        response = editor.post(url, {"experiment": "fast", "id": str(uuid.uuid4()), "tags": {"t": "v"}},
+                               format="json")
+    assert response.status_code == 201
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    # Token, project, membership, experiment: no lookup of the id, no read-back of params, metrics, tags.
+    assert len(selects) == 4, selects
+    assert not any("experiments_run" in sql or "experiments_tag" in sql for sql in selects)
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2, inserts
+
+
+def test_retried_run_under_another_experiment_conflicts_and_creates_nothing(editor, project):
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    run_id = str(uuid.uuid4())
+    assert editor.post(url, {"experiment": "one", "id": run_id}, format="json").status_code == 201
+    response = editor.post(url, {"experiment": "two", "id": run_id}, format="json")
+    assert response.status_code == 409
+    assert not project.experiments.filter(name="two").exists()
+
+
+def test_retried_run_is_answered_even_when_the_retry_body_is_refused(editor, project):
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    run_id = str(uuid.uuid4())
+    assert editor.post(url, {"experiment": "one", "id": run_id}, format="json").status_code == 201
+    again = editor.post(url, {"experiment": "one", "id": run_id, "seed": 2**70}, format="json")
+    assert again.status_code == 200
+    assert again.json()["id"] == run_id and again.json()["seed"] is None
+    fresh = editor.post(url, {"experiment": "one", "id": str(uuid.uuid4()), "seed": 2**70}, format="json")
+    assert fresh.status_code == 400 and "seed" in fresh.json()["error"]["fields"]
+
+
 def test_batch_stores_params_metrics_and_tags(editor, run_id):
     response = batch(editor, run_id, {
         "params": [{"key": "lr", "value": 0.01}, {"key": "model", "value": "rf"}],
