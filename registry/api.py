@@ -17,6 +17,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import MALFORMED, bearer_token
 from accounts.errors import api_exception_handler
 from accounts.models import Role
 from accounts.permissions import project_for_user
@@ -311,13 +312,12 @@ def _session_user(request):
 
 
 def _bearer_token(request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if not header:
-        return None
-    parts = header.split()
-    if parts[0] != "Bearer" or len(parts) != 2:
-        raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-    return parts[1]
+    header = request.headers.get("Authorization")
+    token = bearer_token(header)
+    if token is None and header:
+        # Serving knows one scheme: any other is refused rather than ignored.
+        raise exceptions.AuthenticationFailed(MALFORMED)
+    return token
 
 
 def _json_body(raw: bytes):
