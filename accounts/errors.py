@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -59,6 +61,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("permission_denied", str(exc) or "Not allowed."), status=403)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is an HTML 400; a JSON body over MAX_JSON_BYTES gets the API's shape.
+        exc = PayloadTooLarge(f"The request body is larger than this server accepts "
+                              f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes); send less per request.")
 
     response = exception_handler(exc, context)
     if response is None:

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
+from accounts.json_input import check_json_value
 from accounts.models import Project, Role
 from accounts.permissions import project_for_user, require_role, role_for
 from experiments import artifacts, dataset_files, jobs
@@ -367,6 +368,7 @@ def validation_rule_create(*, dataset: Dataset, kind: Any, column: Any = "", con
     config = config or {}
     if not isinstance(config, dict):
         raise ValidationError({"config": "Must be an object."})
+    check_json_value(config, field="config")
     column = column or ""
     if not isinstance(column, str):
         raise ValidationError({"column": "Must be a column name."})

@@ -20,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.errors import Conflict
+from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import validation as v
 from experiments.models import (
@@ -97,7 +98,7 @@ def _source_fields(source: dict[str, Any] | None) -> dict[str, Any]:
     if source.get("packages") is not None:
         if not isinstance(source["packages"], dict):
             raise ValidationError({"source.packages": "Must be an object of name: version."})
-        out["packages"] = source["packages"]
+        out["packages"] = check_json_value(source["packages"], field="source.packages")
     return out
 
 
@@ -249,7 +250,8 @@ def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]
         if type(item) is not dict:
             raise ValidationError({f"{field}[{i}]": "Each point is {key, value, step, timestamp}."})
         key = item.get("key")
-        if key not in good_keys:
+        # A key that is not a string (a list, an object) cannot even be looked up in the set.
+        if type(key) is not str or key not in good_keys:
             good_keys.add(v.key_check(key, f"{field}[{i}].key"))
         value = item.get("value", _MISSING)
         if type(value) is float:

@@ -28,6 +28,7 @@ from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import artifacts, datasets, jobs, services
 from experiments.models import (
@@ -300,6 +301,7 @@ def spec_clean(*, project: Project, spec: Any) -> tuple[dict[str, Any], DatasetV
     """The spec with defaults filled in, or a ValidationError naming the field."""
     if not isinstance(spec, dict):
         raise ValidationError({"spec": "Must be a JSON object."})
+    check_json_value(spec, field="spec")
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise ValidationError({f"spec.{sorted(unknown)[0]}": "Unknown field."})

@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.json_input.JSONParser"],
     "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.schema.StewardAutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import MALFORMED, bearer_token
 from accounts.errors import api_exception_handler
+from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from experiments.api import job_output
@@ -320,19 +321,6 @@ def _bearer_token(request) -> str | None:
     return token
 
 
-def _json_body(raw: bytes):
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        # The standard library reads what orjson refuses but clients send, such as a
-        # NaN literal, which the signature check then refuses naming its column.
-        return json.loads(raw)
-    except ValueError:
-        raise DjangoValidationError({"body": "The body is not valid JSON."}) from None
-
-
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
 @require_POST
 def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
@@ -348,9 +336,11 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
             slug=slug, model_name=name, ref=ref, token=token,
             user=None if token is not None else _session_user(request),
         )
-        data = _json_body(request.body)
+        # NaN literals are read: the signature check then refuses them naming the column.
+        data = json_parse(request.body, allow_nan=True)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
-    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied) as exc:
+    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied,
+            RequestDataTooBig) as exc:
         return _error_response(exc)
     return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
                         content_type="application/json")

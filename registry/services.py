@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import uuid
@@ -17,6 +16,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts.errors import Conflict
+from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
 from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_storage
@@ -71,7 +71,7 @@ def _tags_clean(tags: Any) -> dict[str, str]:
         if not isinstance(value, str) or len(value) > 5000:
             raise ValidationError({f"tags.{key}": "Tag values are strings of at most 5000 characters."})
         out[key] = value
-    return out
+    return check_json_value(out, field="tags")
 
 
 def registered_model_create(
@@ -204,9 +204,13 @@ def _json_artifact(*, run: Run, folder: str, name: str, field: str) -> Any:
         raise ValidationError({field: f"{path} is larger than {MAX_EXAMPLE_BYTES} bytes."})
     try:
         with artifact_storage().open(artifact.storage_name, "rb") as blob:
-            return json.loads(blob.read(MAX_EXAMPLE_BYTES + 1))
-    except (FileNotFoundError, ValueError):
+            raw = blob.read(MAX_EXAMPLE_BYTES + 1)
+    except FileNotFoundError:
         raise ValidationError({field: f"{path} is not readable JSON."}) from None
+    try:
+        return json_parse(raw, allow_nan=True, field=field)
+    except ValidationError as exc:
+        raise ValidationError({field: f"{path} is not readable JSON: {'; '.join(exc.messages)}"}) from None
 
 
 def _example_read(*, run: Run, folder: str) -> dict | None:
