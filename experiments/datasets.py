@@ -322,7 +322,9 @@ def dataset_profile_compute(*, job_id: int) -> None:
                               message=f"Profiled {done} of {total} columns")
 
         profile = dataset_profile.profile_frame(df, version.columns, progress=report)
-        DatasetVersion.objects.filter(pk=version.pk).update(profile=profile)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            DatasetVersion.objects.filter(pk=version.pk).update(profile=profile)
         return {"dataset_version_id": version.pk, "columns": len(profile["columns"])}
 
     jobs.job_run(job_id=job_id, work=work)
@@ -341,7 +343,9 @@ def dataset_validate_compute(*, job_id: int) -> None:
         jobs.job_progress(job=job, progress=40, message=f"Checking {len(rules)} rules")
         report = dataset_profile.validate_frame(df, version.columns, rules, previous)
         report["version"] = version.version
-        DatasetVersion.objects.filter(pk=version.pk).update(validation=report)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            DatasetVersion.objects.filter(pk=version.pk).update(validation=report)
         failed = sum(1 for r in report["rules"] if not r["passed"])
         jobs.job_progress(job=job, progress=95, message="Report stored",
                           log=f"{len(rules)} rules, {failed} failed\n")

@@ -311,12 +311,12 @@ def _check_enqueue(*, version: ModelVersion, user) -> Job:
     return job
 
 
+class _CheckRefused(Exception):
+    """A version the check refuses; model_version_check records it as failed."""
+
+
 def _version_fail(version: ModelVersion, message: str) -> None:
-    ModelVersion.objects.filter(pk=version.pk).update(
-        status=VersionStatus.FAILED, status_message=message[:5000], runtime=Runtime.NONE,
-        checked_at=timezone.now(),
-    )
-    raise ValidationError(message)
+    raise _CheckRefused(message)
 
 
 def _signature_settle(version: ModelVersion, estimator) -> dict:
@@ -382,11 +382,25 @@ def model_version_check(*, job_id: int) -> None:
             return {"status": version.status}
         if version.is_pickle and pickle_trust(version) is None:
             # Stays stored and pending; never deserialised until an owner trusts its sha256.
-            ModelVersion.objects.filter(pk=version.pk).update(
-                status_message=f"Untrusted {version.model_format} file: it is stored but will not be loaded "
-                               f"until a project owner trusts sha256 {version.sha256}."
-            )
+            with transaction.atomic():
+                jobs.job_guard(job=job)
+                ModelVersion.objects.filter(pk=version.pk).update(
+                    status_message=f"Untrusted {version.model_format} file: it is stored but will not be "
+                                   f"loaded until a project owner trusts sha256 {version.sha256}."
+                )
             return {"status": "untrusted"}
+        try:
+            return check(job, version)
+        except _CheckRefused as exc:
+            with transaction.atomic():
+                jobs.job_guard(job=job)
+                ModelVersion.objects.filter(pk=version.pk).update(
+                    status=VersionStatus.FAILED, status_message=str(exc)[:5000], runtime=Runtime.NONE,
+                    checked_at=timezone.now(),
+                )
+            raise ValidationError(str(exc)) from None
+
+    def check(job: Job, version: ModelVersion) -> dict:
         jobs.job_progress(job=job, progress=10, message="Loading the model safely")
         try:
             estimator = estimator_load(version)
@@ -438,9 +452,11 @@ def model_version_check(*, job_id: int) -> None:
         else:
             fields.update(runtime=Runtime.SKLEARN, runtime_reason=conversion.reason)
         # Guarded: a second run of the same job must not overwrite the first one's result.
-        updated = ModelVersion.objects.filter(
-            pk=version.pk, status=VersionStatus.PENDING_CHECKS
-        ).update(**fields)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            updated = ModelVersion.objects.filter(
+                pk=version.pk, status=VersionStatus.PENDING_CHECKS
+            ).update(**fields)
         return {"status": "ready" if updated else "already checked", "runtime": fields["runtime"]}
 
     jobs.job_run(job_id=job_id, work=work)
@@ -646,13 +662,15 @@ def batch_score_compute(*, job_id: int) -> None:
         size = buffer.tell()
         buffer.seek(0)
         jobs.job_progress(job=job, progress=95, message="Storing the scores as a dataset version")
-        created = dataset_version_create(
-            project=version.model.project, name=f"{version.model.name}-scores", stream=buffer,
-            user=job.created_by, content_length=size, filename=f"{data_version.dataset.name}.parquet",
-            fmt="parquet",
-            description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
-                        f"{data_version.dataset.name} v{data_version.version}.",
-        )
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            created = dataset_version_create(
+                project=version.model.project, name=f"{version.model.name}-scores", stream=buffer,
+                user=job.created_by, content_length=size, filename=f"{data_version.dataset.name}.parquet",
+                fmt="parquet",
+                description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
+                            f"{data_version.dataset.name} v{data_version.version}.",
+            )
         return {"dataset_version_id": created.version.pk, "dataset": created.version.dataset.name,
                 "version": created.version.version, "rows": total, "runtime": predictor.runtime,
                 "model_version": version.version, "input_dataset_version_id": data_version.pk}
