@@ -25,6 +25,13 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with what is stored."
 
 
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = ("This Idempotency-Key was already used for another request (a different body); "
+                      "send a new request with a new key.")
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"

@@ -200,7 +200,8 @@ class BatchLogApi(APIView):
     """Params, metrics and tags in one request, stored whole or not at all.
 
     With an ``Idempotency-Key`` header the same request sent twice is stored
-    once, and the second answer is the first one's.
+    once, and the second answer is the first one's; the key sent with another
+    body is a 422.
     """
 
     @extend_schema(
@@ -217,7 +218,7 @@ class BatchLogApi(APIView):
 
         code, body = services.idempotent(
             user=request.user, key=request.headers.get("Idempotency-Key"),
-            scope=f"batch:{run.pk}", work=work,
+            scope=f"batch:{run.pk}", body=request.data, work=work,
         )
         return Response(body, status=code)
 

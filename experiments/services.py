@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import json
 import sqlite3
 import struct
 import time
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
+import orjson
 import psycopg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -19,7 +22,7 @@ from django.db.models import Count, Max, Min
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.errors import Conflict
+from accounts.errors import Conflict, IdempotencyKeyReused
 from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import validation as v
@@ -544,8 +547,18 @@ def batch_log(*, run: Run, batch: BatchInput) -> dict[str, int]:
 IDEMPOTENCY_KEY_MAX = 200
 
 
-def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
-    """Run ``work()`` once per (user, key); a repeat answers what the first answered.
+def request_hash(body: Any) -> str:
+    """sha256 of a parsed JSON body, the same however its keys were ordered or spaced."""
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits, which the standard library writes
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def idempotent(*, user, key: str | None, scope: str, body: Any, work) -> tuple[int, Any]:
+    """Run ``work()`` once per (user, key); a repeat of the same request (``scope``
+    and ``body``) answers what the first answered, another request with the key is refused.
 
     The stored answer commits in the same transaction as the work, so a retry
     after a lost response can never store the work twice.
@@ -556,6 +569,7 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
         raise ValidationError(
             {"Idempotency-Key": f"Must be 1-{IDEMPOTENCY_KEY_MAX} characters."}
         )
+    digest = request_hash(body)
 
     def stored() -> tuple[int, Any] | None:
         record = IdempotentRequest.objects.filter(user=user, key=key).first()
@@ -563,6 +577,8 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
             return None
         if record.scope != scope:
             raise Conflict("This Idempotency-Key was already used for a different request.")
+        if record.request_hash and record.request_hash != digest:
+            raise IdempotencyKeyReused()
         return record.status_code, record.response
 
     # Most keys are new: the work is done first and the key's row stored with
@@ -571,9 +587,10 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
     # commit), the work rolls back with it, and the stored answer is given.
     try:
         with transaction.atomic():
-            status_code, body = work()
+            status_code, answer = work()
             IdempotentRequest.objects.create(
-                user=user, key=key, scope=scope, status_code=status_code, response=body
+                user=user, key=key, scope=scope, request_hash=digest, status_code=status_code,
+                response=answer,
             )
     except (IntegrityError, ValidationError, Conflict):
         # Also when the repeat's work itself is refused (a param it sets is now
@@ -582,7 +599,7 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
         if previous is None:
             raise
         return previous
-    return status_code, body
+    return status_code, answer
 
 
 def run_summary_compute(*, job_id: int) -> None:
