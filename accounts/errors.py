@@ -96,3 +96,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def json_error_fields(status_code: int, code: str, message: str, fields: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(error_body(code, message, fields), status=status_code)
