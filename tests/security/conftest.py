@@ -57,6 +57,7 @@ class World:
     rule_id: int
     job_id: int
     token_id: int
+    sweep_id: int
     member: str
 
     def fill(self, route: str) -> str:
@@ -65,7 +66,7 @@ class World:
             "slug": self.project.slug, "run_id": str(self.run.pk), "ref": "1", "alias": "staging",
             "version_id": str(self.dataset_version_id), "rule_id": str(self.rule_id),
             "job_id": str(self.job_id), "token_id": str(self.token_id), "username": self.member,
-            "key": "team", "path": "model/model.skops", "sweep_id": "1",
+            "key": "team", "path": "model/model.skops", "sweep_id": str(self.sweep_id),
             "name": self.dataset if "/datasets/<" in route else self.model,
         }
         return re.sub(r"<\w+:(\w+)>", lambda m: values[m.group(1)], route)
@@ -101,7 +102,13 @@ def world(project, member_client, artifact_root, settings) -> World:
     job = client.post(f"/api/v1/runs/{run.pk}/summary/").json()
     token = client.post("/api/v1/tokens/", {"name": "second"}, format="json")
     assert token.status_code == 201, token.content
+    spec = {"dataset_version": uploaded.json()["id"], "target": "species", "task": "classification",
+            "estimator": "LogisticRegression"}
+    search = {"space": {"C": [0.1, 1.0]}}
+    sweep = client.post(f"/api/v1/projects/{project.slug}/sweeps/",
+                        {"experiment": "e", "spec": spec, "search": search}, format="json")
+    assert sweep.status_code == 201, sweep.content
     return World(project=project, client=client, run=run, model="iris", version=version,
                  dataset="flowers", dataset_version_id=uploaded.json()["id"], rule_id=rule.json()["id"],
-                 job_id=job["id"], token_id=token.json()["id"],
+                 job_id=job["id"], token_id=token.json()["id"], sweep_id=sweep.json()["id"],
                  member=Membership.objects.get(project=project, user=viewer.user).user.username)
