@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -21,6 +23,13 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "The request conflicts with what is stored."
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = ("This Idempotency-Key was already used for another request (a different body); "
+                      "send a new request with a new key.")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -59,6 +68,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("permission_denied", str(exc) or "Not allowed."), status=403)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is an HTML 400; a JSON body over MAX_JSON_BYTES gets the API's shape.
+        exc = PayloadTooLarge(f"The request body is larger than this server accepts "
+                              f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes); send less per request.")
 
     response = exception_handler(exc, context)
     if response is None:
@@ -83,3 +96,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def json_error_fields(status_code: int, code: str, message: str, fields: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(error_body(code, message, fields), status=status_code)

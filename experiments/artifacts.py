@@ -402,11 +402,13 @@ def artifacts_verify(*, job_id: int) -> None:
         # Guarded by storage_name: an artifact re-uploaded meanwhile is not vouched for.
         checked_names = {a.pk: a.storage_name for a in artifacts}
         now = timezone.now()
-        for artifact_id in ok:
-            Artifact.objects.filter(pk=artifact_id, storage_name=checked_names[artifact_id]).update(
-                verified_at=now
-            )
-        Artifact.objects.filter(run=run, path__in=mismatched + missing).update(verified_at=None)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            for artifact_id in ok:
+                Artifact.objects.filter(pk=artifact_id, storage_name=checked_names[artifact_id]).update(
+                    verified_at=now
+                )
+            Artifact.objects.filter(run=run, path__in=mismatched + missing).update(verified_at=None)
         return {"checked": len(artifacts), "ok": len(ok), "mismatched": mismatched, "missing": missing}
 
     jobs.job_run(job_id=job_id, work=work)

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
+from accounts.json_input import check_json_value
 from accounts.models import Project, Role
 from accounts.permissions import can_see_pii, project_for_user, require_role
 from experiments import artifacts, dataset_files, jobs
@@ -333,7 +334,9 @@ def dataset_profile_compute(*, job_id: int) -> None:
                               message=f"Profiled {done} of {total} columns")
 
         profile = dataset_profile.profile_frame(df, version.columns, progress=report)
-        DatasetVersion.objects.filter(pk=version.pk).update(profile=profile)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            DatasetVersion.objects.filter(pk=version.pk).update(profile=profile)
         return {"dataset_version_id": version.pk, "columns": len(profile["columns"])}
 
     jobs.job_run(job_id=job_id, work=work)
@@ -352,7 +355,9 @@ def dataset_validate_compute(*, job_id: int) -> None:
         jobs.job_progress(job=job, progress=40, message=f"Checking {len(rules)} rules")
         report = dataset_profile.validate_frame(df, version.columns, rules, previous)
         report["version"] = version.version
-        DatasetVersion.objects.filter(pk=version.pk).update(validation=report)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            DatasetVersion.objects.filter(pk=version.pk).update(validation=report)
         failed = sum(1 for r in report["rules"] if not r["passed"])
         jobs.job_progress(job=job, progress=95, message="Report stored",
                           log=f"{len(rules)} rules, {failed} failed\n")
@@ -379,6 +384,7 @@ def validation_rule_create(*, dataset: Dataset, kind: Any, column: Any = "", con
     config = config or {}
     if not isinstance(config, dict):
         raise ValidationError({"config": "Must be an object."})
+    check_json_value(config, field="config")
     column = column or ""
     if not isinstance(column, str):
         raise ValidationError({"column": "Must be a column name."})

@@ -200,6 +200,9 @@ class IdempotentRequest(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200)
     scope = models.CharField(max_length=300)
+    # sha256 of the request's body, so a key reused for another body is refused;
+    # empty on rows stored before it was kept (those answer any body, as they did).
+    request_hash = models.CharField(max_length=64, blank=True, default="")
     status_code = models.PositiveSmallIntegerField()
     response = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)

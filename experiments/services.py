@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import sqlite3
 import struct
 import time
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
+import orjson
 import psycopg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -20,7 +23,8 @@ from django.db.models import Count, Max, Min
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.errors import Conflict
+from accounts.errors import Conflict, IdempotencyKeyReused
+from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import validation as v
 from experiments.models import (
@@ -96,7 +100,7 @@ def _source_fields(source: dict[str, Any] | None) -> dict[str, Any]:
     if source.get("packages") is not None:
         if not isinstance(source["packages"], dict):
             raise ValidationError({"source.packages": "Must be an object of name: version."})
-        out["packages"] = source["packages"]
+        out["packages"] = check_json_value(source["packages"], field="source.packages")
     return out
 
 
@@ -303,7 +307,8 @@ def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]
         if type(item) is not dict:
             raise ValidationError({f"{field}[{i}]": "Each point is {key, value, step, timestamp}."})
         key = item.get("key")
-        if key not in good_keys:
+        # A key that is not a string (a list, an object) cannot even be looked up in the set.
+        if type(key) is not str or key not in good_keys:
             good_keys.add(v.key_check(key, f"{field}[{i}].key"))
         value = item.get("value", _MISSING)
         if type(value) is float:
@@ -596,8 +601,18 @@ def batch_log(*, run: Run, batch: BatchInput) -> dict[str, int]:
 IDEMPOTENCY_KEY_MAX = 200
 
 
-def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
-    """Run ``work()`` once per (user, key); a repeat answers what the first answered.
+def request_hash(body: Any) -> str:
+    """sha256 of a parsed JSON body, the same however its keys were ordered or spaced."""
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits, which the standard library writes
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def idempotent(*, user, key: str | None, scope: str, body: Any, work) -> tuple[int, Any]:
+    """Run ``work()`` once per (user, key); a repeat of the same request (``scope``
+    and ``body``) answers what the first answered, another request with the key is refused.
 
     The stored answer commits in the same transaction as the work, so a retry
     after a lost response can never store the work twice.
@@ -608,6 +623,7 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
         raise ValidationError(
             {"Idempotency-Key": f"Must be 1-{IDEMPOTENCY_KEY_MAX} characters."}
         )
+    digest = request_hash(body)
 
     def stored() -> tuple[int, Any] | None:
         record = IdempotentRequest.objects.filter(user=user, key=key).first()
@@ -615,6 +631,8 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
             return None
         if record.scope != scope:
             raise Conflict("This Idempotency-Key was already used for a different request.")
+        if record.request_hash and record.request_hash != digest:
+            raise IdempotencyKeyReused()
         return record.status_code, record.response
 
     # Most keys are new: the work is done first and the key's row stored with
@@ -623,9 +641,10 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
     # commit), the work rolls back with it, and the stored answer is given.
     try:
         with transaction.atomic():
-            status_code, body = work()
+            status_code, answer = work()
             IdempotentRequest.objects.create(
-                user=user, key=key, scope=scope, status_code=status_code, response=body
+                user=user, key=key, scope=scope, request_hash=digest, status_code=status_code,
+                response=answer,
             )
     except (IntegrityError, ValidationError, Conflict):
         # Also when the repeat's work itself is refused (a param it sets is now
@@ -634,7 +653,7 @@ def idempotent(*, user, key: str | None, scope: str, work) -> tuple[int, Any]:
         if previous is None:
             raise
         return previous
-    return status_code, body
+    return status_code, answer
 
 
 def run_summary_compute(*, job_id: int) -> None:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import jobs, services, training
 from experiments.models import Job, JobStatus, LatestMetric, Sweep, SweepStatus, SweepTrial, TrainingRun
@@ -85,7 +86,7 @@ def sweep_create(*, project: Project, experiment: str, spec: Any, search: Any, u
                  objective: str | None = None, goal: str | None = None, parallelism: int = 2,
                  name: str = "") -> Sweep:
     clean, version = training.spec_clean(project=project, spec=spec, user=user)
-    search_clean, trials = trials_generate(search)
+    search_clean, trials = trials_generate(check_json_value(search, field="search"))
     for i, trial in enumerate(trials):
         try:
             params = training.params_check(clean["estimator"], {**clean["params"], **trial})

@@ -22,12 +22,11 @@ import time
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.http import Http404
-from django.utils import timezone
 
+from accounts.json_input import check_json_value
 from accounts.models import Project
 from accounts.permissions import can_see_pii
 from experiments import artifacts, datasets, jobs, services
@@ -323,6 +322,7 @@ def spec_clean(*, project: Project, spec: Any, user) -> tuple[dict[str, Any], Da
     """
     if not isinstance(spec, dict):
         raise ValidationError({"spec": "Must be a JSON object."})
+    check_json_value(spec, field="spec")
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise ValidationError({f"spec.{sorted(unknown)[0]}": "Unknown field."})
@@ -517,7 +517,7 @@ def _on_interrupt(signum, frame):
 
 
 class _FitWatch:
-    """While a fit runs, a thread keeps the job's heartbeat fresh and watches for a cancel.
+    """While a fit runs, a thread watches for a cancel (or for the attempt being re-queued).
 
     On a cancel it interrupts the main thread with a signal whose handler
     raises FitInterrupted; Python runs the handler between bytecodes, which
@@ -527,11 +527,12 @@ class _FitWatch:
     new one, and the redelivered message (acks_late) finds the job ended and is
     skipped. Elsewhere (the solo pool, a thread) the cancel lands when the fit
     returns. Signal handlers can only be set from the main thread, so off it
-    the watch only beats and the cancel waits for the next progress report.
+    the cancel waits for the next progress report. (The heartbeat is job_run's.)
     """
 
     def __init__(self, job: Job):
         self.job_id = job.pk
+        self.attempt = job.attempts
         self.sweep_id = job.params.get("sweep_id")
         self.armed = False
         self.interrupted = threading.Event()
@@ -556,13 +557,11 @@ class _FitWatch:
         _process["watch"] = None
 
     def _cancelled(self) -> bool:
-        row = Job.objects.filter(pk=self.job_id).values_list("status", "cancel_requested").first()
+        row = Job.objects.filter(pk=self.job_id).values_list("status", "cancel_requested", "attempts").first()
         # No row visible (deleted, or not committed yet): nothing says stop.
-        return row is not None and (row[1] or row[0] != JobStatus.RUNNING)
+        return row is not None and (row[1] or row[0] != JobStatus.RUNNING or row[2] != self.attempt)
 
     def _watch(self) -> None:
-        beat_every = max(1.0, min(30.0, settings.JOB_STALE_AFTER_SECONDS / 4))
-        last_beat = time.monotonic()
         cancelled_at = None
         try:
             while not self.stop.wait(CANCEL_POLL_SECONDS):
@@ -573,10 +572,6 @@ class _FitWatch:
                             cancelled_at = now
                             if self.armed:
                                 signal.pthread_kill(self.main_ident, INTERRUPT_SIGNAL)
-                        elif now - last_beat >= beat_every:
-                            Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                                heartbeat_at=timezone.now())
-                            last_beat = now
                     except DatabaseError:
                         # A lost connection must not end the fit; the next poll reconnects.
                         logger.warning("Job %s: could not read its row while fitting", self.job_id,
@@ -590,7 +585,7 @@ class _FitWatch:
             connection.close()  # this thread's own connection
 
     def _end_process(self) -> None:
-        jobs.job_mark_cancelled(job=Job(pk=self.job_id),
+        jobs.job_mark_cancelled(job=Job(pk=self.job_id, attempts=self.attempt),
                                 message="Cancelled (the fit was stopped by ending its worker process)")
         if self.sweep_id:
             from experiments import sweeps
@@ -1008,13 +1003,10 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         existing = TrainingRun.objects.filter(job=job).select_related("run").first()
         if existing is not None:
             return existing.run
-        # The last point a cancel counts: with the job row locked, a cancel either
-        # came before (no run, nothing stored) or waits until the run is committed
-        # and is then too late (the job succeeds).
-        row = (Job.objects.select_for_update().filter(pk=job.pk)
-               .values_list("status", "cancel_requested").first())
-        if row is None or row[0] != JobStatus.RUNNING or row[1]:
-            raise jobs.JobCancelled()
+        # The last point a cancel (or a re-queue) counts: it either came before (no
+        # run, nothing stored) or waits until the run is committed and is then too
+        # late (the job succeeds).
+        jobs.job_guard(job=job)
         run = services.run_create(
             project=project, experiment=experiment, user=job.created_by, name=name[:250],
             start_time=int(started * 1000), tags=tags, seed=spec["split"]["seed"],

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services as account_services
 from accounts.forms import ProjectCreateForm, form_add_service_errors
+from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import (
     project_create_allowed,
@@ -475,9 +476,9 @@ def artifact_preview(request, run_id):
             text = data.decode("utf-8", errors="replace")
             if ext == ".json" and not truncated:
                 try:
-                    text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-                except ValueError:
-                    pass
+                    text = json.dumps(json_parse(data, allow_nan=True), indent=2, ensure_ascii=False)
+                except ValidationError:
+                    pass  # shown as it is
             context.update(kind="json" if ext == ".json" else "text", text=text, truncated=truncated)
     finally:
         handle.close()

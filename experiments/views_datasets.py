@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.errors import PayloadTooLarge, error_body, json_error, validation_fields
+from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user, role_for
 from experiments import datasets, figures, jobs, sweeps, training
@@ -208,10 +209,7 @@ class TrainingForm(forms.Form):
 def _json_field(text: str, field: str):
     if not text.strip():
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError({field: f"Not valid JSON: {exc.msg} (line {exc.lineno})."}) from None
+    return json_parse(text, field=field)
 
 
 @login_required

@@ -43,6 +43,14 @@ urlpatterns = [
 ]
 
 
+def api_aware_400(request, exception=None):
+    from django.views.defaults import bad_request
+
+    if request.path.startswith("/api/"):
+        return json_error(400, "bad_request", "The request could not be read.")
+    return bad_request(request, exception)
+
+
 def api_aware_404(request, exception=None):
     from django.views.defaults import page_not_found
 
@@ -59,5 +67,6 @@ def api_aware_500(request):
     return server_error(request)
 
 
+handler400 = api_aware_400
 handler404 = api_aware_404
 handler500 = api_aware_500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -18,7 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import throttling
+from accounts.authentication import MALFORMED, bearer_token
 from accounts.errors import api_exception_handler
+from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user
 from experiments.api import job_output
@@ -336,27 +338,15 @@ def _session_user(request):
 
 
 def _bearer_token(request) -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization")
     if not header:
         return None
-    parts = header.split()
     throttling.token_failure_check(request)
-    if parts[0] != "Bearer" or len(parts) != 2:
-        raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-    return parts[1]
-
-
-def _json_body(raw: bytes):
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        # The standard library reads what orjson refuses but clients send, such as a
-        # NaN literal, which the signature check then refuses naming its column.
-        return json.loads(raw)
-    except ValueError:
-        raise DjangoValidationError({"body": "The body is not valid JSON."}) from None
+    token = bearer_token(header)
+    if token is None:
+        # Serving knows one scheme: any other is refused rather than ignored.
+        raise exceptions.AuthenticationFailed(MALFORMED)
+    return token
 
 
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
@@ -374,9 +364,11 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
             slug=slug, model_name=name, ref=ref, token=token,
             user=None if token is not None else _session_user(request),
         )
-        data = _json_body(request.body)
+        # NaN literals are read: the signature check then refuses them naming the column.
+        data = json_parse(request.body, allow_nan=True)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
-    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied) as exc:
+    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied,
+            RequestDataTooBig) as exc:
         if isinstance(exc, exceptions.AuthenticationFailed):
             throttling.token_failure_record(request)
         return _error_response(exc)

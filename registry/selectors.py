@@ -20,14 +20,27 @@ def model_for_user(user, slug: str, name: str, min_role: Role = Role.VIEWER) -> 
     return model
 
 
+# No registry holds a billion versions; a longer number names none, and is never sent
+# to the database (SQLite refuses integers past 64 bits).
+VERSION_DIGITS_MAX = 9
+
+
+def is_version_number(ref: str) -> bool:
+    """Whether a reference is a version number rather than an alias: ASCII digits only
+    ("²" and "①" are digits to ``str.isdigit()``, and int() refuses them)."""
+    return ref.isascii() and ref.isdigit()
+
+
 def version_by_ref(model: RegisteredModel, ref: str | int) -> ModelVersion:
     """A version by number, or the version an alias points at now."""
     ref = str(ref)
     qs = ModelVersion.objects.select_related("model", "run", "author", "check_job")
-    if ref.isdigit():
-        version = qs.filter(model=model, version=int(ref)).first()
+    if is_version_number(ref):
+        version = None
+        if len(ref) <= VERSION_DIGITS_MAX:
+            version = qs.filter(model=model, version=int(ref)).first()
         if version is None:
-            raise Http404(f"{model.name} has no version {ref}.")
+            raise Http404(f"{model.name} has no version {ref[:20]}.")
     else:
         # A ref no alias may be named is never looked up (see ALIAS_RE).
         alias = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import uuid
@@ -18,6 +17,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts.errors import Conflict
+from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
 from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage
@@ -82,7 +82,7 @@ def _tags_clean(tags: Any) -> dict[str, str]:
         if not isinstance(value, str) or len(value) > 5000:
             raise ValidationError({f"tags.{key}": "Tag values are strings of at most 5000 characters."})
         out[key] = value
-    return out
+    return check_json_value(out, field="tags")
 
 
 def registered_model_create(
@@ -215,9 +215,13 @@ def _json_artifact(*, run: Run, folder: str, name: str, field: str) -> Any:
         raise ValidationError({field: f"{path} is larger than {MAX_EXAMPLE_BYTES} bytes."})
     try:
         with artifact_storage().open(artifact.storage_name, "rb") as blob:
-            return json.loads(blob.read(MAX_EXAMPLE_BYTES + 1))
-    except (FileNotFoundError, ValueError):
+            raw = blob.read(MAX_EXAMPLE_BYTES + 1)
+    except FileNotFoundError:
         raise ValidationError({field: f"{path} is not readable JSON."}) from None
+    try:
+        return json_parse(raw, allow_nan=True, field=field)
+    except ValidationError as exc:
+        raise ValidationError({field: f"{path} is not readable JSON: {'; '.join(exc.messages)}"}) from None
 
 
 def _example_read(*, run: Run, folder: str) -> dict | None:
@@ -323,12 +327,12 @@ def _check_enqueue(*, version: ModelVersion, user) -> Job:
     return job
 
 
+class _CheckRefused(Exception):
+    """A version the check refuses; model_version_check records it as failed."""
+
+
 def _version_fail(version: ModelVersion, message: str) -> None:
-    ModelVersion.objects.filter(pk=version.pk).update(
-        status=VersionStatus.FAILED, status_message=message[:5000], runtime=Runtime.NONE,
-        checked_at=timezone.now(),
-    )
-    raise ValidationError(message)
+    raise _CheckRefused(message)
 
 
 def _signature_settle(version: ModelVersion, estimator) -> dict:
@@ -392,15 +396,30 @@ def model_version_check(*, job_id: int) -> None:
             raise ValidationError({"model_version_id": "The model version no longer exists."})
         if version.status != VersionStatus.PENDING_CHECKS:
             return {"status": version.status}
-        if version.is_pickle and not settings.ALLOW_PICKLE_MODELS:
-            _version_fail(version, pickle_refusal(version))
-        if version.is_pickle and pickle_trust(version) is None:
-            # Stays stored and pending; never deserialised until an administrator trusts its sha256.
-            ModelVersion.objects.filter(pk=version.pk).update(
-                status_message=f"Untrusted {version.model_format} file: it is stored but will not be loaded "
-                               f"until an instance administrator trusts sha256 {version.sha256}."
-            )
-            return {"status": "untrusted"}
+        try:
+            if version.is_pickle and not settings.ALLOW_PICKLE_MODELS:
+                _version_fail(version, pickle_refusal(version))
+            if version.is_pickle and pickle_trust(version) is None:
+                # Stays stored and pending; never deserialised until an administrator trusts its sha256.
+                with transaction.atomic():
+                    jobs.job_guard(job=job)
+                    ModelVersion.objects.filter(pk=version.pk).update(
+                        status_message=f"Untrusted {version.model_format} file: it is stored but will not "
+                                       f"be loaded until an instance administrator trusts sha256 "
+                                       f"{version.sha256}."
+                    )
+                return {"status": "untrusted"}
+            return check(job, version)
+        except _CheckRefused as exc:
+            with transaction.atomic():
+                jobs.job_guard(job=job)
+                ModelVersion.objects.filter(pk=version.pk).update(
+                    status=VersionStatus.FAILED, status_message=str(exc)[:5000], runtime=Runtime.NONE,
+                    checked_at=timezone.now(),
+                )
+            raise ValidationError(str(exc)) from None
+
+    def check(job: Job, version: ModelVersion) -> dict:
         jobs.job_progress(job=job, progress=10, message="Loading the model safely")
         try:
             estimator = estimator_load(version)
@@ -452,9 +471,11 @@ def model_version_check(*, job_id: int) -> None:
         else:
             fields.update(runtime=Runtime.SKLEARN, runtime_reason=conversion.reason)
         # Guarded: a second run of the same job must not overwrite the first one's result.
-        updated = ModelVersion.objects.filter(
-            pk=version.pk, status=VersionStatus.PENDING_CHECKS
-        ).update(**fields)
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            updated = ModelVersion.objects.filter(
+                pk=version.pk, status=VersionStatus.PENDING_CHECKS
+            ).update(**fields)
         return {"status": "ready" if updated else "already checked", "runtime": fields["runtime"]}
 
     jobs.job_run(job_id=job_id, work=work)
@@ -687,15 +708,17 @@ def batch_score_compute(*, job_id: int) -> None:
         size = buffer.tell()
         buffer.seek(0)
         jobs.job_progress(job=job, progress=95, message="Storing the scores as a dataset version")
-        created = dataset_version_create(
-            project=version.model.project, name=f"{version.model.name}-scores", stream=buffer,
-            user=job.created_by, content_length=size, filename=f"{data_version.dataset.name}.parquet",
-            fmt="parquet",
-            description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
-                        f"{data_version.dataset.name} v{data_version.version}.",
-            # The id columns are copied from the scored data: what was PII there is PII here.
-            pii_columns=[n for n in ids if (data_version.column(n) or {}).get("pii")],
-        )
+        with transaction.atomic():
+            jobs.job_guard(job=job)
+            created = dataset_version_create(
+                project=version.model.project, name=f"{version.model.name}-scores", stream=buffer,
+                user=job.created_by, content_length=size, filename=f"{data_version.dataset.name}.parquet",
+                fmt="parquet",
+                description=f"{version.model.name} v{version.version} ({predictor.runtime}) scored "
+                            f"{data_version.dataset.name} v{data_version.version}.",
+                # The id columns are copied from the scored data: what was PII there is PII here.
+                pii_columns=[n for n in ids if (data_version.column(n) or {}).get("pii")],
+            )
         return {"dataset_version_id": created.version.pk, "dataset": created.version.dataset.name,
                 "version": created.version.version, "rows": total, "runtime": predictor.runtime,
                 "model_version": version.version, "input_dataset_version_id": data_version.pk}

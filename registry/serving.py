@@ -41,6 +41,7 @@ from registry.models import (
 )
 from registry.onnx_export import feed_build, session_create
 from registry.prediction_log import Entry, prediction_log_enqueue
+from registry.selectors import VERSION_DIGITS_MAX, is_version_number
 
 _ALIAS = re.compile(ALIAS_RE)
 
@@ -237,10 +238,10 @@ def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str |
     Aliases are read fresh each time, so a moved alias serves its new version
     on the next request in every process.
     """
-    by_number = ref.isdigit()
-    key = int(ref) if by_number else ref
-    if by_number and len(ref) > 9:
-        key = -1
+    by_number = is_version_number(ref)
+    key: int | str = ref
+    if by_number:
+        key = int(ref) if len(ref) <= VERSION_DIGITS_MAX else -1  # -1 names no version
     sql = _resolve_sql(by_number=by_number, by_token=token is not None)
     params = [slug, model_name, key, token_hash(token) if token is not None else user.pk]
     row = _fetch_one(sql, params)
@@ -260,7 +261,7 @@ def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str |
     # A ref no alias may be named (e.g. "champion\n") serves nothing, even where a row stored
     # before names were checked to their end carries it.
     if version_id is None or not (by_number or _ALIAS.fullmatch(ref)):
-        what = f"version {ref}" if by_number else f"alias {ref!r}"
+        what = f"version {ref[:20]}" if by_number else f"alias '{ref[:100]}'"
         raise Http404(f"Model '{model_name}' has no {what}.")
     return Target(version_id=version_id, version=number, status=status, model_name=model_name,
                   log_pii=bool(log_pii))

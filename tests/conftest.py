@@ -111,8 +111,8 @@ def queue(queues):
 def start_worker(tmp_path, transactional_db):
     started: list[workers.Worker] = []
 
-    def start(queue: str, pool: str = "solo") -> workers.Worker:
-        worker = workers.Worker(queue, tmp_path / f"worker-{len(started)}.log", pool=pool)
+    def start(queue: str, pool: str = "solo", env: dict[str, str] | None = None) -> workers.Worker:
+        worker = workers.Worker(queue, tmp_path / f"worker-{len(started)}.log", pool=pool, env=env)
         started.append(worker)
         worker.start()
         return worker

@@ -46,10 +46,11 @@ def worker_database_url() -> str:
 
 
 class Worker:
-    def __init__(self, queue: str, log_path: Path, pool: str = "solo"):
+    def __init__(self, queue: str, log_path: Path, pool: str = "solo", env: dict[str, str] | None = None):
         self.queue = queue
         self.log_path = log_path
         self.pool = pool
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -58,6 +59,9 @@ class Worker:
             "DATABASE_URL": worker_database_url(),
             "SECRET_KEY": settings.SECRET_KEY,
             "PYTHONUNBUFFERED": "1",
+            # What the worker itself enqueues (a re-queued job, a sweep's next trial) stays on its queue.
+            "CELERY_QUEUE": self.queue,
+            **self.env,
         }
         argv = [
             sys.executable, "-m", "celery", "-A", "mlplatform", "worker", f"--pool={self.pool}",

@@ -129,13 +129,14 @@ def test_nan_only_keys_and_infinities_round_trip(editor, run_id):
     assert LatestMetric.objects.get(run_id=run_id, key="nan-only").value is None
 
 
-def test_a_repeated_key_answers_the_first_answer_even_when_the_repeat_would_be_refused(editor, run_id):
+def test_a_repeated_key_answers_the_first_answer_and_refuses_another_body(editor, run_id):
     first = {"params": [{"key": "lr", "value": "0.1"}], "metrics": [{"key": "a", "value": 1, "step": 0}]}
     changed = {"params": [{"key": "lr", "value": "0.2"}], "metrics": [{"key": "a", "value": 2, "step": 1}]}
     answers = [editor.post(f"/api/v1/runs/{run_id}/batch/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-7")
                for body in (first, first, changed)]
-    assert [a.status_code for a in answers] == [201, 201, 201]
-    assert answers[0].json() == answers[1].json() == answers[2].json()
+    assert [a.status_code for a in answers] == [201, 201, 422]
+    assert answers[0].json() == answers[1].json()
+    assert answers[2].json()["error"]["code"] == "idempotency_key_reused"
     assert list(Metric.objects.filter(run_id=run_id).values_list("step", "value")) == [(0, 1.0)]
     assert LatestMetric.objects.get(run_id=run_id, key="a").value == 1.0
     assert sum(MetricRollup.objects.filter(run_id=run_id).values_list("count", flat=True)) == 1

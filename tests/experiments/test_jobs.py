@@ -1,4 +1,6 @@
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -219,3 +221,77 @@ def test_reaper_does_not_requeue_a_job_someone_cancelled(job):
     assert jobs.jobs_reap_stale() == {"requeued": 0, "failed": 1}
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
+
+
+# --- attempts: a re-queued attempt that lives on writes nothing -----------------------------------
+
+
+def _requeue_and_claim_again(job: Job) -> Job:
+    """What the reaper and another worker do to a job whose heartbeat looked stale."""
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - dt.timedelta(hours=1))
+    assert jobs.jobs_reap_stale() == {"requeued": 1, "failed": 0}
+    second = jobs.job_claim(job_id=job.pk)
+    assert second is not None and second.attempts == job.attempts + 1
+    return second
+
+
+def test_an_attempt_the_reaper_gave_up_on_stops_at_its_next_progress_report(job):
+    reached = []
+
+    def work(first):
+        second = _requeue_and_claim_again(first)
+        reached.append(second)
+        jobs.job_progress(job=first, progress=60, message="first attempt, still alive")
+        raise AssertionError("not reached: the report sees that attempt 2 runs the job")
+
+    jobs.job_run(job_id=job.pk, work=work)
+    job.refresh_from_db()
+    # Attempt 2 runs it: attempt 1 neither reported progress nor marked it cancelled or ended.
+    assert (job.status, job.attempts, job.progress, job.message) == (JobStatus.RUNNING, 2, 0, "Started")
+    second = reached[0]
+    jobs.job_progress(job=second, progress=50, message="second attempt")
+    assert jobs.job_succeed(job=second, result={"by": 2})
+    job.refresh_from_db()
+    assert (job.status, job.result) == (JobStatus.SUCCEEDED, {"by": 2})
+
+
+def test_an_old_attempt_cannot_end_the_job_or_store_its_result(job, run):
+    first = jobs.job_claim(job_id=job.pk)
+    second = _requeue_and_claim_again(first)
+    assert not jobs.job_succeed(job=first, result={"by": 1})
+    assert not jobs.job_fail(job=first, error="attempt 1 failed")
+    assert not jobs.job_mark_cancelled(job=first)
+    with pytest.raises(jobs.JobSuperseded), transaction.atomic():
+        jobs.job_guard(job=first)
+        raise AssertionError("not reached: attempt 1 may not store results")
+    with transaction.atomic():
+        jobs.job_guard(job=second)  # the current attempt may
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result, job.error) == (JobStatus.RUNNING, 2, None, "")
+
+
+# --- the heartbeat runs through every phase -------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_beats_while_its_work_reports_nothing(project, settings):
+    settings.JOB_STALE_AFTER_SECONDS = 4  # a beat a second
+    run = RunFactory(experiment__project=project)
+    job = jobs.job_create(kind="run_summary", project=project, params={"run_id": str(run.pk)})
+    seen = []
+
+    def work(claimed):
+        started = Job.objects.get(pk=claimed.pk).heartbeat_at
+        for _ in range(30):  # a long phase with no progress report, up to 3 s
+            time.sleep(0.1)
+            seen.append(Job.objects.get(pk=claimed.pk).heartbeat_at)
+            if len(set(seen)) >= 3:
+                break
+        assert jobs.jobs_reap_stale(now=started + dt.timedelta(seconds=5)) == {"requeued": 0, "failed": 0}
+        return {}
+
+    jobs.job_run(job_id=job.pk, work=work)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
+    assert len(set(seen)) >= 3, "the heartbeat did not move while the work ran"
+    assert not any(t.name == f"heartbeat-job-{job.pk}" for t in threading.enumerate())

@@ -165,6 +165,30 @@ def test_idempotency_key_reused_for_another_run_is_refused(editor, project, run_
     assert not Metric.objects.filter(run_id=other.json()["id"]).exists()
 
 
+def test_idempotency_key_reused_with_another_body_is_a_422_and_stores_nothing(editor, run_id):
+    first = {"metrics": [{"key": "a", "value": 1.0, "step": 0}], "params": [{"key": "lr", "value": "0.1"}]}
+    assert batch(editor, run_id, first, key="k-2").status_code == 201
+    other = {"metrics": [{"key": "a", "value": 2.0, "step": 1}]}
+    response = batch(editor, run_id, other, key="k-2")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_key_reused" and "another request" in error["message"]
+    assert list(Metric.objects.filter(run_id=run_id).values_list("step", flat=True)) == [0]
+    # The same body again, keys in another order, still gets the stored answer.
+    same = {"params": [{"value": "0.1", "key": "lr"}], "metrics": [{"step": 0, "value": 1.0, "key": "a"}]}
+    again = batch(editor, run_id, same, key="k-2")
+    assert again.status_code == 201 and again.json() == {"params": 1, "metrics": 1, "tags": 0}
+    assert Metric.objects.filter(run_id=run_id).count() == 1
+
+
+def test_a_key_stored_before_bodies_were_hashed_still_answers_its_repeat(editor, run_id):
+    assert batch(editor, run_id, {"metrics": [{"key": "a", "value": 1.0}]}, key="k-old").status_code == 201
+    IdempotentRequest.objects.filter(key="k-old").update(request_hash="")  # as rows from before 0007
+    again = batch(editor, run_id, {"metrics": [{"key": "a", "value": 1.0}]}, key="k-old")
+    assert again.status_code == 201 and again.json()["metrics"] == 1
+    assert Metric.objects.filter(run_id=run_id).count() == 1
+
+
 def test_nan_and_infinities_are_kept(editor, run_id):
     response = batch(editor, run_id, {"metrics": [
         {"key": "v", "value": "NaN", "step": 0},
