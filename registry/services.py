@@ -37,7 +37,7 @@ from registry.models import (
     TrustedModelHash,
     VersionStatus,
 )
-from registry.signals import pickle_hash_trusted
+from registry.signals import model_version_status_changed, pickle_hash_trusted
 
 CHECK_JOB_KIND = "model_version_check"
 MODEL_EXTENSIONS = {".skops": ModelFormat.SKOPS, ".pkl": ModelFormat.PICKLE,
@@ -327,6 +327,16 @@ def _check_enqueue(*, version: ModelVersion, user) -> Job:
     return job
 
 
+def _status_changed_on_commit(version_id: int, old_status: str) -> None:
+    def send() -> None:
+        version = ModelVersion.objects.select_related("model__project").get(pk=version_id)
+        model_version_status_changed.send(
+            sender=ModelVersion, version=version, old_status=old_status, new_status=version.status
+        )
+
+    transaction.on_commit(send)
+
+
 class _CheckRefused(Exception):
     """A version the check refuses; model_version_check records it as failed."""
 
@@ -413,10 +423,12 @@ def model_version_check(*, job_id: int) -> None:
         except _CheckRefused as exc:
             with transaction.atomic():
                 jobs.job_guard(job=job)
-                ModelVersion.objects.filter(pk=version.pk).update(
+                failed = ModelVersion.objects.filter(pk=version.pk).update(
                     status=VersionStatus.FAILED, status_message=str(exc)[:5000], runtime=Runtime.NONE,
                     checked_at=timezone.now(),
                 )
+                if failed:
+                    _status_changed_on_commit(version.pk, version.status)
             raise ValidationError(str(exc)) from None
 
     def check(job: Job, version: ModelVersion) -> dict:
@@ -476,6 +488,8 @@ def model_version_check(*, job_id: int) -> None:
             updated = ModelVersion.objects.filter(
                 pk=version.pk, status=VersionStatus.PENDING_CHECKS
             ).update(**fields)
+            if updated:
+                _status_changed_on_commit(version.pk, VersionStatus.PENDING_CHECKS)
         return {"status": "ready" if updated else "already checked", "runtime": fields["runtime"]}
 
     jobs.job_run(job_id=job_id, work=work)

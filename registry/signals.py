@@ -10,3 +10,8 @@ from django.dispatch import Signal
 # receiver writes commits or rolls back with it. Arguments: trust (the TrustedModelHash,
 # with project, sha256, trusted_by, trusted_at and note), user.
 pickle_hash_trusted = Signal()
+
+# A model version's status changed (pending_checks -> ready or failed). Sent after the change
+# commits, so a receiver that enqueues work (governance's fairness audit and explanation) sees
+# the new status. Arguments: version (the ModelVersion, reloaded), old_status, new_status.
+model_version_status_changed = Signal()
