@@ -111,13 +111,17 @@ class RunCreateApi(APIView):
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        run_id = fields.pop("id", None)
-        created = services.run_create(
-            project=project, user=request.user,
-            run_id=str(run_id) if run_id else None, **fields,
-        )
+        if data.is_valid():
+            fields = dict(data.validated_data)
+            run_id = fields.pop("id", None)
+            created = services.run_create(
+                project=project, user=request.user,
+                run_id=str(run_id) if run_id else None, **fields,
+            )
+        else:
+            created = services.run_create_retried(project=project, body=request.data)
+            if created is None:
+                raise serializers.ValidationError(data.errors)
         if created.created:
             # A run made a moment ago holds only the tags it was given: nothing to read back.
             created.run.details = selectors.RunDetails({}, {}, created.tags)
@@ -149,7 +153,8 @@ class RunPrefixLookupApi(APIView):
         status = serializers.CharField()
 
     @extend_schema(
-        parameters=[Query], responses=inline_serializer("RunPrefixMatches", {"runs": Match(many=True)})
+        operation_id="v1_runs_by_prefix",
+        parameters=[Query], responses=inline_serializer("RunPrefixMatches", {"runs": Match(many=True)}),
     )
     def get(self, request):
         query = self.Query(data=request.query_params)

@@ -108,11 +108,11 @@ def _copy_into(value: Any, stack: list, parent: str, in_args: bool) -> Any:
     return copy
 
 
-def figure_for_display(*, run: Run, path: str) -> dict:
+def figure_for_display(*, run: Run, path: str, user) -> dict:
     """The stored figure at ``path`` of ``run``, cleaned by ``figure_clean``."""
     if not (path.startswith("plots/") and path.endswith(".json")):
         raise ValidationError({"path": "Only plots/*.json artifacts are drawn as figures."})
-    artifact, handle = artifacts.artifact_open(run=run, path=path)
+    artifact, handle = artifacts.artifact_open(run=run, path=path, user=user)
     try:
         if artifact.size > FIGURE_MAX_BYTES:
             raise PayloadTooLarge(f"The figure is larger than {FIGURE_MAX_BYTES // 2**20} MiB; download it.")

@@ -194,6 +194,18 @@ def _experiment_name(name: str) -> str:
     return name
 
 
+def run_create_retried(*, project: Project, body: Any) -> RunCreated | None:
+    """The run that a refused creation body names by id, if it exists: a retry is answered
+    with its run whatever else the body says (an SDK that resends after a lost answer)."""
+    if not isinstance(body, dict) or not isinstance(body.get("experiment"), str):
+        return None
+    try:
+        run_uuid = uuid.UUID(str(body.get("id")))
+    except ValueError:
+        return None
+    return _run_retried(run_uuid, project, body["experiment"])
+
+
 def _run_retried(run_uuid: uuid.UUID, project: Project, experiment: str) -> RunCreated | None:
     existing = Run.objects.filter(pk=run_uuid).select_related("experiment").first()
     if existing is None:

@@ -312,7 +312,7 @@ def run_plot(request, run_id, path: str):
     """A run's stored Plotly figure, cleaned of every external source, for the run page to draw."""
     run = run_for_user(request.user, run_id)
     try:
-        figure = figures.figure_for_display(run=run, path=path)
+        figure = figures.figure_for_display(run=run, path=path, user=request.user)
     except ValidationError as exc:
         return JsonResponse(error_body("invalid", _errors(exc), validation_fields(exc)), status=400)
     except PayloadTooLarge as exc:

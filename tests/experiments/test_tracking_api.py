@@ -99,7 +99,7 @@ def test_retried_run_is_answered_even_when_the_retry_body_is_refused(editor, pro
     run_id = str(uuid.uuid4())
     assert editor.post(url, {"experiment": "one", "id": run_id}, format="json").status_code == 201
     again = editor.post(url, {"experiment": "one", "id": run_id, "seed": 2**70}, format="json")
-    assert again.status_code == 200
+    assert again.status_code == 200, again.content
     assert again.json()["id"] == run_id and again.json()["seed"] is None
     fresh = editor.post(url, {"experiment": "one", "id": str(uuid.uuid4()), "seed": 2**70}, format="json")
     assert fresh.status_code == 400 and "seed" in fresh.json()["error"]["fields"]

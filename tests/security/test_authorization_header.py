@@ -1,6 +1,7 @@
 """Odd Authorization headers answer 401 in the JSON error shape on every API route, never a 500."""
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from tests.security.conftest import api_routes
@@ -23,6 +24,9 @@ def test_an_odd_authorization_header_is_a_401_on_every_api_route(header, assert_
     client = Client(raise_request_exception=False)
     for route in ROUTES:
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            # Failed tokens are throttled per address (tests/accounts/test_token_throttle.py);
+            # this test is about parsing, so every request starts with a clean count.
+            cache.clear()
             response = client.generic(method, route, b"{}", content_type="application/json",
                                       HTTP_AUTHORIZATION=header)
             if route.endswith("/predict") and method != "POST":
@@ -33,6 +37,7 @@ def test_an_odd_authorization_header_is_a_401_on_every_api_route(header, assert_
                 continue
             error = assert_json_error(response, 401)
             assert error["code"] == "authentication_failed", (route, method, error)
+
 
 @pytest.mark.django_db
 def test_a_good_token_still_works_and_another_scheme_is_ignored_outside_serving(editor):
