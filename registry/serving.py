@@ -12,11 +12,11 @@ import datetime as dt
 import re
 import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -111,20 +111,38 @@ class SklearnPredictor(Predictor):
         return labels, None
 
 
-_cache: OrderedDict[int, Predictor] = OrderedDict()
+class _PredictorCache(LRUCache):
+    """The loaded models, least recently used evicted first; its lock guards every access,
+    reads included, because a read reorders the cache while another thread may evict."""
+
+    def popitem(self):
+        pk, predictor = super().popitem()
+        _load_locks.pop(pk, None)
+        return pk, predictor
+
+
 _cache_lock = threading.Lock()
+_cache: _PredictorCache | None = None
+# One lock per version being loaded, so ten requests for a cold model load it once.
 _load_locks: dict[int, threading.Lock] = {}
 
 
+def _cached(pk: int) -> Predictor | None:
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = _PredictorCache(maxsize=settings.SERVING_CACHE_MODELS)
+        return _cache.get(pk)
+
+
 def predictor_get(version: ModelVersion) -> Predictor:
-    predictor = _cache.get(version.pk)
+    predictor = _cached(version.pk)
     if predictor is not None:
-        _cache.move_to_end(version.pk)
         return predictor
     with _cache_lock:
         lock = _load_locks.setdefault(version.pk, threading.Lock())
     with lock:
-        predictor = _cache.get(version.pk)
+        predictor = _cached(version.pk)
         if predictor is None:
             cls = OnnxPredictor if version.runtime == Runtime.ONNX else SklearnPredictor
             try:
@@ -133,15 +151,13 @@ def predictor_get(version: ModelVersion) -> Predictor:
                 raise Conflict(f"Version {version.version} cannot be loaded: {exc}") from None
             with _cache_lock:
                 _cache[version.pk] = predictor
-                while len(_cache) > settings.SERVING_CACHE_MODELS:
-                    old_pk, _ = _cache.popitem(last=False)
-                    _load_locks.pop(old_pk, None)
     return predictor
 
 
 def predictor_cache_clear() -> None:
+    global _cache
     with _cache_lock:
-        _cache.clear()
+        _cache = None
         _load_locks.clear()
 
 
@@ -277,9 +293,8 @@ def _request_id(given: str | None) -> str:
 
 
 def _predictor_for(target: Target) -> Predictor:
-    predictor = _cache.get(target.version_id)
+    predictor = _cached(target.version_id)
     if predictor is not None:
-        _cache.move_to_end(target.version_id)
         return predictor
     version = ModelVersion.objects.select_related("model").get(pk=target.version_id)
     return predictor_get(version)
