@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
@@ -666,6 +667,17 @@ def idempotent(*, user, key: str | None, scope: str, body: Any, work) -> tuple[i
             raise
         return previous
     return status_code, answer
+
+
+def idempotent_requests_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete stored answers older than IDEMPOTENCY_KEEP_DAYS; returns how many went.
+
+    The default (7 days) is far longer than any client retries a request, so a retry never
+    finds its answer gone.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.IDEMPOTENCY_KEEP_DAYS)
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def run_summary_compute(*, job_id: int) -> None:

@@ -25,6 +25,11 @@ def jobs_reap_stale_task() -> dict:
     return jobs.jobs_reap_stale()
 
 
+@shared_task(acks_late=True)
+def idempotent_requests_prune_task() -> int:
+    return services.idempotent_requests_prune()
+
+
 @worker_ready.connect
 def _reap_on_start(**_) -> None:
     """A starting worker recovers the jobs of workers that died, so a deployment

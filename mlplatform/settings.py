@@ -257,7 +257,12 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-reap-stale": {"task": "experiments.tasks.jobs_reap_stale_task", "schedule": 60.0},
+    "idempotent-requests-prune": {
+        "task": "experiments.tasks.idempotent_requests_prune_task", "schedule": 3600.0,
+    },
 }
+# Stored answers to Idempotency-Key requests are pruned after this many days.
+IDEMPOTENCY_KEEP_DAYS = env.int("IDEMPOTENCY_KEEP_DAYS", default=7)
 # A running job whose heartbeat is older than this is taken as dead.
 JOB_STALE_AFTER_SECONDS = env.int("JOB_STALE_AFTER_SECONDS", default=300)
 
