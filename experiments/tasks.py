@@ -4,28 +4,29 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from core.tasks import TASK_OPTIONS
 from experiments import artifacts, jobs, services
 from experiments.jobs import job_kind_register
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def run_summary_task(job_id: int) -> None:
     services.run_summary_compute(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def artifacts_verify_task(job_id: int) -> None:
     artifacts.artifacts_verify(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def jobs_reap_stale_task() -> dict:
     return jobs.jobs_reap_stale()
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def idempotent_requests_prune_task() -> int:
     return services.idempotent_requests_prune()
 

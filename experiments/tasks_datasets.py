@@ -3,27 +3,28 @@
 from celery import shared_task
 from celery.signals import worker_process_init
 
+from core.tasks import TASK_OPTIONS
 from experiments.jobs import job_kind_register
 
 # The services are imported inside the tasks: they pull in pyarrow and numpy,
 # which the web process only needs once someone uploads a dataset.
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def dataset_profile_task(job_id: int) -> None:
     from experiments import datasets
 
     datasets.dataset_profile_compute(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def dataset_validate_task(job_id: int) -> None:
     from experiments import datasets
 
     datasets.dataset_validate_compute(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def training_task(job_id: int) -> None:
     from experiments import training
 

@@ -1,10 +1,11 @@
 from celery import shared_task
 
+from core.tasks import TASK_OPTIONS
 from experiments.jobs import job_kind_register
 from registry import services
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def model_version_check_task(job_id: int) -> None:
     services.model_version_check(job_id=job_id)
 
@@ -12,7 +13,7 @@ def model_version_check_task(job_id: int) -> None:
 job_kind_register(services.CHECK_JOB_KIND, lambda job_id: model_version_check_task.delay(job_id))
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def batch_score_task(job_id: int) -> None:
     services.batch_score_compute(job_id=job_id)
 

@@ -19,8 +19,8 @@ def run_id(editor, project):
 
 
 def batch(client, run_id, key, value):
-    return client.post(f"/api/v1/runs/{run_id}/batch/", {"metrics": [{"key": "m", "value": value, "step": 0}]},
-                       format="json", HTTP_IDEMPOTENCY_KEY=key)
+    body = {"metrics": [{"key": "m", "value": value, "step": 0}]}
+    return client.post(f"/api/v1/runs/{run_id}/batch/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
 
 def test_answers_older_than_the_keep_days_are_pruned_and_recent_ones_still_answer(editor, run_id, settings):
