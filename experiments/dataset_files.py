@@ -9,6 +9,7 @@ workers (profile, validation, training) with the types found at upload.
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -190,13 +191,17 @@ def _header_lines(source: Source, encoding: str) -> list[str]:
 
 
 def sniff_delimiter(lines: list[str]) -> str | None:
-    """The candidate that splits every sampled line into the same number (>1) of fields."""
-    best, best_count = None, 0
-    for cand in DELIMITERS:
-        counts = {line.count(cand) for line in lines}
-        if len(counts) == 1 and (count := counts.pop()) > best_count:
-            best, best_count = cand, count
-    return best
+    """The delimiter the standard library's csv.Sniffer finds among DELIMITERS, or None.
+
+    The Sniffer reads quoting, so a quoted field holding another candidate ("a;b" in a comma
+    file) does not mislead it.
+    """
+    if not lines:
+        return None
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        return None
 
 
 def _check_delimiter(lines: list[str], delimiter: str, explicit: bool) -> str:
@@ -309,7 +314,12 @@ def _inspect_csv(source: Source, *, delimiter: str | None, encoding: str | None)
     delimiter = delimiter_clean(delimiter)
     _check_text(source, encoding)
     lines = _header_lines(source, encoding)
-    delim = _check_delimiter(lines, delimiter or ",", explicit=delimiter is not None)
+    if delimiter is None:
+        # No delimiter given: the Sniffer's answer, which reads quoting ("a,b" inside a field of
+        # a semicolon file), else a comma.
+        delim = _check_delimiter(lines, sniff_delimiter(lines) or ",", explicit=False)
+    else:
+        delim = _check_delimiter(lines, delimiter, explicit=True)
     read_options = {"delimiter": delim, "encoding": encoding}
 
     overrides: dict[str, pa.DataType] = {}

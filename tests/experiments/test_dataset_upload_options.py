@@ -33,7 +33,8 @@ def assert_refused(response, field: str, artifact_root):
                                       "undefined", "no-such-codec", "utf\x00-8", "x" * 41])
 def test_an_encoding_that_is_not_a_character_set_is_refused(editor, project, artifact_root, encoding):
     message = assert_refused(upload(editor, project.slug, CSV, encoding=encoding), "encoding", artifact_root)
-    assert "character encoding" in message
+    # A NUL in any query parameter is refused before the view, naming the parameter.
+    assert ("NUL character" if "\x00" in encoding else "character encoding") in message
 
 
 def test_a_zlib_bomb_is_refused_before_it_is_inflated_or_stored(editor, project, artifact_root):
@@ -60,7 +61,8 @@ def test_character_encodings_are_read(editor, project, encoding, data):
 @pytest.mark.parametrize("delimiter", ["é", "\x00", "", ",,", "\n", "\r", '"', "\x7f", "→", "\u00a0"])
 def test_an_unusable_delimiter_is_refused(editor, project, artifact_root, delimiter):
     response = upload(editor, project.slug, CSV, delimiter=delimiter)
-    assert "one ASCII character" in assert_refused(response, "delimiter", artifact_root)
+    message = assert_refused(response, "delimiter", artifact_root)
+    assert ("NUL character" if delimiter == "\x00" else "one ASCII character") in message
 
 
 @pytest.mark.parametrize("delimiter", ["é", "→", "§"])
@@ -100,3 +102,12 @@ def test_the_upload_page_names_a_bad_delimiter_or_encoding(member_client, projec
                              "encoding": "base64"})
     assert response.status_code == 200 and "not a character encoding" in response.content.decode()
     assert DatasetVersion.objects.count() == 0
+
+
+def test_an_unnamed_delimiter_is_sniffed_reading_quotes(editor, project):
+    # Commas inside quoted fields of a semicolon file: counting characters would choose the comma.
+    data = b'id;"note, with, commas"\n1;"a, b, c"\n2;"d, e, f"\n'
+    response = upload(editor, project.slug, data)
+    assert response.status_code == 201, response.content
+    assert response.json()["read_options"]["delimiter"] == ";"
+    assert [c["name"] for c in response.json()["columns"]] == ["id", "note, with, commas"]
