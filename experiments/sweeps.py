@@ -8,7 +8,6 @@ queues the next ones under a row lock on the sweep.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from typing import Any
@@ -28,21 +27,27 @@ LOWER_IS_BETTER = {"mse", "rmse", "mae", "median_ae", "log_loss"}
 
 
 def _grid(space: dict[str, Any]) -> list[dict[str, Any]]:
+    from sklearn.model_selection import ParameterGrid
+
     for name, values in space.items():
         if not isinstance(values, list) or not values:
             raise ValidationError({f"search.space.{name}": "A grid needs a non-empty list of values."})
-    names = list(space)
-    size = math.prod(len(space[n]) for n in names)
-    if size > MAX_TRIALS:
-        raise ValidationError({"search.space": f"The grid has {size} combinations; at most {MAX_TRIALS}."})
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(space[n] for n in names))]
+    grid = ParameterGrid(space)
+    if len(grid) > MAX_TRIALS:
+        raise ValidationError(
+            {"search.space": f"The grid has {len(grid)} combinations; at most {MAX_TRIALS}."}
+        )
+    return list(grid)
 
 
-def _sample(name: str, dist: Any, rng: random.Random) -> Any:
+def _distribution(name: str, dist: Any) -> Any:
+    """A list of choices, or a scipy.stats distribution for {low, high, log}."""
+    from scipy import stats
+
     if isinstance(dist, list):
         if not dist:
             raise ValidationError({f"search.space.{name}": "Give a non-empty list or {low, high}."})
-        return rng.choice(dist)
+        return dist
     if not isinstance(dist, dict) or not {"low", "high"} <= set(dist) <= {"low", "high", "log", "int"}:
         raise ValidationError({f"search.space.{name}": "Give a list of values or {low, high, log, int}."})
     lo, hi = dist["low"], dist["high"]
@@ -51,10 +56,27 @@ def _sample(name: str, dist: Any, rng: random.Random) -> Any:
     if dist.get("log"):
         if lo <= 0:
             raise ValidationError({f"search.space.{name}": "A log range needs low > 0."})
-        value = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    else:
-        value = rng.uniform(lo, hi)
-    return int(round(value)) if dist.get("int") else value
+        return stats.loguniform(lo, hi)
+    return stats.uniform(lo, hi - lo)
+
+
+def _plain(value: Any, as_int: bool) -> Any:
+    value = value.item() if hasattr(value, "item") else value  # NumPy scalars are not JSON
+    return int(round(value)) if as_int else value
+
+
+def _random_trials(space: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
+    from sklearn.model_selection import ParameterSampler
+
+    distributions = {name: _distribution(name, dist) for name, dist in space.items()}
+    as_int = {name for name, dist in space.items() if isinstance(dist, dict) and dist.get("int")}
+    if all(isinstance(d, list) for d in distributions.values()):
+        # ParameterSampler draws lists alone without replacement and stops at the grid's size;
+        # a random search over choices draws n trials, repeats allowed, like any other space.
+        rng = random.Random(seed)
+        return [{name: rng.choice(values) for name, values in distributions.items()} for _ in range(n)]
+    sampler = ParameterSampler(distributions, n_iter=n, random_state=seed)
+    return [{name: _plain(value, name in as_int) for name, value in trial.items()} for trial in sampler]
 
 
 def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -77,8 +99,7 @@ def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     seed = search.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValidationError({"search.seed": "Must be an integer."})
-    rng = random.Random(seed)
-    trials = [{name: _sample(name, dist, rng) for name, dist in space.items()} for _ in range(n)]
+    trials = _random_trials(space, n, seed)
     return {"strategy": "random", "space": space, "n_trials": n, "seed": seed}, trials
 
 
