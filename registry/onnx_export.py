@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from registry.signature import model_dtype
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TOLERANCE = 1e-5
 SINGLE_INPUT = "X"

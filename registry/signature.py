@@ -14,11 +14,13 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:  # pandas loads on the first request that needs it, not at web start
+    import pandas as pd
 
 DTYPES = ("double", "long", "boolean", "string")
 MAX_EXAMPLE_ROWS = 1000
@@ -121,6 +123,8 @@ def example_coerce(example: dict, columns: list[dict]) -> dict:
 
 
 def _json_value(value: Any) -> Any:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if value is pd.NaT or (hasattr(value, "isoformat") and not isinstance(value, (int, float, str))):
@@ -171,6 +175,8 @@ class ParsedInput:
     matrix: np.ndarray | None = None
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame({c["name"]: self.arrays[c["name"]] for c in self.columns})
 
 
