@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.errors import json_error
+from registry.prediction_log import prediction_log_stats
 
 api_v1 = [
     path("", include("registry.urls_serve")),
@@ -20,13 +21,17 @@ api_v1 = [
 
 @never_cache
 def healthz(request):
-    """For load balancers and container health checks: up, and the database answers."""
+    """For load balancers and container health checks: up, and the database answers.
+
+    Also this process's prediction-log queue: rows waiting to be written and rows dropped.
+    """
+    log = prediction_log_stats()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok"})
+        return JsonResponse({"status": "error", "database": "unreachable", "prediction_log": log}, status=503)
+    return JsonResponse({"status": "ok", "prediction_log": log})
 
 
 urlpatterns = [

@@ -5,10 +5,11 @@ what has queued every ``PREDICTION_LOG_FLUSH_SECONDS`` (or as soon as
 ``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL,
 one record per request (see ``PredictionLog``). Entries hold the request's
 arrays as they were; they become JSON in that thread, not on the request path.
-The process flushes once more at exit. If the database stays down the queue
-is capped at ``PREDICTION_LOG_MAX_QUEUED_ROWS`` and the oldest entries are
-dropped (and counted): losing some monitoring rows is better than a server
-that runs out of memory.
+The process flushes once more at exit. A batch the database refuses goes back
+to the queue for the next flush; if the database stays down the queue is
+capped at ``PREDICTION_LOG_MAX_QUEUED_ROWS`` and the oldest entries are
+dropped (and counted, on ``/healthz``): losing some monitoring rows is better
+than a server that runs out of memory.
 """
 
 from __future__ import annotations
@@ -59,16 +60,21 @@ _thread: threading.Thread | None = None
 _thread_pid: int | None = None
 
 
-def prediction_log_enqueue(entry: Entry) -> None:
+def _cap_locked() -> None:
+    """Drop the oldest entries past PREDICTION_LOG_MAX_QUEUED_ROWS (the newest always stays)."""
     global _queued_rows, _dropped_rows
-    cap = settings.PREDICTION_LOG_MAX_QUEUED_ROWS
+    while _queued_rows > settings.PREDICTION_LOG_MAX_QUEUED_ROWS and len(_queue) > 1:
+        old = _queue.popleft()
+        _queued_rows -= old.rows
+        _dropped_rows += old.rows
+
+
+def prediction_log_enqueue(entry: Entry) -> None:
+    global _queued_rows
     with _lock:
         _queue.append(entry)
         _queued_rows += entry.rows
-        while _queued_rows > cap and len(_queue) > 1:
-            old = _queue.popleft()
-            _queued_rows -= old.rows
-            _dropped_rows += old.rows
+        _cap_locked()
         big_enough = _queued_rows >= settings.PREDICTION_LOG_BATCH_ROWS
     if settings.PREDICTION_LOG_BACKGROUND:
         _thread_ensure()
@@ -139,22 +145,43 @@ def _write(entries: list[Entry]) -> int:
     return sum(entry.rows for entry in entries)
 
 
+def _requeue(entries: list[Entry]) -> None:
+    """Put a batch that could not be written back in front of what queued meanwhile."""
+    global _queued_rows
+    with _lock:
+        _queue.extendleft(reversed(entries))
+        _queued_rows += sum(entry.rows for entry in entries)
+        _cap_locked()
+
+
 def prediction_log_flush() -> int:
-    """Write everything queued now; returns how many predictions (input rows) were written."""
+    """Write everything queued now; returns how many predictions (input rows) were written.
+
+    If the database refuses, the batch goes back to the queue (oldest dropped past the cap) and
+    the next flush tries again, so a database that is down for a while loses nothing that fits.
+    """
     entries = _drain()
     if not entries:
         return 0
     try:
         return _write(entries)
     except Exception:  # noqa: BLE001 - logging must never take serving down
-        logger.exception("Could not write %d prediction log entries; they are dropped.", len(entries))
-        global _dropped_rows
-        _dropped_rows += sum(e.rows for e in entries)
+        logger.warning("Could not write %d prediction log entries; they wait for the next flush.",
+                       len(entries), exc_info=True)
+        # A broken connection is closed, so the next flush opens a new one.
+        connection.close_if_unusable_or_obsolete()
+        _requeue(entries)
         return 0
 
 
 def prediction_log_dropped() -> int:
     return _dropped_rows
+
+
+def prediction_log_stats() -> dict[str, int]:
+    """What /healthz reports: rows waiting to be written and rows dropped past the cap."""
+    with _lock:
+        return {"queued_rows": _queued_rows, "dropped_rows": _dropped_rows}
 
 
 def _loop() -> None:
