@@ -26,3 +26,17 @@ def ready_version(project, run, editor, iris_logreg):
 
 def actions(**filters) -> list[str]:
     return list(AuditEvent.objects.filter(**filters).order_by("id").values_list("action", flat=True))
+
+
+def browser_for(project, role, **user_fields):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory(**user_fields)
+    if role is not None:
+        MembershipFactory(project=project, user=user, role=role)
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
