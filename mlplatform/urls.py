@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("experiments.urls_datasets_web")),
     path("", include("registry.urls")),
     path("", include("governance.urls_audit")),
+    path("", include("governance.urls_cards")),
     path("", include("experiments.urls")),
 ]
 
