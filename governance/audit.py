@@ -150,7 +150,7 @@ def _date_bound(value: str, field: str, *, end: bool) -> dt.datetime:
             start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
             return start + dt.timedelta(days=1) if end else start
         moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValidationError({field: "Use a date (YYYY-MM-DD) or an ISO 8601 date and time."}) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
@@ -158,6 +158,9 @@ def _date_bound(value: str, field: str, *, end: bool) -> dt.datetime:
 def audit_filters_clean(query) -> dict[str, Any]:
     """The filters of the audit page and API from a query dict; a bad value names its field."""
     out: dict[str, Any] = {}
+    for key in ("action", "actor", "object_type", "object_id", "since", "until", "max_results", "page_token"):
+        if "\x00" in (query.get(key) or ""):
+            raise ValidationError({key: "Must not contain NUL characters."})
     for key in ("action", "actor", "object_type", "object_id"):
         value = (query.get(key) or "").strip()
         if len(value) > 200:

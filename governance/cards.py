@@ -176,6 +176,8 @@ def model_card_sections_update(*, version: ModelVersion, sections: Any, user) ->
             text = ""
         if not isinstance(text, str):
             raise ValidationError({f"sections.{key}": "Must be text (Markdown)."})
+        if "\x00" in text:
+            raise ValidationError({f"sections.{key}": "Must not contain NUL characters."})
         if len(text) > SECTION_MAX_CHARS:
             raise ValidationError({f"sections.{key}": f"At most {SECTION_MAX_CHARS} characters."})
         clean[key] = text.replace("\r\n", "\n").strip()

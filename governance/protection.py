@@ -33,6 +33,8 @@ def _text(value: Any, field: str, *, required: bool) -> str:
     if not isinstance(value, str):
         raise ValidationError({field: "Must be text."})
     value = value.strip()
+    if "\x00" in value:
+        raise ValidationError({field: "Must not contain NUL characters."})
     if required and not value:
         raise ValidationError({field: "This is required."})
     if len(value) > MAX_TEXT:

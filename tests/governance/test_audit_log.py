@@ -134,3 +134,37 @@ def test_appends_from_concurrent_transactions_never_fork_the_chain():
     assert AuditEvent.objects.filter(action="test.concurrent").count() == 60
     assert len(set(AuditEvent.objects.values_list("prev_hash", flat=True))) == AuditEvent.objects.count()
     assert audit_chain_verify().ok
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_command_exits_1_naming_the_broken_event_and_0_when_intact(settings):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    events = record(3)
+    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    command = [sys.executable, "manage.py", "verify_audit_log"]
+    root = Path(__file__).resolve().parents[2]
+    intact = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert intact.returncode == 0, intact.stderr
+    assert "3 event(s) verified" in intact.stdout
+    trigger = "governance_auditevent_append_only"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE governance_auditevent DISABLE TRIGGER {trigger}")
+        try:
+            cursor.execute("UPDATE governance_auditevent SET object_id = 'x' WHERE id = %s", [events[1].pk])
+        finally:
+            cursor.execute(f"ALTER TABLE governance_auditevent ENABLE TRIGGER {trigger}")
+    broken = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert broken.returncode == 1
+    assert f"broken at event {events[1].pk}" in broken.stderr
+
+
+def _test_database_url() -> str:
+    config = connection.settings_dict
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    return (f"postgres://{config['USER']}{password}@{config['HOST'] or 'localhost'}:{config['PORT'] or 5432}"
+            f"/{config['NAME']}")

@@ -61,6 +61,7 @@ def test_filters_by_action_actor_object_type_and_dates(project, viewer):
     ({"since": "yesterday"}, "since"), ({"max_results": "0"}, "max_results"),
     ({"max_results": "abc"}, "max_results"), ({"page_token": "x1"}, "page_token"),
     ({"since": "2026-02-02", "until": "2026-01-01"}, "until"),
+    ({"until": "9999-12-31"}, "until"), ({"actor": "a\x00b"}, "actor"),
 ])
 def test_bad_filters_are_a_400_naming_the_field(project, viewer, params, field):
     response = viewer.get(api(project), params)

@@ -132,6 +132,9 @@ def test_the_protection_page_requests_and_approves(project, ready_version):
     reviewer = browser_for(project, Role.REVIEWER)
     page = f"/p/{project.slug}/models/credit-scorer/protection/"
     assert b'id="protection-link"' in owner.get(f"/p/{project.slug}/models/credit-scorer/").content
+    nul = owner.post(page + "request/", {"alias": "production", "justification": "a\x00b"}, follow=True)
+    assert "justification: Must not contain NUL characters." in nul.content.decode()
+    assert not ProtectionChangeRequest.objects.exists()
     response = owner.post(page + "request/", {"alias": "production", "justification": "Not served any more."},
                           follow=True)
     assert "a reviewer other than you decides it" in response.content.decode()
