@@ -77,6 +77,8 @@ def test_outsiders_get_404_and_only_staff_read_the_whole_log(project, outsider, 
     assert staff.get(f"/p/{project.slug}/audit/").status_code == 200
     whole = staff.get("/audit/")
     assert whole.status_code == 200 and b"token.created" in whole.content  # events of no project too
+    assert b'href="/audit/"' in whole.content  # in the user menu, for staff only
+    assert b'href="/audit/"' not in browser_for(project, Role.OWNER).get(f"/p/{project.slug}/").content
     assert browser_for(project, Role.VIEWER).get("/audit/").status_code == 404
 
 
