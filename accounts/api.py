@@ -70,7 +70,7 @@ class MemberListApi(APIView):
         project = project_for_user(request.user, slug, min_role=Role.OWNER)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_set(project=project, **data.validated_data)
+        membership = services.membership_set(project=project, actor=request.user, **data.validated_data)
         return Response(MemberOutput(membership).data)
 
 
@@ -78,7 +78,7 @@ class MemberDetailApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, slug, username):
         project = project_for_user(request.user, slug, min_role=Role.OWNER)
-        services.membership_remove(project=project, username=username)
+        services.membership_remove(project=project, username=username, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Project, Role, token_generate, token_hash
+from core.audit import audit_record
 
 User = get_user_model()
 
@@ -25,9 +26,15 @@ def api_token_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     raw = token_generate()
-    token = ApiToken.objects.create(
-        user=user, name=name, key_hash=token_hash(raw), prefix=raw[:8], expires_at=expires_at
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, key_hash=token_hash(raw), prefix=raw[:8], expires_at=expires_at
+        )
+        audit_record(
+            action="token.created", actor=user, object_type="accounts.ApiToken", object_id=token.pk,
+            after={"user": user.get_username(), "name": name, "prefix": token.prefix,
+                   "expires_at": expires_at.isoformat() if expires_at else None},
+        )
     return token, raw
 
 
@@ -52,8 +59,15 @@ def api_token_revoke(*, user, token_id: int) -> ApiToken:
 
         raise Http404("No such token.")
     if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit_record(
+                action="token.revoked", actor=user, object_type="accounts.ApiToken", object_id=token.pk,
+                before={"revoked_at": None},
+                after={"user": user.get_username(), "name": token.name, "prefix": token.prefix,
+                       "revoked_at": token.revoked_at.isoformat()},
+            )
     return token
 
 
@@ -67,10 +81,24 @@ def project_create(*, user, slug: str, name: str = "", description: str = "") ->
     except IntegrityError:
         raise ValidationError({"slug": f"A project named '{slug}' already exists."}) from None
     Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    audit_record(
+        action="project.created", actor=user, object_type="accounts.Project", object_id=project.pk,
+        project_id=project.pk, after={"slug": project.slug, "owner": user.get_username()},
+    )
     return project
 
 
-def membership_set(*, project: Project, username: str, role: str) -> Membership:
+def _membership_audit(*, action: str, actor, project: Project, user, before: str | None,
+                      after: str | None) -> None:
+    audit_record(
+        action=action, actor=actor, object_type="accounts.Membership", object_id=f"{project.pk}:{user.pk}",
+        project_id=project.pk,
+        before={"user": user.get_username(), "role": before} if before else {},
+        after={"user": user.get_username(), "role": after} if after else {},
+    )
+
+
+def membership_set(*, project: Project, username: str, role: str, actor=None) -> Membership:
     try:
         role_value = Role.from_name(role)
     except ValueError:
@@ -80,17 +108,23 @@ def membership_set(*, project: Project, username: str, role: str) -> Membership:
     if user is None:
         raise ValidationError({"username": f"No user named '{username}'."})
     with transaction.atomic():
-        membership, _ = Membership.objects.select_for_update().get_or_create(
+        membership, created = Membership.objects.select_for_update().get_or_create(
             project=project, user=user, defaults={"role": role_value}
         )
-        if membership.role != role_value:
+        if created:
+            _membership_audit(action="membership.added", actor=actor, project=project, user=user,
+                              before=None, after=role_value.label)
+        elif membership.role != role_value:
             _refuse_removing_last_owner(project, membership, role_value)
+            before = Role(membership.role).label
             membership.role = role_value
             membership.save(update_fields=["role"])
+            _membership_audit(action="membership.role_changed", actor=actor, project=project, user=user,
+                              before=before, after=role_value.label)
     return membership
 
 
-def membership_remove(*, project: Project, username: str) -> None:
+def membership_remove(*, project: Project, username: str, actor=None) -> None:
     with transaction.atomic():
         membership = (
             Membership.objects.select_for_update()
@@ -100,6 +134,8 @@ def membership_remove(*, project: Project, username: str) -> None:
         if membership is None:
             raise ValidationError({"username": f"'{username}' is not a member."})
         _refuse_removing_last_owner(project, membership, None)
+        _membership_audit(action="membership.removed", actor=actor, project=project, user=membership.user,
+                          before=Role(membership.role).label, after=None)
         membership.delete()
 
 

@@ -89,10 +89,11 @@ def members(request, slug: str):
         if posted.is_valid():
             try:
                 if action == "remove":
-                    services.membership_remove(project=project, username=posted.cleaned_data["username"])
+                    services.membership_remove(project=project, username=posted.cleaned_data["username"],
+                                               actor=request.user)
                     messages.success(request, f"Removed {posted.cleaned_data['username']}.")
                 else:
-                    services.membership_set(project=project, **posted.cleaned_data)
+                    services.membership_set(project=project, actor=request.user, **posted.cleaned_data)
                     messages.success(
                         request,
                         f"{posted.cleaned_data['username']} is now {posted.cleaned_data['role']}.",

@@ -2,10 +2,12 @@
 created as soon as the version exists in governance's eyes, so the API can answer 200 with a
 status while the job is queued instead of 404."""
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from experiments.models import Job
-from registry.models import ModelVersion
+from registry.models import ModelVersion, RegisteredModel
 
 
 class AnalysisStatus(models.TextChoices):
@@ -54,3 +56,107 @@ class Explanation(models.Model):
     background_size = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+# --- The audit log ----------------------------------------------------------------------------
+
+AUDIT_GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """One governance-relevant action, hash-chained to the one before it.
+
+    Actor and project are plain values, never foreign keys: deleting a user or a project must not
+    cascade into (or null out) the record of what they did. On PostgreSQL a trigger refuses UPDATE
+    and DELETE; ``verify_audit_log`` recomputes every hash and names the first broken link.
+    """
+
+    actor_id = models.IntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.TextField()
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=200)
+    project_id = models.IntegerField(null=True, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["project_id", "-id"], name="auditevent_project_idx"),
+            models.Index(fields=["action"], name="auditevent_action_idx"),
+            models.Index(fields=["created_at"], name="auditevent_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+# --- Governed changes to an alias's protection ----------------------------------------------
+
+
+class ProtectionChangeStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ProtectionChangeRequest(models.Model):
+    """A request to take an alias off a model's protected list.
+
+    Adding protection is direct; removing it waits for a member with the reviewer role or
+    above, other than the requester, to approve. Without this an owner alone could unprotect
+    ``champion``, move it by hand and protect it again.
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="protection_requests")
+    alias = models.CharField(max_length=64)
+    justification = models.TextField()
+    status = models.CharField(
+        max_length=20, choices=ProtectionChangeStatus.choices, default=ProtectionChangeStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "alias"], condition=models.Q(status="pending"),
+                name="protection_request_one_pending",
+            )
+        ]
+
+
+# --- Model cards ----------------------------------------------------------------------------
+
+MODEL_CARD_SECTIONS = [
+    ("intended_use", "Intended use"),
+    ("out_of_scope_use", "Out-of-scope use"),
+    ("limitations", "Limitations"),
+    ("ethical_considerations", "Ethical considerations"),
+    ("caveats", "Caveats and recommendations"),
+]
+
+
+class ModelCard(models.Model):
+    """The hand-written sections of a version's model card; the rest is generated from lineage."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="model_card")
+    sections = models.JSONField(default=dict, blank=True)  # {section key: markdown text}
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)

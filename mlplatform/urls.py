@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("experiments.urls_artifacts")),
     path("", include("experiments.urls_datasets")),
     path("", include("registry.urls_api")),
+    path("", include("governance.urls_audit_api")),
 ]
 
 
@@ -44,6 +45,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("experiments.urls_datasets_web")),
     path("", include("registry.urls")),
+    path("", include("governance.urls_audit")),
+    path("", include("governance.urls_cards")),
     path("", include("experiments.urls")),
 ]
 

@@ -19,6 +19,7 @@ from rest_framework import exceptions
 from accounts.errors import Conflict
 from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
+from core.audit import audit_record
 from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage
 from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
@@ -58,6 +59,12 @@ class AliasProtected(exceptions.APIException):
     default_detail = "This alias is protected."
 
 
+class ProtectionRemovalNeedsApproval(exceptions.APIException):
+    status_code = 403
+    default_code = "approval_required"
+    default_detail = "Removing an alias from the protected list needs an approved protection change request."
+
+
 class PickleModelsOff(exceptions.APIException):
     status_code = 403
     default_code = "pickle_models_off"
@@ -95,6 +102,11 @@ def registered_model_create(
     try:
         with transaction.atomic():
             model.save()
+            audit_record(
+                action="model.registered", actor=user, object_type="registry.RegisteredModel",
+                object_id=model.pk, project_id=project.pk,
+                after={"name": model.name, "protected_aliases": model.protected_aliases},
+            )
     except IntegrityError:
         raise Conflict(f"A model named '{name}' already exists.") from None
     return model
@@ -138,26 +150,56 @@ def alias_name_clean(alias: Any, field: str = "alias") -> str:
     return alias
 
 
+def _approval_via(approval) -> str:
+    meta = getattr(approval, "_meta", None)
+    return f"approval:{meta.label_lower if meta else 'approval'}:{approval.pk}"[:200]
+
+
 @transaction.atomic
-def model_protected_aliases_set(*, model: RegisteredModel, aliases: Any, user) -> RegisteredModel:
-    """Owners choose which aliases move only by approval; each change is kept in the alias history."""
+def model_protected_aliases_set(
+    *, model: RegisteredModel, aliases: Any, user, approval=None
+) -> RegisteredModel:
+    """Owners choose which aliases move only by approval; each change is kept in the alias history.
+
+    Adding protection is direct. Taking an alias off the list is not: otherwise one owner could
+    unprotect ``champion``, move it by hand and protect it again with no one else's say. A removal
+    needs ``approval``, the approved protection change request (any saved model instance) that the
+    governance workflow passes; it is recorded in the alias history.
+    """
     if not isinstance(aliases, list):
         raise ValidationError({"protected_aliases": "Must be a list of alias names."})
     wanted = sorted({alias_name_clean(a, "protected_aliases") for a in aliases})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     before = set(model.protected_aliases or [])
+    removed = sorted(before - set(wanted))
+    if removed and (approval is None or getattr(approval, "pk", None) is None):
+        names = ", ".join(f"'{a}'" for a in removed)
+        raise ProtectionRemovalNeedsApproval(
+            f"Removing {names} from the protected aliases of {model.name} needs an approved protection "
+            f"change request: ask for it (POST /api/v1/projects/{model.project.slug}/models/{model.name}/"
+            "protection-requests/ or the model page) and a reviewer other than you approves it. "
+            "Adding protection needs no approval."
+        )
+    via = _approval_via(approval) if approval is not None and removed else ""
     now = timezone.now()
     events = [
         AliasEvent(model=model, alias=a, kind=AliasEventKind.PROTECTED, actor=user, created_at=now)
         for a in sorted(set(wanted) - before)
     ] + [
-        AliasEvent(model=model, alias=a, kind=AliasEventKind.UNPROTECTED, actor=user, created_at=now)
-        for a in sorted(before - set(wanted))
+        AliasEvent(model=model, alias=a, kind=AliasEventKind.UNPROTECTED, actor=user, via=via, created_at=now)
+        for a in removed
     ]
     AliasEvent.objects.bulk_create(events)
     model.protected_aliases = wanted
     model.updated_at = now
     model.save(update_fields=["protected_aliases", "updated_at"])
+    if events:
+        audit_record(
+            action="model.protected_aliases_changed", actor=user, object_type="registry.RegisteredModel",
+            object_id=model.pk, project_id=model.project_id,
+            before={"model": model.name, "protected_aliases": sorted(before)},
+            after={"model": model.name, "protected_aliases": wanted, **({"via": via} if via else {})},
+        )
     return model
 
 
@@ -314,6 +356,12 @@ def model_version_create(
         )
         RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
         _check_enqueue(version=version, user=user)
+        audit_record(
+            action="model_version.created", actor=user, object_type="registry.ModelVersion",
+            object_id=version.pk, project_id=project.pk,
+            after={"model": model.name, "version": number, "run_id": str(run.pk),
+                   "artifact_path": artifact.path, "sha256": artifact.sha256, "model_format": fmt},
+        )
     return version
 
 
@@ -535,6 +583,12 @@ def trusted_hash_add(*, project: Project, sha256: Any, user, note: str = "") -> 
             trusted.save(update_fields=["trusted_by", "trusted_at", "note"])
         if created or replaced:
             pickle_hash_trusted.send(sender=TrustedModelHash, trust=trusted, user=user)
+            audit_record(
+                action="pickle_hash.trusted", actor=user, object_type="registry.TrustedModelHash",
+                object_id=trusted.pk, project_id=project.pk,
+                before={} if created else {"trusted_by": by.get_username() if by else None},
+                after={"sha256": sha256, "note": trusted.note},
+            )
         pending = ModelVersion.objects.select_related("model__project").filter(
             model__project=project, sha256=sha256, status=VersionStatus.PENDING_CHECKS,
             model_format__in=[ModelFormat.PICKLE, ModelFormat.JOBLIB],
@@ -570,6 +624,13 @@ def _alias_move(*, model: RegisteredModel, alias: str, version: ModelVersion, ac
     AliasEvent.objects.create(
         model=model, alias=alias, kind=AliasEventKind.SET, version=version, previous_version=previous,
         actor=actor, via=via, created_at=now,
+    )
+    audit_record(
+        action="alias.moved", actor=actor, object_type="registry.ModelAlias", object_id=current.pk,
+        project_id=model.project_id,
+        before={"model": model.name, "alias": alias, "version": previous.version if previous else None},
+        after={"model": model.name, "alias": alias, "version": version.version, "sha256": version.sha256,
+               "via": via, "protected": model.is_protected(alias)},
     )
     return current
 
@@ -609,6 +670,12 @@ def alias_remove(*, model: RegisteredModel, alias: Any, user, via: str = "api") 
         model=model, alias=alias, kind=AliasEventKind.REMOVED, version=None,
         previous_version=current.version, actor=user, via=via,
     )
+    audit_record(
+        action="alias.removed", actor=user, object_type="registry.ModelAlias", object_id=current.pk,
+        project_id=model.project_id,
+        before={"model": model.name, "alias": alias, "version": current.version.version},
+        after={"via": via},
+    )
     current.delete()
 
 
@@ -627,9 +694,7 @@ def alias_set_protected(
     if approval is None or getattr(approval, "pk", None) is None:
         raise ValidationError({"approval": "A protected alias moves only with a saved approval."})
     model = _model_locked(model)
-    meta = getattr(approval, "_meta", None)
-    via = f"approval:{meta.label_lower if meta else 'approval'}:{approval.pk}"
-    return _alias_move(model=model, alias=alias, version=version, actor=actor, via=via[:200])
+    return _alias_move(model=model, alias=alias, version=version, actor=actor, via=_approval_via(approval))
 
 
 # --- Batch scoring --------------------------------------------------------------------------

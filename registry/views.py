@@ -167,7 +167,7 @@ def protected_aliases(request, slug: str, name: str):
     wanted = [a.strip() for a in request.POST.get("protected_aliases", "").split(",") if a.strip()]
     try:
         services.model_protected_aliases_set(model=model, aliases=wanted, user=request.user)
-    except ValidationError as exc:
+    except (ValidationError, APIException) as exc:
         messages.error(request, _error_text(exc))
     else:
         messages.success(request, "Protected aliases saved.")

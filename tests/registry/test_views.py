@@ -77,8 +77,11 @@ def test_only_owners_change_protection(project, two_versions):
     editor = browser_for(project, Role.EDITOR)
     assert editor.post(page(project, "aliases/protected/"), {"protected_aliases": ""}).status_code == 403
     owner = browser_for(project, Role.OWNER)
-    owner.post(page(project, "aliases/protected/"), {"protected_aliases": "champion, gold"})
-    assert ModelVersion.objects.first().model.protected_aliases == ["champion", "gold"]
+    owner.post(page(project, "aliases/protected/"), {"protected_aliases": "champion, production, gold"})
+    assert ModelVersion.objects.first().model.protected_aliases == ["champion", "gold", "production"]
+    refused = owner.post(page(project, "aliases/protected/"), {"protected_aliases": "champion"}, follow=True)
+    assert "needs an approved protection change request" in refused.content.decode()
+    assert ModelVersion.objects.first().model.protected_aliases == ["champion", "gold", "production"]
 
 
 def test_registering_from_the_page(project, run, forest, cancer_data):
