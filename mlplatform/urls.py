@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("experiments.urls_artifacts")),
     path("", include("experiments.urls_datasets")),
     path("", include("registry.urls_api")),
+    path("", include("governance.urls_api")),
 ]
 
 
@@ -39,6 +40,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("experiments.urls_datasets_web")),
     path("", include("registry.urls")),
+    path("", include("governance.urls")),
     path("", include("experiments.urls")),
 ]
 
