@@ -119,7 +119,7 @@ def approvals_in_force(request: PromotionRequest) -> list[Review]:
 # --- Evaluation and the move ----------------------------------------------------------------
 
 
-def _evaluate(request: PromotionRequest, actor) -> PromotionRequest:
+def _evaluate(request: PromotionRequest, actor, *, announce: bool = True) -> PromotionRequest:
     """Re-judge a locked, open request; move the alias when everything is in place."""
     version = request.version
     version.refresh_from_db()
@@ -136,7 +136,7 @@ def _evaluate(request: PromotionRequest, actor) -> PromotionRequest:
         _move(request, actor=actor or approvals[-1].reviewer, approvals=approvals)
         return request
     request.save(update_fields=["checks", "status", "updated_at"])
-    if request.status != old_status:
+    if request.status != old_status and announce:
         _audit("promotion.status_changed", request, actor, before={"status": old_status},
                after={"reasons": request.reasons})
         if request.status == PromotionStatus.BLOCKED:
@@ -205,7 +205,9 @@ def promotion_request_create(*, model: RegisteredModel, version: ModelVersion, a
             model=model, version=version, alias=alias, requester=user, justification=justification,
             status=PromotionStatus.CHECKS_RUNNING)
         request.model = model
-        _audit("promotion.requested", request, user, after={"justification": justification})
+        _evaluate(request, user, announce=False)
+        _audit("promotion.requested", request, user, after={"justification": justification,
+                                                            "reasons": request.reasons})
         # A newer request for the same alias replaces the older ones still open.
         older = list(PromotionRequest.objects.select_for_update()
                      .filter(model=model, alias=alias, status__in=OPEN_STATUSES).exclude(pk=request.pk))
@@ -217,11 +219,11 @@ def promotion_request_create(*, model: RegisteredModel, version: ModelVersion, a
             old.model = model
             _audit("promotion.superseded", old, user, before={"status": before},
                    after={"superseded_by": request.pk})
-        _evaluate(request, user)
         # Reviewers hear of every request at once, even while its checks run: they can read the
         # justification and lineage before the audit finishes.
-        if request.status != PromotionStatus.IN_REVIEW:
-            notifications.notify_reviewers(request, event="review_requested")
+        notifications.notify_reviewers(request, event="review_requested")
+        if request.status == PromotionStatus.BLOCKED:
+            notifications.notify_requester(request, event="blocked")
     return request
 
 
