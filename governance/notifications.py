@@ -91,7 +91,7 @@ def notifications_deliver(*, request_id: int, event: str, notification_ids: list
     if request is None:
         return {"emails": 0, "webhook": None}
     notes = list(Notification.objects.filter(pk__in=notification_ids).select_related("user"))
-    link = settings.STEWARD_URL.rstrip("/") + request_url(request)
+    link = settings.SITE_URL.rstrip("/") + request_url(request)
     sent = 0
     for note in notes:
         if not note.user.email:

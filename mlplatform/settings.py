@@ -331,7 +331,7 @@ BATCH_SCORE_MAX_ROWS = env.int("BATCH_SCORE_MAX_ROWS", default=5_000_000)
 
 # Governance notifications: review requests and decisions are emailed through Django's mail
 # backend (the console by default: mail is printed, not sent) and link back to this address.
-STEWARD_URL = env.str("STEWARD_URL", default="http://localhost:8000")
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

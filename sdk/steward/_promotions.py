@@ -37,6 +37,7 @@ class ClientPromotions(ClientBase):
         return self._json("POST", url, json_body=body)
 
     def get_promotion_request(self, request_id: int) -> dict[str, Any]:
+        """One promotion request: its ``status``, ``checks`` (each policy verdict), ``reviews``..."""
         return self._json("GET", f"/api/v1/promotion-requests/{int(request_id)}/")
 
     def review_promotion(self, request_id: int, decision: str, comment: str = "") -> dict[str, Any]:

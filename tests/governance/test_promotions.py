@@ -261,3 +261,22 @@ def test_withdraw_by_requester(model, people, policy):
     promotions.promotion_request_withdraw(request=request, user=people["requester"])
     request.refresh_from_db()
     assert request.status == PromotionStatus.WITHDRAWN
+
+
+def test_a_version_whose_file_checks_finish_later_moves_when_ready(model, people, policy,
+                                                                  django_capture_on_commit_callbacks):
+    from registry.models import VersionStatus
+    from registry.signals import model_version_status_changed
+
+    version = make_version(model, author=people["author"], status=VersionStatus.PENDING_CHECKS)
+    request = _request(model, version, people)
+    assert request.status == PromotionStatus.CHECKS_RUNNING
+    promotions.promotion_review(request=request, user=people["alice"], decision="approve", comment="")
+    assert _alias(model) is None
+    version.status = VersionStatus.READY
+    version.save(update_fields=["status"])
+    with django_capture_on_commit_callbacks(execute=True):
+        model_version_status_changed.send(sender=type(version), version=version,
+                                          old_status=VersionStatus.PENDING_CHECKS,
+                                          new_status=VersionStatus.READY)
+    assert _alias(model) == version.version
