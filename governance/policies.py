@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Project
 from core.audit import audit_record
-from governance.models import AnalysisStatus, Policy
+from governance.models import OPEN_STATUSES, AnalysisStatus, Policy, PromotionRequest
 from governance.verdicts import fairness_verdicts
 from registry.models import ModelAlias, ModelVersion, RegisteredModel, VersionStatus
 
@@ -139,10 +139,27 @@ def policy_update(*, project: Project, model: RegisteredModel | None, changes: d
     _apply(policy, changes)
     policy.updated_by, policy.updated_at = user, timezone.now()
     policy.save()
+    _reevaluate_open_requests_on_commit(project=project, model=model)
     audit_record(action="policy.updated", actor=user, object_type="governance.Policy", object_id=policy.pk,
                  project_id=project.pk, before=before,
                  after=policy_as_dict(policy) | {"model": model.name if model else None})
     return policy
+
+
+def _reevaluate_open_requests_on_commit(*, project: Project, model: RegisteredModel | None) -> None:
+    """A changed policy (fewer approvals, a looser threshold) applies to the requests still open."""
+    qs = PromotionRequest.objects.filter(status__in=OPEN_STATUSES, model__project=project)
+    qs = qs.filter(model=model) if model is not None else qs.filter(model__governance_policy__isnull=True)
+    ids = list(qs.values_list("pk", flat=True))
+
+    def run() -> None:
+        from governance.promotions import promotion_request_evaluate
+
+        for request_id in ids:
+            promotion_request_evaluate(request_id=request_id)
+
+    if ids:
+        transaction.on_commit(run)
 
 
 # --- Checks ---------------------------------------------------------------------------------

@@ -51,6 +51,17 @@ def requests_waiting_for(user, limit: int = 100) -> list[PromotionRequest]:
     return out[:limit]
 
 
+def models_to_promote(user, limit: int = 100):
+    """Registered models in projects where the user may ask for a promotion (editor and above)."""
+    from registry.models import RegisteredModel
+
+    qs = RegisteredModel.objects.select_related("project").order_by("project__slug", "name")
+    projects = _visible_projects(user, Role.EDITOR)
+    if projects is not None:
+        qs = qs.filter(project_id__in=projects)
+    return list(qs[:limit])
+
+
 def requests_made_by(user, limit: int = 50) -> list[PromotionRequest]:
     return list(_base().filter(requester=user).order_by("-created_at", "-id")[:limit])
 

@@ -45,6 +45,7 @@ def inbox(request):
         "waiting": selectors.requests_waiting_for(user),
         "mine": selectors.requests_made_by(user),
         "decided": selectors.recent_decisions(user),
+        "models": selectors.models_to_promote(user),
         "notices": notices,
         "unread": sum(1 for n in notices if n.read_at is None),
     })
@@ -71,6 +72,8 @@ def _metrics_against(version: ModelVersion, champion: ModelVersion | None) -> li
 @require_GET
 def review_page(request, request_id: int):
     promotion = selectors.request_for_user(request.user, request_id)
+    Notification.objects.filter(user=request.user, request=promotion, read_at__isnull=True).update(
+        read_at=timezone.now())
     model, version = promotion.model, promotion.version
     project = model.project
     policy = policies.policy_for_model(model)

@@ -108,3 +108,16 @@ def test_policy_api_owner_changes_editor_cannot(project, model, people, clients)
     policy = Policy.objects.get(model=model)
     assert policy.performance_thresholds == [{"metric": "auc", "min": 0.8}]
     assert policy.fairness_thresholds().demographic_parity_ratio_min == 0.8
+
+
+def test_list_and_withdraw(project, model, people, policy, clients):
+    version = make_version(model, author=people["author"])
+    created = clients["requester"].post(_url(project), {"version": version.version, "alias": "champion",
+                                                        "justification": "x"}, format="json").json()
+    listed = clients["viewer"].get(_url(project)).json()["promotion_requests"]
+    assert [r["id"] for r in listed] == [created["id"]]
+    url = f"/api/v1/promotion-requests/{created['id']}/withdraw/"
+    assert clients["alice"].post(url).status_code == 403
+    assert clients["requester"].post(url).json()["status"] == "withdrawn"
+    again = clients["requester"].post(url)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"

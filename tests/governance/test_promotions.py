@@ -280,3 +280,19 @@ def test_a_version_whose_file_checks_finish_later_moves_when_ready(model, people
                                           old_status=VersionStatus.PENDING_CHECKS,
                                           new_status=VersionStatus.READY)
     assert _alias(model) == version.version
+
+
+def test_lowering_the_approvals_needed_moves_a_request_that_already_has_enough(model, people, project,
+                                                                             django_capture_on_commit_callbacks):
+    from governance import policies
+    from governance.models import Policy
+
+    Policy.objects.create(project=project, approvals_required=2)
+    request = _request(model, make_version(model, author=people["author"]), people)
+    promotions.promotion_review(request=request, user=people["alice"], decision="approve", comment="")
+    assert _alias(model) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.policy_update(project=project, model=None, changes={"approvals_required": 1},
+                               user=people["owner"])
+    request.refresh_from_db()
+    assert request.status == PromotionStatus.APPROVED and _alias(model) == 1

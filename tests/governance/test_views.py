@@ -39,6 +39,7 @@ def test_inbox_review_page_and_approval_from_the_page(project, model, people, po
     waiting = inbox.split('id="waiting"')[1].split("</section>")[0]
     assert f"#{request.pk}" in waiting
     assert "asks to move credit-scorer@champion to v1" in inbox  # the in-app notification
+    assert 'class="unread"' in inbox
     mine = _as(people["requester"]).get(reverse("governance:inbox")).content.decode()
     assert f"#{request.pk}" in mine.split('id="requested"')[1].split("</section>")[0]
     assert f"#{request.pk}" not in mine.split('id="waiting"')[1].split("</section>")[0]
@@ -48,6 +49,7 @@ def test_inbox_review_page_and_approval_from_the_page(project, model, people, po
     for section in ("checks", "decide", "model-card", "lineage", "metrics", "fairness", "explanation"):
         assert f'id="{section}"' in page
     assert version.sha256 in page and "abc1234" in page and "Recall +4 points." in page
+    assert 'class="unread"' not in _as(people["alice"]).get(reverse("governance:inbox")).content.decode()
     assert "four-fifths" in page
 
     viewer_page = _as(people["viewer"]).get(url).content.decode()
@@ -110,3 +112,20 @@ def test_project_default_policy_page(project, model, people):
     default = Policy.objects.get(project=project, model__isnull=True)
     assert default.approvals_required == 3
     assert _as(people["outsider"]).get(url).status_code == 404
+
+
+def test_a_rollback_has_a_review_page_too(project, model, people, policy):
+    from governance import promotions
+
+    make_version(model, author=people["author"])
+    request = _ask(model, people, project)
+    promotions.promotion_review(request=request, user=people["alice"], decision="approve", comment="")
+    rollback = _as(people["owner"]).post(reverse("governance:rollback", args=[project.slug, model.name]),
+                                         {"alias": "champion", "justification": "Bad in production."},
+                                         follow=True).content.decode()
+    assert "rolled back to no version (removed)" in rollback
+    undone = PromotionRequest.objects.get(kind="rollback")
+    page = _as(people["viewer"]).get(reverse("governance:review", args=[undone.pk])).content.decode()
+    assert "Bad in production." in page and "(removed)" in page
+    assert not ModelAlias.objects.filter(model=model).exists()
+    assert f"#{undone.pk}" in _as(people["owner"]).get(reverse("governance:inbox")).content.decode()
