@@ -6,6 +6,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from core.audit import audit_sink_register
+        from governance import signals  # noqa: F401 - connects the promotion receivers
         from governance.audit import audit_event_append
 
         # Lower apps report through core.audit; from here on every report is a chained row.

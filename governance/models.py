@@ -3,10 +3,13 @@ created as soon as the version exists in governance's eyes, so the API can answe
 status while the job is queued instead of 404."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import Project
 from experiments.models import Job
+from governance.verdicts import FairnessThresholds
 from registry.models import ModelVersion, RegisteredModel
 
 
@@ -160,3 +163,144 @@ class ModelCard(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField(default=timezone.now)
+
+
+
+# --- Policies, promotion requests, reviews, notifications ------------------------------------
+
+class Policy(models.Model):
+    """What a version must pass before a protected alias moves to it.
+
+    One row with ``model`` empty is the project's default; a row per registered model overrides
+    it. ``policy_for_model`` (governance.policies) returns the one in force.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="governance_policies")
+    model = models.OneToOneField(RegisteredModel, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="governance_policy")
+    fairness_required = models.BooleanField(default=True)
+    demographic_parity_ratio_min = models.FloatField(default=0.8)
+    equalized_odds_difference_max = models.FloatField(default=0.1)
+    min_group_size = models.PositiveIntegerField(default=30)
+    # [{"metric": "accuracy", "min": 0.9}] or [{"metric": "auc", "champion_tolerance": 0.01}]
+    performance_thresholds = models.JSONField(default=list, blank=True)
+    explanation_required = models.BooleanField(default=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    # Optional signed webhook told about review requests and decisions (core.webhooks).
+    webhook_url = models.URLField(blank=True, max_length=500)
+    webhook_secret = models.CharField(blank=True, max_length=200)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project"], condition=models.Q(model__isnull=True),
+                                    name="governance_policy_one_default"),
+            models.CheckConstraint(condition=models.Q(approvals_required__gte=1),
+                                   name="governance_policy_approvals_at_least_one"),
+        ]
+
+    def fairness_thresholds(self) -> FairnessThresholds:
+        return FairnessThresholds(
+            demographic_parity_ratio_min=self.demographic_parity_ratio_min,
+            equalized_odds_difference_max=self.equalized_odds_difference_max,
+            min_group_size=self.min_group_size,
+        )
+
+
+class PromotionStatus(models.TextChoices):
+    CHECKS_RUNNING = "checks_running", "checks running"
+    BLOCKED = "blocked", "blocked"
+    IN_REVIEW = "in_review", "in review"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    WITHDRAWN = "withdrawn", "withdrawn"
+    SUPERSEDED = "superseded", "superseded"
+
+
+OPEN_STATUSES = (PromotionStatus.CHECKS_RUNNING, PromotionStatus.BLOCKED, PromotionStatus.IN_REVIEW)
+
+
+class PromotionKind(models.TextChoices):
+    PROMOTE = "promote"
+    # An owner put the alias back where it was before an approved promotion (or removed it).
+    ROLLBACK = "rollback"
+
+
+class PromotionRequest(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="promotion_requests")
+    # Null only for a rollback that removed the alias (the first champion's promotion undone).
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="promotion_requests")
+    alias = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=PromotionKind.choices, default=PromotionKind.PROMOTE)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                  related_name="promotion_requests")
+    justification = models.TextField()
+    status = models.CharField(max_length=20, choices=PromotionStatus.choices,
+                              default=PromotionStatus.CHECKS_RUNNING)
+    # The latest evaluation: [{"check", "name", "state": passed|failed|pending, "message"}]
+    checks = models.JSONField(default=list, blank=True)
+    # Where the alias pointed before this request moved it (what a rollback returns to).
+    previous_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="+")
+    rolled_back = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="rollbacks")
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "alias", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model.name}@{self.alias}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c["message"] for c in self.checks if c.get("state") == "failed"]
+
+
+class ReviewDecision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_CHANGES = "request_changes", "request changes"
+
+
+class Review(models.Model):
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
+    comment = models.TextField(blank=True)
+    # What was reviewed: an approval counts only while the version's files still have these hashes.
+    version_sha256 = models.CharField(max_length=64)
+    version_onnx_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Notification(models.Model):
+    """An in-app notice shown in the Reviews inbox."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    request = models.ForeignKey(PromotionRequest, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="notifications")
+    event = models.CharField(max_length=40)
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]

@@ -336,3 +336,18 @@ PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default
 PREDICTION_LOG_BATCH_ROWS = env.int("PREDICTION_LOG_BATCH_ROWS", default=5000)
 PREDICTION_LOG_MAX_QUEUED_ROWS = env.int("PREDICTION_LOG_MAX_QUEUED_ROWS", default=200_000)
 BATCH_SCORE_MAX_ROWS = env.int("BATCH_SCORE_MAX_ROWS", default=5_000_000)
+
+# Governance notifications: review requests and decisions are emailed through Django's mail
+# backend (the console by default: mail is printed, not sent) and link back to this address.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend: one file per message here.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="steward@localhost")

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("experiments.urls_datasets")),
     path("", include("registry.urls_api")),
     path("", include("governance.urls_audit_api")),
+    path("", include("governance.urls_api")),
 ]
 
 
@@ -47,6 +48,7 @@ urlpatterns = [
     path("", include("registry.urls")),
     path("", include("governance.urls_audit")),
     path("", include("governance.urls_cards")),
+    path("", include("governance.urls")),
     path("", include("experiments.urls")),
 ]
 

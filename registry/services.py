@@ -697,6 +697,26 @@ def alias_set_protected(
     return _alias_move(model=model, alias=alias, version=version, actor=actor, via=_approval_via(approval))
 
 
+@transaction.atomic
+def alias_remove_protected(*, model: RegisteredModel, alias: Any, approval, actor=None) -> None:
+    """Take a protected alias off its version as the outcome of an approved decision (rolling back
+    the first promotion of an alias leaves it pointing nowhere). Recorded like ``alias_set_protected``."""
+    alias = alias_name_clean(alias)
+    if approval is None or getattr(approval, "pk", None) is None:
+        raise ValidationError({"approval": "A protected alias moves only with a saved approval."})
+    model = _model_locked(model)
+    current = ModelAlias.objects.select_for_update().filter(model=model, name=alias).first()
+    if current is None:
+        raise Http404(f"No alias '{alias}' on {model.name}.")
+    meta = getattr(approval, "_meta", None)
+    via = f"approval:{meta.label_lower if meta else 'approval'}:{approval.pk}"
+    AliasEvent.objects.create(
+        model=model, alias=alias, kind=AliasEventKind.REMOVED, version=None,
+        previous_version=current.version, actor=actor, via=via[:200],
+    )
+    current.delete()
+
+
 # --- Batch scoring --------------------------------------------------------------------------
 
 BATCH_JOB_KIND = "batch_score"

@@ -344,5 +344,5 @@ def test_models_page_lists_the_users_projects(project, member):
     assert f'href="/p/{project.slug}/models/"' in page
     other = ExperimentFactory().project
     assert other.slug not in page
-    assert viewer.get(reverse("experiments:reviews")).status_code == 200
+    assert viewer.get(reverse("governance:inbox")).status_code == 200
     assert viewer.get(reverse("experiments:monitors")).status_code == 200

@@ -1,9 +1,85 @@
+"""Governance fixtures: a registered model with ready versions made directly (no model files:
+promotion never loads one), members of each role, and an audit sink that keeps what it hears."""
+
+from __future__ import annotations
+
+import itertools
+
 import pytest
 
 from accounts.models import Role
-from governance.models import AuditEvent
+from core import audit
+from governance.models import AnalysisStatus, AuditEvent, Explanation, FairnessReport, Policy
+from registry.models import ModelVersion, RegisteredModel, VersionStatus
+from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory
 from tests.registry import conftest as registry
 from tests.registry.conftest import register, store_model
+
+_numbers = itertools.count(1)
+
+
+def make_version(model: RegisteredModel, *, author, metrics=None, status=VersionStatus.READY,
+                 fairness: str | None = AnalysisStatus.SUCCEEDED,
+                 explanation: str | None = AnalysisStatus.SUCCEEDED,
+                 dp_ratio: float = 0.95, eo_difference: float = 0.02) -> ModelVersion:
+    from experiments.models import Artifact
+
+    run = RunFactory(experiment=ExperimentFactory(project=model.project), author=author)
+    n = next(_numbers)
+    artifact = Artifact.objects.create(run=run, path="model/model.skops", storage_name=f"x/{n}", size=10,
+                                       sha256=f"{n:064x}")
+    number = (model.versions.order_by("-version").values_list("version", flat=True).first() or 0) + 1
+    version = ModelVersion.objects.create(
+        model=model, version=number, run=run, artifact=artifact, artifact_path="model/model.skops",
+        storage_name=artifact.storage_name, sha256=artifact.sha256, size=10, model_format="skops",
+        status=status, author=author, metrics=metrics or {"accuracy": 0.9}, onnx_sha256=f"{n + 1000:064x}",
+        output_kind="classification", classes=[0, 1])
+    if fairness is not None:
+        FairnessReport.objects.create(
+            version=version, status=fairness, task="classification", sensitive_features=["sex"],
+            summary={"sex": {"demographic_parity_ratio": dp_ratio, "demographic_parity_difference": 0.01,
+                             "equalized_odds_difference": eo_difference, "equalized_odds_ratio": 0.9}},
+            groups=[{"feature": "sex", "group": "f", "count": 500, "small": False, "selection_rate": 0.4},
+                    {"feature": "sex", "group": "m", "count": 500, "small": False, "selection_rate": 0.42}])
+    if explanation is not None:
+        Explanation.objects.create(version=version, status=explanation, explainer="tree", output="log_odds",
+                                   base_value=0.1, global_importance={"income": 0.3})
+    return version
+
+
+@pytest.fixture
+def people(project):
+    """Members by role: the author of the versions, an editor who requests, two reviewers, an owner,
+    a viewer and an outsider."""
+    made = {}
+    for name, role in [("author", Role.EDITOR), ("requester", Role.EDITOR), ("alice", Role.REVIEWER),
+                       ("bob", Role.REVIEWER), ("owner", Role.OWNER), ("viewer", Role.VIEWER),
+                       ("editor2", Role.EDITOR)]:
+        user = UserFactory(username=f"{project.slug}-{name}", email=f"{name}@example.com")
+        MembershipFactory(project=project, user=user, role=role)
+        made[name] = user
+    made["outsider"] = UserFactory(username=f"{project.slug}-outsider")
+    return made
+
+
+@pytest.fixture
+def model(project, people):
+    return RegisteredModel.objects.create(project=project, name="credit-scorer", owner=people["owner"])
+
+
+@pytest.fixture
+def policy(project):
+    return Policy.objects.create(project=project, approvals_required=1)
+
+
+@pytest.fixture
+def audit_log():
+    """What the audit hook is told, in order (the stored, hash-chained log is another part's)."""
+    heard: list[audit.AuditEntry] = []
+    audit.audit_sink_register(heard.append)
+    yield heard
+    audit._sinks.remove(heard.append)
+
 
 # The registry tests' fixtures, shared.
 _artifacts_of_its_own = registry._artifacts_of_its_own
