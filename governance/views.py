@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import APIException
 
 from accounts.models import Role
-from accounts.permissions import project_for_user, role_for
+from accounts.permissions import can_see_pii, project_for_user, role_for
 from governance import policies, promotions, selectors
+from governance.cards import model_card_context
 from governance.models import Notification, Policy, PromotionRequest, ReviewDecision
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion, VersionStatus
@@ -91,6 +92,7 @@ def review_page(request, request_id: int):
         "reviews": list(promotion.reviews.select_related("reviewer")),
         "report": _related(version, "fairness_report") if version else None,
         "explanation": _related(version, "explanation") if version else None,
+        "card": model_card_context(version, show_pii=can_see_pii(request.user, project)) if version else None,
         "run": run, "dataset_version": version.training_dataset_version if version else None,
         "can_review": promotion.is_open and refusal is None,
         "review_refusal": refusal if promotion.is_open else None,
