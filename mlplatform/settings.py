@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "registry",
     "monitoring",
     "governance",
+    "mlflow_compat",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,52 @@
+"""MLflow's REST paths, served with the project taken from the URL prefix
+(``/mlflow/<slug>/...``) or from MLflow's workspace header."""
+
+from django.urls import include, path, re_path
+
+from mlflow_compat import api_tracking as t
+
+tracking = [
+    path("experiments/create", t.ExperimentCreate.as_view()),
+    path("experiments/get", t.ExperimentGet.as_view()),
+    path("experiments/get-by-name", t.ExperimentGetByName.as_view()),
+    path("experiments/search", t.ExperimentSearch.as_view()),
+    path("experiments/update", t.ExperimentUpdate.as_view()),
+    path("experiments/delete", t.ExperimentDelete.as_view()),
+    path("experiments/restore", t.ExperimentRestore.as_view()),
+    path("experiments/set-experiment-tag", t.ExperimentTagSet.as_view()),
+    path("experiments/delete-experiment-tag", t.ExperimentTagDelete.as_view()),
+    path("runs/create", t.RunCreate.as_view()),
+    path("runs/get", t.RunGet.as_view()),
+    path("runs/update", t.RunUpdate.as_view()),
+    path("runs/delete", t.RunDelete.as_view()),
+    path("runs/restore", t.RunRestore.as_view()),
+    path("runs/log-metric", t.MetricLog.as_view()),
+    path("runs/log-parameter", t.ParamLog.as_view()),
+    path("runs/set-tag", t.TagSet.as_view()),
+    path("runs/delete-tag", t.TagDelete.as_view()),
+    path("runs/log-batch", t.BatchLog.as_view()),
+    path("runs/log-inputs", t.InputsLog.as_view()),
+    path("runs/search", t.RunSearch.as_view()),
+    path("metrics/get-history", t.MetricHistory.as_view()),
+    re_path(r"^.*$", t.NotFound.as_view()),
+]
+
+v3 = [
+    path("server-info", t.ServerInfo.as_view()),
+    re_path(r"^.*$", t.NotFound.as_view()),
+]
+
+artifacts = [
+    re_path(r"^.*$", t.NotFound.as_view()),
+]
+
+
+def _under(prefix: str) -> list:
+    return [
+        path(f"{prefix}api/2.0/mlflow/", include(tracking)),
+        path(f"{prefix}api/3.0/mlflow/", include(v3)),
+        path(f"{prefix}api/2.0/mlflow-artifacts/", include(artifacts)),
+    ]
+
+
+urlpatterns = _under("") + _under("mlflow/<slug:project_slug>/")

@@ -1,0 +1,37 @@
+import json
+import uuid
+
+import pytest
+
+from experiments.models import Metric, Run
+from tests.mlflow_compat.conftest import run_script
+
+pytestmark = pytest.mark.live
+
+
+def test_unchanged_script_logs_a_run_with_nested_child(live_server, mlflow_user):
+    result = run_script("track_basic.py", {
+        "MLFLOW_TRACKING_URI": f"{live_server.url}/mlflow/vision",
+        "MLFLOW_TRACKING_TOKEN": mlflow_user.token,
+    })
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    run = Run.objects.get(pk=uuid.UUID(out["run_id"]))
+    assert run.project == mlflow_user.project
+    assert run.experiment.name == "churn"
+    assert run.name == "baseline"
+    assert run.status == "FINISHED" and run.end_time is not None
+    assert run.author == mlflow_user.user
+    assert dict(run.params.values_list("key", "value")) == {"lr": "0.1", "depth": "4", "model": "rf"}
+    tags = dict(run.tags.values_list("key", "value"))
+    assert tags["team"] == "growth" and tags["a"] == "1" and "b" not in tags
+    loss = Metric.objects.filter(run=run, key="loss").order_by("step").values_list("step", "value")
+    assert list(loss) == [(s, 1.0 / (s + 1)) for s in range(5)]
+    assert Metric.objects.get(run=run, key="nan_metric").value is None  # NaN
+    child = Run.objects.get(pk=uuid.UUID(out["child_id"]))
+    assert child.parent_id == run.pk
+    # What the client reads back is what it wrote.
+    assert out["status"] == "FINISHED"
+    assert out["params"] == {"lr": "0.1", "depth": "4", "model": "rf"}
+    assert out["metrics"]["acc"] == 0.9 and out["metrics"]["nan_metric"] is None
+    assert out["history"] == [[s, 1.0 / (s + 1)] for s in range(5)]
+    assert out["found"] == [out["run_id"]]
