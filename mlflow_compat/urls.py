@@ -3,6 +3,8 @@
 
 from django.urls import include, path, re_path
 
+from mlflow_compat import api_artifacts as a
+from mlflow_compat import api_models as m
 from mlflow_compat import api_tracking as t
 
 tracking = [
@@ -28,6 +30,14 @@ tracking = [
     path("runs/log-inputs", t.InputsLog.as_view()),
     path("runs/search", t.RunSearch.as_view()),
     path("metrics/get-history", t.MetricHistory.as_view()),
+    path("runs/outputs", m.RunOutputs.as_view()),
+    path("runs/log-model", m.RunLogModel.as_view()),
+    path("logged-models", m.LoggedModelCreate.as_view()),
+    path("logged-models/search", m.LoggedModelSearch.as_view()),
+    path("logged-models/<str:model_id>", m.LoggedModelDetail.as_view()),
+    path("logged-models/<str:model_id>/tags", m.LoggedModelTags.as_view()),
+    path("logged-models/<str:model_id>/tags/<path:key>", m.LoggedModelTagDelete.as_view()),
+    path("logged-models/<str:model_id>/params", m.LoggedModelParams.as_view()),
     re_path(r"^.*$", t.NotFound.as_view()),
 ]
 
@@ -37,6 +47,9 @@ v3 = [
 ]
 
 artifacts = [
+    path("artifacts", a.ArtifactList.as_view()),
+    path("artifacts/<path:path>", a.ArtifactFile.as_view()),
+    re_path(r"^mpu/", a.MultipartUpload.as_view()),
     re_path(r"^.*$", t.NotFound.as_view()),
 ]
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mlflow_compat.middleware.MlflowNulInUrlMiddleware",
     "accounts.middleware.NulInUrlMiddleware",
     "core.middleware.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
