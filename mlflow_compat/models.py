@@ -54,3 +54,12 @@ class LoggedModel(models.Model):
     @property
     def artifact_path(self) -> str:
         return f"models/{self.id}"
+
+
+class VersionTags(models.Model):
+    """MLflow's free-form tags on a model version (Steward's versions have none of their own)."""
+
+    version = models.OneToOneField(
+        "registry.ModelVersion", primary_key=True, on_delete=models.CASCADE, related_name="mlflow_tags"
+    )
+    tags = models.JSONField(default=dict, blank=True)

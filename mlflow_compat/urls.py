@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 
 from mlflow_compat import api_artifacts as a
 from mlflow_compat import api_models as m
+from mlflow_compat import api_registry as r
 from mlflow_compat import api_tracking as t
 
 tracking = [
@@ -38,6 +39,25 @@ tracking = [
     path("logged-models/<str:model_id>/tags", m.LoggedModelTags.as_view()),
     path("logged-models/<str:model_id>/tags/<path:key>", m.LoggedModelTagDelete.as_view()),
     path("logged-models/<str:model_id>/params", m.LoggedModelParams.as_view()),
+    path("registered-models/create", r.RegisteredModelCreate.as_view()),
+    path("registered-models/get", r.RegisteredModelDetail.as_view()),
+    path("registered-models/update", r.RegisteredModelUpdate.as_view()),
+    path("registered-models/rename", r.RegisteredModelRename.as_view()),
+    path("registered-models/delete", r.RegisteredModelDelete.as_view()),
+    path("registered-models/search", r.RegisteredModelSearch.as_view()),
+    path("registered-models/set-tag", r.RegisteredModelTag.as_view()),
+    path("registered-models/delete-tag", r.RegisteredModelTag.as_view()),
+    path("registered-models/get-latest-versions", r.LatestVersions.as_view()),
+    path("registered-models/alias", r.AliasApi.as_view()),
+    path("model-versions/create", r.VersionCreate.as_view()),
+    path("model-versions/get", r.VersionDetail.as_view()),
+    path("model-versions/update", r.VersionUpdate.as_view()),
+    path("model-versions/delete", r.VersionDelete.as_view()),
+    path("model-versions/search", r.VersionSearch.as_view()),
+    path("model-versions/get-download-uri", r.VersionDownloadUri.as_view()),
+    path("model-versions/set-tag", r.VersionTag.as_view()),
+    path("model-versions/delete-tag", r.VersionTag.as_view()),
+    path("model-versions/transition-stage", r.TransitionStage.as_view()),
     re_path(r"^.*$", t.NotFound.as_view()),
 ]
 
