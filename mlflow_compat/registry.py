@@ -58,6 +58,8 @@ def source_resolve(*, source: Any, run: Run | None) -> tuple[Run, str]:
     elif source.startswith(output.ARTIFACT_SCHEME):
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/", 3)
+        if parsed.netloc:
+            raise _bad_source(source, "it names another server.")
         if len(parts) < 3 or parts[2] != "artifacts" or parsed.query or parsed.fragment:
             raise _bad_source(source, "not inside a run's artifacts.")
         from mlflow_compat.context import run_uuid
