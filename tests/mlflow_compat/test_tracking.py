@@ -3,6 +3,7 @@ import uuid
 
 import pytest
 
+from accounts.models import Role
 from experiments.models import Metric, Run
 from tests.mlflow_compat.conftest import run_script
 
@@ -34,4 +35,24 @@ def test_unchanged_script_logs_a_run_with_nested_child(live_server, mlflow_user)
     assert out["params"] == {"lr": "0.1", "depth": "4", "model": "rf"}
     assert out["metrics"]["acc"] == 0.9 and out["metrics"]["nan_metric"] is None
     assert out["history"] == [[s, 1.0 / (s + 1)] for s in range(5)]
+    assert out["found"] == [out["run_id"]]
+
+
+def test_workspace_and_basic_auth_choose_the_project(live_server, mlflow_user):
+    """MLflow 3's other way: the bare server URI, MLFLOW_WORKSPACE=<project slug>, and Basic auth
+    with the username and a token as password."""
+    from tests.factories import MembershipFactory, ProjectFactory
+
+    other = ProjectFactory(slug="other-team")
+    MembershipFactory(project=other, user=mlflow_user.user, role=Role.EDITOR)
+    result = run_script("track_basic.py", {
+        "MLFLOW_TRACKING_URI": live_server.url,
+        "MLFLOW_WORKSPACE": "other-team",
+        "MLFLOW_TRACKING_USERNAME": mlflow_user.user.username,
+        "MLFLOW_TRACKING_PASSWORD": mlflow_user.token,
+    })
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    run = Run.objects.get(pk=uuid.UUID(out["run_id"]))
+    assert run.project == other and run.experiment.name == "churn"
+    assert not Run.objects.filter(project=mlflow_user.project).exists()
     assert out["found"] == [out["run_id"]]
