@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from experiments.models import Artifact, Run
+from experiments.models import Artifact, Metric, Run
 from registry.models import AliasEvent, ModelAlias, ModelVersion, VersionStatus
 from tests.mlflow_compat.conftest import run_script
 
@@ -19,6 +19,9 @@ def test_training_script_registers_aliases_and_loads_its_model(live_server, mlfl
     run = Run.objects.get(pk=uuid.UUID(out["run_id"]))
     # Autologging's params and the model's files are the run's own.
     assert out["autolog_params"] and dict(run.params.values_list("key", "value"))["max_iter"] == "300"
+    # MLflow 3 logs the run's metrics again for the model it logs: still one point each.
+    rows = list(Metric.objects.filter(run=run).values_list("key", "step", "timestamp", "value"))
+    assert len(rows) == len(set(rows)) and [r[0] for r in rows].count("val_acc") == 1
     folder = f"models/{out['model_id']}"
     paths = set(Artifact.objects.filter(run=run).values_list("path", flat=True))
     assert {f"{folder}/MLmodel", f"{folder}/model.skops", f"{folder}/input_example.json"} <= paths
