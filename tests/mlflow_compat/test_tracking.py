@@ -2,6 +2,7 @@ import json
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
 from accounts.models import Role
 from experiments.models import Metric, Run
@@ -36,6 +37,14 @@ def test_unchanged_script_logs_a_run_with_nested_child(live_server, mlflow_user)
     assert out["metrics"]["acc"] == 0.9 and out["metrics"]["nan_metric"] is None
     assert out["history"] == [[s, 1.0 / (s + 1)] for s in range(5)]
     assert out["found"] == [out["run_id"]]
+    assert Run.objects.get(pk=uuid.UUID(out["killed_id"])).status == "KILLED"
+    assert Run.objects.get(pk=uuid.UUID(out["crashed_id"])).status == "FAILED"
+    # Steward's own API shows the run like any other.
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mlflow_user.token}")
+    shown = client.get(f"/api/v1/runs/{run.pk}/").json()
+    assert shown["name"] == "baseline" and shown["experiment"] == "churn"
+    assert shown["params"]["lr"] == "0.1" and shown["metrics"]["loss"]["step"] == 4
 
 
 def test_workspace_and_basic_auth_choose_the_project(live_server, mlflow_user):

@@ -20,6 +20,14 @@ with mlflow.start_run(run_name="baseline") as run:
     with mlflow.start_run(run_name="child", nested=True) as child:
         mlflow.log_metric("loss", 0.5)
 
+killed = mlflow.start_run(run_name="killed")
+mlflow.end_run("KILLED")
+try:
+    with mlflow.start_run(run_name="crashed") as crashed:
+        raise RuntimeError("boom")
+except RuntimeError:
+    pass
+
 client = MlflowClient()
 got = client.get_run(run.info.run_id)
 history = client.get_metric_history(run.info.run_id, "loss")
@@ -28,6 +36,8 @@ found = mlflow.search_runs(experiment_names=["churn"], filter_string="metrics.ac
 print(json.dumps({
     "run_id": run.info.run_id,
     "child_id": child.info.run_id,
+    "killed_id": killed.info.run_id,
+    "crashed_id": crashed.info.run_id,
     "status": got.info.status,
     "params": got.data.params,
     "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
