@@ -9,8 +9,11 @@ from tests.mlflow_compat.conftest import run_script
 
 
 @pytest.mark.live
-def test_training_script_registers_aliases_and_loads_its_model(live_server, mlflow_user, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # Steward's checks on the new version run in-process
+@pytest.mark.worker
+def test_training_script_registers_aliases_and_loads_its_model(live_server, mlflow_user, queue, start_worker):
+    # A real Celery worker runs Steward's checks on the new version while MLflow's client waits
+    # for PENDING_REGISTRATION to end.
+    worker = start_worker(queue)
     result = run_script("train_sklearn.py", {
         "MLFLOW_TRACKING_URI": f"{live_server.url}/mlflow/vision",
         "MLFLOW_TRACKING_TOKEN": mlflow_user.token,
@@ -28,7 +31,7 @@ def test_training_script_registers_aliases_and_loads_its_model(live_server, mlfl
     version = ModelVersion.objects.get(model__name="iris-clf", version=int(out["version"]))
     assert version.run == run and version.model.project == mlflow_user.project
     assert version.artifact_path == f"{folder}/model.skops" and version.model_format == "skops"
-    assert version.status == VersionStatus.READY, version.status_message
+    assert version.status == VersionStatus.READY, (version.status_message, worker.log())
     assert [c["name"] for c in version.columns] == ["sepal length (cm)", "sepal width (cm)",
                                                     "petal length (cm)", "petal width (cm)"]
     assert out["status"] == "READY"
