@@ -225,7 +225,7 @@ class RunCreate(MlflowView):
             project=project, experiment=experiment, user=request.user, run_name=args.get("run_name"),
             start_time=args.get("start_time"), tags=args.get("tags"),
         )
-        return Response({"run": _run_out(run)})
+        return Response({"run": output.run_json(run)})
 
 
 class RunGet(MlflowView):

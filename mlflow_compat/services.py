@@ -15,6 +15,7 @@ from accounts.models import Project
 from experiments import services as tracking
 from experiments import validation as v
 from experiments.models import Experiment, Metric, Run, RunStatus
+from experiments.selectors import RunDetails
 from mlflow_compat import errors
 from mlflow_compat.models import DeletedRun, ExperimentState
 
@@ -173,6 +174,8 @@ def run_create(*, project: Project, experiment: Experiment, user, run_name: Any,
         start_time=_int(start_time, "start_time"), tags=pairs, source=source,
         notes=pairs.get(TAG_NOTE, ""), parent_run_id=parent,
     )
+    # A run made a moment ago holds only the tags it was given: nothing to read back.
+    created.run.details = RunDetails({}, {}, created.tags)
     return created.run
 
 
