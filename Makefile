@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser-deps bench-deps clean
+.PHONY: install run test lint browser-deps bench-deps mlflow2-client clean
 
 $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ lint: install
 browser-deps:
 	sh scripts/ensure-chromium.sh
 
-test: install browser-deps lint
+# An MLflow 2.x client of its own, for the MLflow-compatibility tests' second client version.
+MLFLOW2 := .venv-mlflow2
+$(MLFLOW2)/.installed-stamp: requirements-mlflow2.txt
+	test -x $(MLFLOW2)/bin/python || $(PYTHON) -m venv $(MLFLOW2)
+	$(MLFLOW2)/bin/python -m pip install -q -r requirements-mlflow2.txt
+	touch $@
+
+mlflow2-client: $(MLFLOW2)/.installed-stamp
+
+test: install browser-deps mlflow2-client lint
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(BIN)/pytest
 
 # MLflow, the peer the benchmarks compare against, lives in its own environment.
@@ -36,4 +45,4 @@ bench-deps: install
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
 clean:
-	rm -rf $(VENV) .venv-bench var
+	rm -rf $(VENV) .venv-bench $(MLFLOW2) var

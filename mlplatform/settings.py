@@ -57,10 +57,12 @@ INSTALLED_APPS = [
     "registry",
     "monitoring",
     "governance",
+    "mlflow_compat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mlflow_compat.middleware.MlflowNulInUrlMiddleware",
     "accounts.middleware.NulInUrlMiddleware",
     "core.middleware.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -142,6 +142,24 @@ def registered_model_update(
     return model
 
 
+def registered_model_rename(*, model: RegisteredModel, new_name: str) -> RegisteredModel:
+    model.name = new_name
+    model.full_clean(exclude=["project", "owner"], validate_unique=False)
+    model.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            model.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise Conflict(f"A model named '{new_name}' already exists.") from None
+    return model
+
+
+def model_version_describe(*, version: ModelVersion, description: str) -> ModelVersion:
+    version.description = description
+    version.save(update_fields=["description"])
+    return version
+
+
 def alias_name_clean(alias: Any, field: str = "alias") -> str:
     if not isinstance(alias, str) or not re.fullmatch(ALIAS_RE, alias):
         raise ValidationError({field: "An alias is 1-64 letters, digits, '_' or '-'."})
@@ -300,12 +318,17 @@ def _run_metrics(run: Run) -> dict[str, Any]:
 def model_version_create(
     *, project: Project, model_name: str, run: Run, artifact_path: Any, user,
     description: str = "", pii_columns: list[str] | None = None,
+    signature: dict | None = None, example: dict | None = None,
 ) -> ModelVersion:
     """Register the model file a run stored at ``artifact_path`` as the next version of a model.
 
     The model is created if it does not exist. The version starts as
     pending-checks; a background job loads it safely, fixes its signature,
     converts it to ONNX and verifies the export.
+
+    ``signature`` and ``example`` come from callers that read them from another
+    format (an MLflow model's MLmodel and input example); a Steward
+    signature.json beside the model file still wins.
     """
     if run.project_id != project.pk:
         # Another project's run is, from here, a run that does not exist.
@@ -316,14 +339,17 @@ def model_version_create(
         raise ValidationError({"artifact_path": "; ".join(exc.messages)}) from None
     artifact, fmt, folder = _model_artifact_find(run=run, path=path)
     pii = set(pii_columns or [])
-    signature: dict = {}
-    example = None
+    given_signature, signature = signature, {}
     recorded = _json_artifact(run=run, folder=folder, name=SIGNATURE_FILE, field="signature")
     dataset = _training_dataset(run, recorded.get("dataset_version") if isinstance(recorded, dict) else None)
     if recorded is not None:
+        example = None
         signature = sig.signature_from_training(recorded, dataset.columns if dataset else None)
+    elif given_signature:
+        signature = given_signature
     else:
-        example = _example_read(run=run, folder=folder)
+        if example is None:
+            example = _example_read(run=run, folder=folder)
         if example is not None:
             signature = sig.signature_from_frame(sig.example_frame(example))
     if signature:
@@ -396,6 +422,10 @@ def _version_fail(version: ModelVersion, message: str) -> None:
 def _signature_settle(version: ModelVersion, estimator) -> dict:
     names = getattr(estimator, "feature_names_in_", None)
     columns = version.columns
+    n_features = getattr(estimator, "n_features_in_", None)
+    if not columns and names is None and isinstance(n_features, int) and n_features > 0:
+        # Fitted on a plain array: columns x0..xn, as the SDK names them.
+        names = [f"x{i}" for i in range(n_features)]
     if not columns:
         if names is None:
             _version_fail(version, "The model has no input signature: log it with an input example "

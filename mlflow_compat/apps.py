@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlflowCompatConfig(AppConfig):
+    name = "mlflow_compat"
+    verbose_name = "MLflow compatibility"

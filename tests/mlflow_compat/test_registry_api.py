@@ -1,0 +1,135 @@
+"""The registry endpoints on Steward's registry, without a live client: shapes, statuses, refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from experiments.services import run_create
+from registry import services as registry_services
+from registry.models import AliasEvent, ModelAlias, ModelVersion
+from tests.mlflow_compat.test_api import assert_error, url
+from tests.registry.conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+MLMODEL = """artifact_path: model
+flavors:
+  sklearn:
+    serialization_format: skops
+signature:
+  inputs: '[{"type": "double", "name": "sepal length (cm)", "required": true}, {"type":
+    "double", "name": "sepal width (cm)", "required": true}, {"type": "double", "name":
+    "petal length (cm)", "required": true}, {"type": "double", "name": "petal width (cm)",
+    "required": true}]'
+  outputs: '[{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]'
+saved_input_example_info:
+  artifact_path: input_example.json
+  type: dataframe
+"""
+
+
+@pytest.fixture
+def mlflow_model_run(editor, project, artifact_root):
+    """A run holding a model as MLflow 3 logs it: MLmodel, model.skops, split-JSON input example."""
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    run = run_create(project=project, experiment="iris", user=editor.user).run
+    upload(run, "model/model.skops", sio.dumps(LogisticRegression(max_iter=300).fit(X, y)))
+    upload(run, "model/MLmodel", MLMODEL.encode())
+    example = {"columns": list(X.columns), "data": X.head(3).values.tolist()}
+    upload(run, "model/input_example.json", json.dumps(example).encode())
+    return run
+
+
+def _register(editor, project, run, name="iris", folder="model"):
+    response = editor.post(url(project, "model-versions/create"),
+                           {"name": name, "run_id": run.pk.hex, "source": f"runs:/{run.pk.hex}/{folder}"},
+                           format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()["model_version"]
+    version = ModelVersion.objects.get(model__name=name, version=int(body["version"]))
+    return body, version
+
+
+def _check(version):
+    registry_services.model_version_check(job_id=version.check_job_id)
+    version.refresh_from_db()
+    return version
+
+
+def test_registration_is_pending_then_ready_with_the_mlmodel_signature(editor, project, mlflow_model_run):
+    body, version = _register(editor, project, mlflow_model_run)
+    assert body["status"] == "PENDING_REGISTRATION"
+    assert body["source"] == f"runs:/{mlflow_model_run.pk.hex}/model"
+    assert [c["name"] for c in version.columns][:2] == ["sepal length (cm)", "sepal width (cm)"]
+    assert version.example["dtypes"] == ["double"] * 4 and len(version.example["data"]) == 3
+    _check(version)
+    got = editor.get(url(project, "model-versions/get"), {"name": "iris", "version": "1"}).json()
+    assert got["model_version"]["status"] == "READY", version.status_message
+    uri = editor.get(url(project, "model-versions/get-download-uri"), {"name": "iris", "version": "1"}).json()
+    assert uri["artifact_uri"].endswith(f"/{mlflow_model_run.pk.hex}/artifacts/model")
+
+
+def test_a_model_fitted_on_an_array_gets_columns_x0_to_xn(editor, project, artifact_root):
+    X, y = load_iris(return_X_y=True)
+    run = run_create(project=project, experiment="arrays", user=editor.user).run
+    upload(run, "model/model.skops", sio.dumps(LogisticRegression(max_iter=300).fit(np.asarray(X), y)))
+    _, version = _register(editor, project, run, name="arrays")
+    _check(version)
+    assert version.status == "ready", version.status_message
+    assert [c["name"] for c in version.columns] == ["x0", "x1", "x2", "x3"]
+
+
+def test_aliases_stages_and_protection(editor, project, mlflow_model_run):
+    _, version = _register(editor, project, mlflow_model_run)
+    _check(version)
+    body = {"name": "iris", "alias": "candidate", "version": "1"}
+    assert editor.post(url(project, "registered-models/alias"), body, format="json").status_code == 200
+    by_alias = editor.get(url(project, "registered-models/alias"), {"name": "iris", "alias": "candidate"})
+    assert by_alias.json()["model_version"]["version"] == "1"
+    assert by_alias.json()["model_version"]["aliases"] == ["candidate"]
+    message = assert_error(editor.post(url(project, "registered-models/alias"), {**body, "alias": "champion"},
+                                       format="json"), 403, "PERMISSION_DENIED")
+    assert "promotion request" in message
+    assert_error(editor.post(url(project, "model-versions/transition-stage"),
+                             {"name": "iris", "version": "1", "stage": "Production"}, format="json"),
+                 403, "PERMISSION_DENIED")
+    assert not ModelAlias.objects.filter(name__in=["champion", "production"]).exists()
+    assert not AliasEvent.objects.filter(alias__in=["champion", "production"]).exists()
+    response = editor.delete(url(project, "registered-models/alias") + "?name=iris&alias=candidate")
+    assert response.status_code == 200 and not ModelAlias.objects.filter(name="candidate").exists()
+    latest = editor.post(url(project, "registered-models/get-latest-versions"), {"name": "iris"},
+                         format="json")
+    assert [v["version"] for v in latest.json()["model_versions"]] == ["1"]
+
+
+def test_models_and_versions_tags_descriptions_rename_search(editor, project, mlflow_model_run, viewer):
+    created = editor.post(url(project, "registered-models/create"),
+                          {"name": "iris", "description": "flowers", "tags": [{"key": "team", "value": "a"}]},
+                          format="json")
+    assert created.json()["registered_model"]["tags"] == [{"key": "team", "value": "a"}]
+    assert_error(editor.post(url(project, "registered-models/create"), {"name": "iris"}, format="json"),
+                 400, "RESOURCE_ALREADY_EXISTS")
+    _register(editor, project, mlflow_model_run)
+    one = {"name": "iris", "version": "1"}
+    editor.post(url(project, "model-versions/set-tag"), {**one, "key": "k", "value": "v"}, format="json")
+    editor.patch(url(project, "model-versions/update"), {**one, "description": "first"}, format="json")
+    got = editor.get(url(project, "model-versions/get"), one).json()["model_version"]
+    assert got["tags"] == [{"key": "k", "value": "v"}] and got["description"] == "first"
+    renamed = editor.post(url(project, "registered-models/rename"), {"name": "iris", "new_name": "iris2"},
+                          format="json")
+    assert renamed.json()["registered_model"]["name"] == "iris2"
+    found = editor.get(url(project, "registered-models/search"), {"filter": "name LIKE 'iris%'"}).json()
+    assert [m["name"] for m in found["registered_models"]] == ["iris2"]
+    versions = editor.get(url(project, "model-versions/search"), {"filter": "name = 'iris2'"}).json()
+    assert [v["version"] for v in versions["model_versions"]] == ["1"]
+    assert_error(editor.delete(url(project, "registered-models/delete") + "?name=iris2"),
+                 403, "PERMISSION_DENIED")
+    assert_error(viewer.post(url(project, "registered-models/set-tag"),
+                             {"name": "iris2", "key": "x", "value": "y"}, format="json"),
+                 403, "PERMISSION_DENIED")
+    assert_error(editor.get(url(project, "registered-models/get"), {"name": "nope"}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
