@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -33,6 +34,15 @@ def _error_text(exc: Exception) -> str:
     return str(getattr(exc, "detail", exc))
 
 
+def _json_text(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if value else ""
+
+
+def _distinct(events, field: str, limit: int) -> list[str]:
+    # Ordered by the field itself: the model's default ordering (-id) would defeat DISTINCT.
+    return list(events.order_by(field).values_list(field, flat=True).distinct()[:limit])
+
+
 def _audit_page(request, *, project, all_projects: bool, csv_url: str):
     error = None
     try:
@@ -42,6 +52,9 @@ def _audit_page(request, *, project, all_projects: bool, csv_url: str):
     events = audit_events_query(project_id=project.pk if project else None, filters=filters,
                                 all_projects=all_projects)
     rows, next_token = audit_events_page(events, filters)
+    for event in rows:
+        event.before_json = _json_text(event.before)
+        event.after_json = _json_text(event.after)
     scope = AuditEvent.objects.all() if all_projects else AuditEvent.objects.filter(project_id=project.pk)
     query = request.GET.copy()
     query.pop("page_token", None)
@@ -51,8 +64,8 @@ def _audit_page(request, *, project, all_projects: bool, csv_url: str):
     return render(request, "governance/audit_log.html", {
         "project": project, "events": rows, "error": error,
         "form": {k: request.GET.get(k, "") for k in FILTER_KEYS},
-        "known_actions": sorted(set(scope.values_list("action", flat=True).distinct()[:500])),
-        "known_types": sorted(set(scope.values_list("object_type", flat=True).distinct()[:200])),
+        "known_actions": _distinct(scope, "action", 500),
+        "known_types": _distinct(scope, "object_type", 200),
         "first_url": "?" + query.urlencode(),
         "next_url": "?" + next_query.urlencode() if next_token else None,
         "paged": "page_token" in filters, "csv_url": csv_url + "?" + query.urlencode(),

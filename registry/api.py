@@ -150,7 +150,7 @@ class ModelDetailApi(APIView):
         protected = fields.pop("protected_aliases", None)
         if protected is not None:
             model = services.model_protected_aliases_set(model=model, aliases=protected, user=request.user)
-        services.registered_model_update(model=model, **fields)
+        services.registered_model_update(model=model, user=request.user, **fields)
         return Response(model_output(model))
 
 

@@ -125,9 +125,10 @@ def _registered_model_get_or_create(*, project: Project, name: str, user) -> Reg
 
 def registered_model_update(
     *, model: RegisteredModel, description: str | None = None, tags: dict | None = None,
-    log_pii: bool | None = None,
+    log_pii: bool | None = None, user=None,
 ) -> RegisteredModel:
     fields = ["updated_at"]
+    log_pii_before = model.log_pii
     if description is not None:
         model.description = description
         fields.append("description")
@@ -138,7 +139,16 @@ def registered_model_update(
         model.log_pii = bool(log_pii)
         fields.append("log_pii")
     model.updated_at = timezone.now()
-    model.save(update_fields=fields)
+    with transaction.atomic():
+        model.save(update_fields=fields)
+        if model.log_pii != log_pii_before:
+            # Whether PII values reach the prediction log is a governance decision.
+            audit_record(
+                action="model.log_pii_changed", actor=user, object_type="registry.RegisteredModel",
+                object_id=model.pk, project_id=model.project_id,
+                before={"model": model.name, "log_pii": log_pii_before},
+                after={"model": model.name, "log_pii": model.log_pii},
+            )
     return model
 
 

@@ -117,3 +117,12 @@ def test_the_whole_log_of_a_busy_session_verifies(project, ready_version, editor
     editor.put(url, {"version": 1}, format="json")
     assert "alias.moved" in actions(project_id=project.pk)
     assert audit_chain_verify().ok
+
+
+def test_turning_pii_logging_on_is_audited(project, ready_version, owner):
+    url = f"/api/v1/projects/{project.slug}/models/credit-scorer/"
+    assert owner.patch(url, {"description": "Scores applications."}, format="json").status_code == 200
+    assert not AuditEvent.objects.filter(action="model.log_pii_changed").exists()
+    assert owner.patch(url, {"log_pii": True}, format="json").status_code == 200
+    event = last("model.log_pii_changed")
+    assert (event.before["log_pii"], event.after["log_pii"], event.actor_id) == (False, True, owner.user.pk)

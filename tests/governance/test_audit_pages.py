@@ -90,6 +90,8 @@ def test_the_page_lists_filters_and_pages(project):
     assert page.status_code == 200
     text = page.content.decode()
     assert text.count("alias.removed</td>") == 2 and 'id="audit-older"' in text
+    assert text.count('<option value="alias.removed">') == 1  # each known action offered once
+    assert "{&quot;i&quot;: 2}" in text  # the change, as JSON (escaped in the page)
     bad = viewer.get(f"/p/{project.slug}/audit/", {"since": "nope"})
     assert bad.status_code == 200 and 'id="filter-error"' in bad.content.decode()
     assert browser_for(project, None).get(f"/p/{project.slug}/audit/").status_code == 404
