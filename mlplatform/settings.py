@@ -328,3 +328,13 @@ PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default
 PREDICTION_LOG_BATCH_ROWS = env.int("PREDICTION_LOG_BATCH_ROWS", default=5000)
 PREDICTION_LOG_MAX_QUEUED_ROWS = env.int("PREDICTION_LOG_MAX_QUEUED_ROWS", default=200_000)
 BATCH_SCORE_MAX_ROWS = env.int("BATCH_SCORE_MAX_ROWS", default=5_000_000)
+
+# Governance analyses (background jobs): rows a fairness audit reads at most (a larger
+# evaluation set is sampled, seeded), bootstrap resamples for its informational confidence
+# intervals, and the rows and background rows a SHAP explanation uses (permutation, the slow
+# explainer, explains fewer rows).
+FAIRNESS_MAX_ROWS = env.int("FAIRNESS_MAX_ROWS", default=200_000)
+FAIRNESS_BOOTSTRAP_SAMPLES = env.int("FAIRNESS_BOOTSTRAP_SAMPLES", default=100)
+EXPLANATION_MAX_ROWS = env.int("EXPLANATION_MAX_ROWS", default=1000)
+EXPLANATION_PERMUTATION_ROWS = env.int("EXPLANATION_PERMUTATION_ROWS", default=100)
+EXPLANATION_BACKGROUND_ROWS = env.int("EXPLANATION_BACKGROUND_ROWS", default=100)
