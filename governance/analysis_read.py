@@ -90,7 +90,8 @@ def explanation_output(version: ModelVersion, *, show_pii: bool, beeswarm: bool 
         "output": explanation.output,
         "explained_class": explanation.explained_class,
         "base_value": explanation.base_value,
-        "global_importance": explanation.global_importance,
+        # Largest first (PostgreSQL's jsonb does not keep the order the job stored).
+        "global_importance": dict(sorted(explanation.global_importance.items(), key=lambda p: -p[1])),
         "rows": rows,
         "additivity_ok": explanation.additivity_ok,
         "additivity_max_error": explanation.additivity_max_error,

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from steward._analyses import ClientAnalyses
 from steward._datasets import ClientDatasets, Job
 from steward._registry import ClientRegistry
 from steward.errors import AmbiguousIdError, NotFoundError, StewardError
@@ -110,7 +111,7 @@ class StoredRun:
         )
 
 
-class Client(ClientDatasets, ClientRegistry):
+class Client(ClientDatasets, ClientRegistry, ClientAnalyses):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
