@@ -10,7 +10,6 @@ confidence intervals that are informational only (seeded, bounded in resamples).
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -58,41 +57,60 @@ def _features_frame(sensitive: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({name: group_labels(sensitive[name]) for name in sensitive.columns})
 
 
-def _metric_functions(task: str) -> dict[str, Any]:
-    from fairlearn.metrics import (
-        count,
-        false_negative_rate,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-    from sklearn.metrics import (
-        accuracy_score,
-        mean_absolute_error,
-        precision_score,
-        recall_score,
-        root_mean_squared_error,
-    )
+def _classification_counts(y_true, y_pred) -> np.ndarray:
+    """[rows, true positives, false positives, false negatives, true negatives] of 0/1 labels."""
+    truth = np.asarray(y_true) == 1
+    chosen = np.asarray(y_pred) == 1
+    tp = np.count_nonzero(truth & chosen)
+    fp = np.count_nonzero(~truth & chosen)
+    fn = np.count_nonzero(truth & ~chosen)
+    return np.array([len(truth), tp, fp, fn, len(truth) - tp - fp - fn], dtype=np.int64)
 
+
+def _regression_sums(y_true, y_pred) -> np.ndarray:
+    """[rows, sum of predictions, sum of targets, sum of |errors|, sum of squared errors]."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    errors = y_true - y_pred
+    return np.array([len(y_true), y_pred.sum(), y_true.sum(), np.abs(errors).sum(), (errors ** 2).sum()])
+
+
+def _share(part, whole):
+    # A rate with nothing to divide is 0, as scikit-learn's zero_division=0 and fairlearn's
+    # normalised confusion matrix both give.
+    part = np.asarray(part, dtype=float)
+    whole = np.asarray(whole, dtype=float)
+    return np.divide(part, whole, out=np.zeros_like(part), where=whole != 0)
+
+
+def _group_table(by_group: pd.Series, task: str) -> pd.DataFrame:
+    """Per-group metrics from each group's counts, with the definitions of scikit-learn's and
+    fairlearn's functions (the tests compare them): selection rate, accuracy, precision, recall,
+    false-positive and false-negative rates; regression: mean prediction and target, MAE, RMSE."""
+    counts = np.stack(by_group.to_numpy())
+    n = counts[:, 0]
     if task == CLASSIFICATION:
-        return {
-            "count": count,
-            "selection_rate": selection_rate,
-            "accuracy": accuracy_score,
-            "precision": partial(precision_score, zero_division=0),
-            "recall": partial(recall_score, zero_division=0),
-            "false_positive_rate": false_positive_rate,
-            "false_negative_rate": false_negative_rate,
-            # Equalized odds compares these two (fairlearn.metrics.equalized_odds_difference).
-            "true_positive_rate": true_positive_rate,
+        tp, fp, fn, tn = counts[:, 1], counts[:, 2], counts[:, 3], counts[:, 4]
+        columns = {
+            "count": n.astype(np.int64),
+            "selection_rate": _share(tp + fp, n),
+            "accuracy": _share(tp + tn, n),
+            "precision": _share(tp, tp + fp),
+            "recall": _share(tp, tp + fn),
+            "false_positive_rate": _share(fp, fp + tn),
+            "false_negative_rate": _share(fn, tp + fn),
+            # Equalized odds compares this and the false-positive rate (fairlearn's definition).
+            "true_positive_rate": _share(tp, tp + fn),
         }
-    return {
-        "count": count,
-        "mean_prediction": lambda y_true, y_pred: float(np.mean(y_pred)),
-        "mean_target": lambda y_true, y_pred: float(np.mean(y_true)),
-        "mean_absolute_error": mean_absolute_error,
-        "root_mean_squared_error": root_mean_squared_error,
-    }
+    else:
+        columns = {
+            "count": n.astype(np.int64),
+            "mean_prediction": _share(counts[:, 1], n),
+            "mean_target": _share(counts[:, 2], n),
+            "mean_absolute_error": _share(counts[:, 3], n),
+            "root_mean_squared_error": np.sqrt(_share(counts[:, 4], n)),
+        }
+    return pd.DataFrame(columns, index=by_group.index)
 
 
 def _between(by_group: pd.Series) -> tuple[float, float]:
@@ -104,10 +122,10 @@ def _between(by_group: pd.Series) -> tuple[float, float]:
     return difference, ratio
 
 
-def _summary_classification(frame) -> dict[str, float]:
-    dp_difference, dp_ratio = _between(frame.by_group["selection_rate"])
-    tpr_difference, tpr_ratio = _between(frame.by_group["true_positive_rate"])
-    fpr_difference, fpr_ratio = _between(frame.by_group["false_positive_rate"])
+def _summary_classification(table: pd.DataFrame) -> dict[str, float]:
+    dp_difference, dp_ratio = _between(table["selection_rate"])
+    tpr_difference, tpr_ratio = _between(table["true_positive_rate"])
+    fpr_difference, fpr_ratio = _between(table["false_positive_rate"])
     # fairlearn's equalized odds ("worst_case"): the larger difference, the smaller ratio.
     return {
         "demographic_parity_difference": dp_difference,
@@ -117,9 +135,9 @@ def _summary_classification(frame) -> dict[str, float]:
     }
 
 
-def _summary_regression(frame) -> dict[str, float]:
-    mean_difference, mean_ratio = _between(frame.by_group["mean_prediction"])
-    error_difference, error_ratio = _between(frame.by_group["mean_absolute_error"])
+def _summary_regression(table: pd.DataFrame) -> dict[str, float]:
+    mean_difference, mean_ratio = _between(table["mean_prediction"])
+    error_difference, error_ratio = _between(table["mean_absolute_error"])
     return {
         "mean_prediction_difference": mean_difference,
         "mean_prediction_ratio": mean_ratio,
@@ -192,6 +210,16 @@ def _bootstrap(task: str, codes: list[tuple[np.ndarray, int]], y_true: np.ndarra
     return [{k: _percentile_interval(np.asarray(v, dtype=float)) for k, v in s.items()} for s in samples]
 
 
+def _codes(labels: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, int]:
+    """Each row's group among the combinations of ``columns`` as 0..k-1 (for the bootstrap)."""
+    combined = np.zeros(len(labels), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(labels[column])
+        combined = combined * max(len(uniques), 1) + codes
+    codes, uniques = pd.factorize(combined)
+    return codes, len(uniques)
+
+
 def fairness_audit(*, task: str, y_true, y_pred, sensitive: pd.DataFrame, positive: Any = None,
                    min_group_size: int = 30, bootstrap: int = 100, seed: int = 0,
                    progress=None) -> dict[str, Any]:
@@ -220,31 +248,32 @@ def fairness_audit(*, task: str, y_true, y_pred, sensitive: pd.DataFrame, positi
     if labels.shape[1] > 1:
         features.append((INTERSECTION_JOIN.join(labels.columns), list(labels.columns)))
 
-    metrics = _metric_functions(task)
+    # One metric per MetricFrame: each group's counts (or sums), from which every rate follows.
+    # A MetricFrame call converts its group's rows in Python, so one call beats eight.
+    counts = _classification_counts if task == CLASSIFICATION else _regression_sums
     groups: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {}
     codes: list[tuple[np.ndarray, int]] = []
     for index, (feature, columns) in enumerate(features):
         chosen = labels[columns[0]] if len(columns) == 1 else labels[columns]
-        frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=chosen)
-        table = frame.by_group
+        frame = MetricFrame(metrics={"counts": counts}, y_true=y_true, y_pred=y_pred,
+                            sensitive_features=chosen)
+        table = _group_table(frame.by_group["counts"], task)
         for key, row in table.iterrows():
             values = list(key) if isinstance(key, tuple) else [key]
             entry = {"feature": feature, "group": INTERSECTION_JOIN.join(map(str, values)),
                      "values": [str(v) for v in values]}
-            entry.update({name: _clean(row[name]) for name in metrics if name != "true_positive_rate"})
+            entry.update({name: _clean(row[name]) for name in table.columns if name != "true_positive_rate"})
             entry["count"] = int(row["count"])
             entry["small"] = entry["count"] < min_group_size
             groups.append(entry)
-        numbers = (_summary_classification if task == CLASSIFICATION else _summary_regression)(frame)
+        numbers = (_summary_classification if task == CLASSIFICATION else _summary_regression)(table)
         numbers = {k: _clean(v) for k, v in numbers.items()}
         numbers["groups"] = int(len(table))
         numbers["small_groups"] = int((table["count"] < min_group_size).sum())
         numbers["columns"] = columns
         summary[feature] = numbers
-        joined = chosen if len(columns) == 1 else chosen.astype(str).agg(INTERSECTION_JOIN.join, axis=1)
-        feature_codes, uniques = pd.factorize(joined)
-        codes.append((feature_codes, len(uniques)))
+        codes.append(_codes(labels, columns))
         if progress is not None:
             progress(index + 1, len(features) + 1)
     if bootstrap and len(y_true):
