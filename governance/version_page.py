@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from accounts.permissions import can_see_pii
+from accounts.models import Role
+from accounts.permissions import can_see_pii, role_for
 from governance.analysis_read import explanation_output, fairness_output
 from registry.extensions import version_section_register
 
@@ -16,6 +17,7 @@ def version_analyses_section(request, version) -> str:
         "report": fairness_output(version, show_pii=show_pii),
         "explanation": explanation_output(version, show_pii=show_pii, beeswarm=True),
         "version": version,
+        "can_rerun": (role_for(request.user, version.model.project) or 0) >= Role.EDITOR,
     }, request=request)
 
 

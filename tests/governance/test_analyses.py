@@ -271,3 +271,27 @@ def test_the_version_page_shows_both_with_their_charts(ready_version, project, m
     assert "js/governance.js" in page and "vendor/plotly/plotly.min.js" in page
     assert "demographic" in page.lower() or "DP difference" in page
     assert np.isfinite(Explanation.objects.get(version=ready_version).base_value)
+
+
+def test_editors_rerun_from_the_version_page_and_viewers_cannot(ready_version, project):
+    from tests.factories import MembershipFactory, UserFactory
+
+    clients = {}
+    for role in (Role.VIEWER, Role.EDITOR):
+        user = UserFactory()
+        MembershipFactory(project=project, user=user, role=role)
+        clients[role] = Client()
+        clients[role].force_login(user)
+    page = f"/p/{project.slug}/models/credit/v/1/"
+    assert 'data-rerun="fairness"' not in clients[Role.VIEWER].get(page).content.decode()
+    assert 'data-rerun="fairness"' in clients[Role.EDITOR].get(page).content.decode()
+    before = FairnessReport.objects.get(version=ready_version).job_id
+    assert clients[Role.VIEWER].post(page + "fairness/rerun/").status_code == 403
+    assert FairnessReport.objects.get(version=ready_version).job_id == before
+    response = clients[Role.EDITOR].post(page + "fairness/rerun/")
+    assert response.status_code == 302 and response["Location"].endswith("#fairness")
+    report = FairnessReport.objects.get(version=ready_version)
+    assert report.job_id != before and report.status == AnalysisStatus.QUEUED
+    response = clients[Role.EDITOR].post(page + "explanation/rerun/")
+    assert Explanation.objects.get(version=ready_version).status == AnalysisStatus.QUEUED
+    assert clients[Role.EDITOR].get(page + "fairness/rerun/").status_code == 405
