@@ -295,3 +295,30 @@ def test_editors_rerun_from_the_version_page_and_viewers_cannot(ready_version, p
     response = clients[Role.EDITOR].post(page + "explanation/rerun/")
     assert Explanation.objects.get(version=ready_version).status == AnalysisStatus.QUEUED
     assert clients[Role.EDITOR].get(page + "fairness/rerun/").status_code == 405
+
+
+def test_a_regression_version_is_audited_by_error_and_mean_prediction(project, editor, eager):
+    from tests.experiments import test_datasets as ds
+
+    with eager():
+        dataset = ds.upload(editor, project.slug, "credit", ds.csv_bytes(ds.credit_frame())).json()
+    spec = {"dataset_version": dataset["id"], "target": "age", "features": ["income", "housing"],
+            "sensitive_features": ["sex"], "task": "regression", "estimator": "Ridge", "params": {},
+            "split": {"test_size": 0.25, "stratify": False, "seed": 1}, "metrics": ["mae"]}
+    with eager():
+        response = editor.post(f"/api/v1/projects/{project.slug}/training-jobs/",
+                               {"experiment": "age", "spec": spec}, format="json")
+    run_id = Job.objects.get(pk=response.json()["id"]).result["run_id"]
+    from experiments.models import Run
+
+    version = register_checked(project, Run.objects.get(pk=run_id), editor.user, eager, name="age")
+    body = editor.get(url(project, model="age")).json()
+    assert body["status"] == "succeeded", body["error"]
+    assert body["task"] == "regression" and list(body["summary"]) == ["sex"]
+    assert {"mean_prediction_difference", "mean_absolute_error_difference"} <= set(body["summary"]["sex"])
+    group = body["groups"][0]
+    assert {"mean_prediction", "mean_absolute_error", "root_mean_squared_error"} <= set(group)
+    assert all(v["metric"] == "small_groups" for v in body["verdicts"])  # parity thresholds judge classifiers
+    explanation = editor.get(url(project, model="age", what="explanation")).json()
+    assert (explanation["explainer"], explanation["output"]) == ("linear", "value")
+    assert version.output_kind == "regression"
