@@ -264,6 +264,11 @@ def _finish(model, job_id: int) -> None:
 def _run(model, job_id: int, work) -> None:
     try:
         jobs.job_run(job_id=job_id, work=work)
+    except Exception:  # noqa: BLE001 - recorded on the job and its row; see below
+        # job_run stored the error on the job. Not raised further: with eager tasks (debugging,
+        # the SDK's test server) the analyses run inside the request whose check made the version
+        # ready, and an analysis that fails must not fail that request.
+        logger.exception("Governance analysis job %s failed", job_id)
     finally:
         _finish(model, job_id)
 

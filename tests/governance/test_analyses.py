@@ -322,3 +322,21 @@ def test_a_regression_version_is_audited_by_error_and_mean_prediction(project, e
     explanation = editor.get(url(project, model="age", what="explanation")).json()
     assert (explanation["explainer"], explanation["output"]) == ("linear", "value")
     assert version.output_kind == "regression"
+
+
+def test_an_analysis_that_crashes_fails_its_row_not_the_check_that_made_the_version_ready(
+        project, editor, trained, eager, monkeypatch):
+    from governance import explain
+
+    def crash(**kwargs):
+        raise RuntimeError("the explainer broke")
+
+    monkeypatch.setattr(explain, "explain", crash)
+    run, _ = trained
+    version = register_checked(project, run, editor.user, eager)  # checks and analyses run inline here
+    assert version.status == VersionStatus.READY
+    explanation = Explanation.objects.get(version=version)
+    assert explanation.status == AnalysisStatus.FAILED
+    assert "RuntimeError: the explainer broke" in explanation.error
+    assert explanation.job.status == JobStatus.FAILED
+    assert FairnessReport.objects.get(version=version).status == AnalysisStatus.SUCCEEDED
