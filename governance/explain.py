@@ -216,12 +216,14 @@ def explain(*, estimator, X: pd.DataFrame, background: pd.DataFrame | None, clas
         explainer, output = choose(estimator, columns, classes)
     final, preprocess = _final_and_preprocess(estimator)
     notes: list[str] = []
-    predictions = named_output(estimator, X, output, class_index, classifier)
+    predictions = None
 
     values = base = None
     if explainer in (TREE, LINEAR):
         owners = _input_owners(preprocess, columns)
         Xt = np.asarray(preprocess.transform(X) if preprocess is not None else X, dtype=float)
+        # The whole pipeline's output, from the rows it already transformed.
+        predictions = named_output(final, Xt, output, class_index, classifier)
         try:
             if explainer == TREE:
                 # Path-dependent: the trees' own cover stands in for the background, so no
@@ -244,8 +246,8 @@ def explain(*, estimator, X: pd.DataFrame, background: pd.DataFrame | None, clas
             explainer = PERMUTATION
             if output == LOG_ODDS and hasattr(estimator, "predict_proba"):
                 output = PROBABILITY
-                predictions = named_output(estimator, X, output, class_index, classifier)
     if explainer == PERMUTATION:
+        predictions = named_output(estimator, X, output, class_index, classifier)
         if background is None or not len(background):
             background = X.head(50)
         codec = _Codec([X, background], columns)
