@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -755,6 +756,12 @@ def _output_columns(preprocess) -> list[str]:
     return out
 
 
+def preprocess_output_columns(preprocess) -> list[str]:
+    """The input column behind each output of a training pipeline's fitted preprocessing (a
+    one-hot column's outputs all name it): explanations sum their SHAP values back to it."""
+    return _output_columns(preprocess)
+
+
 def feature_importances(pipeline, *,
                         by_column: set[str] | frozenset = frozenset()) -> list[dict[str, Any]] | None:
     """Importances by model input, most important first; a column in ``by_column`` (PII) is one entry.
@@ -814,6 +821,76 @@ def _dtype_of(df, name: str, version: DatasetVersion) -> str:
     return col["dtype"] if col else str(df[name].dtype)
 
 
+@dataclass
+class TrainingSplit:
+    """A training job's data, split as the job split it: the frames the pipeline saw."""
+
+    X_train: Any
+    X_test: Any
+    y_train: Any
+    y_test: Any
+    y: Any  # every row's target (after rows with no target were dropped)
+    numeric: list[str]
+    categorical: list[str]
+    dropped: int  # rows left out for having no target
+    dtypes: dict[str, str]  # the features' and the target's dtypes
+    # Columns asked for beside the features (sensitive features), for the test rows, same index.
+    extra_test: Any = None
+
+
+def training_split(*, spec: dict[str, Any], version: DatasetVersion, features: list[str],
+                   extra_columns: list[str] | tuple[str, ...] = ()) -> TrainingSplit:
+    """Read a training spec's data and split it by the spec's split and seed.
+
+    The one definition of a training job's held-out split: the training job
+    calls it, and the fairness audit and explanation re-derive the same test
+    rows from a run's recorded spec and features. ``extra_columns`` are read
+    beside the features and returned for the test rows; they change nothing
+    about the split, which depends on the row count, the target and the seed.
+    """
+    from sklearn.model_selection import train_test_split
+
+    target, task = spec["target"], spec["task"]
+    extras = [c for c in extra_columns if c not in features and c != target]
+    df = datasets.version_read_frame(version, columns=[*features, target, *extras])
+    missing = int(df[target].isna().sum())
+    if missing:
+        df = df[df[target].notna()].reset_index(drop=True)
+    y = df[target]
+    if task == CLASSIFICATION:
+        if _dtype_of(df, target, version) in ("string", "bool"):
+            y = y.map(str)
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise ValidationError({"target": f"{target!r} has a single class ({counts.index[0]!r}); "
+                                             "classification needs at least two."})
+        if spec["split"]["stratify"] and counts.min() < 2:
+            raise ValidationError({"split.stratify": f"Class {counts.idxmin()!r} has one row; a stratified "
+                                                     "split needs at least two of every class."})
+    else:
+        y = y.astype(float)
+    if len(df) < 4:
+        raise ValidationError({"dataset_version": "Too few rows with a target to split and train."})
+    X = df[features].copy()
+    numeric = [f for f in features if _dtype_of(df, f, version) in ("int64", "float64")]
+    categorical = [f for f in features if f not in numeric]
+    for name in categorical:
+        X[name] = X[name].map(lambda v: v if v != v or v is None else str(v))
+
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=spec["split"]["test_size"], random_state=spec["split"]["seed"],
+            stratify=y if spec["split"]["stratify"] else None,
+        )
+    except ValueError as exc:
+        raise ValidationError({"split": str(exc)}) from None
+    extra_test = df.loc[X_test.index, [c for c in extra_columns if c != target]] if extra_columns else None
+    dtypes = {name: _dtype_of(df, name, version) for name in [*features, target]}
+    return TrainingSplit(X_train=X_train, X_test=X_test, y_train=y_train, y_test=y_test, y=y,
+                         numeric=numeric, categorical=categorical, dropped=missing, dtypes=dtypes,
+                         extra_test=extra_test)
+
+
 def training_run(*, job_id: int) -> None:
     """Job body: train from the spec in ``job.params`` and log everything to a new run."""
     try:
@@ -827,8 +904,6 @@ def training_run(*, job_id: int) -> None:
 
 
 def _train(job: Job) -> dict[str, Any]:
-    from sklearn.model_selection import train_test_split
-
     started = time.time()
     lines: list[str] = []
 
@@ -857,39 +932,12 @@ def _train(job: Job) -> dict[str, Any]:
         log(f"Training on PII column(s) {', '.join(pii_features)}: the model file is PII-bearing")
     step(5, "Loading the dataset", f"Loading {version} ({version.row_count} rows)")
 
-    df = datasets.version_read_frame(version, columns=[*features, target])
-    missing = int(df[target].isna().sum())
-    if missing:
-        df = df[df[target].notna()].reset_index(drop=True)
-        log(f"Dropped {missing} rows with no {target!r}")
-    y = df[target]
-    if task == CLASSIFICATION:
-        if _dtype_of(df, target, version) in ("string", "bool"):
-            y = y.map(str)
-        counts = y.value_counts()
-        if len(counts) < 2:
-            raise ValidationError({"target": f"{target!r} has a single class ({counts.index[0]!r}); "
-                                             "classification needs at least two."})
-        if spec["split"]["stratify"] and counts.min() < 2:
-            raise ValidationError({"split.stratify": f"Class {counts.idxmin()!r} has one row; a stratified "
-                                                     "split needs at least two of every class."})
-    else:
-        y = y.astype(float)
-    if len(df) < 4:
-        raise ValidationError({"dataset_version": "Too few rows with a target to split and train."})
-    X = df[features].copy()
-    numeric = [f for f in features if _dtype_of(df, f, version) in ("int64", "float64")]
-    categorical = [f for f in features if f not in numeric]
-    for name in categorical:
-        X[name] = X[name].map(lambda v: v if v != v or v is None else str(v))
-
-    try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=spec["split"]["test_size"], random_state=seed,
-            stratify=y if spec["split"]["stratify"] else None,
-        )
-    except ValueError as exc:
-        raise ValidationError({"split": str(exc)}) from None
+    split = training_split(spec=spec, version=version, features=features)
+    if split.dropped:
+        log(f"Dropped {split.dropped} rows with no {target!r}")
+    X_train, X_test, y_train, y_test = split.X_train, split.X_test, split.y_train, split.y_test
+    numeric, categorical = split.numeric, split.categorical
+    y = split.y
     model_params = params_for_target(params=spec["params"], task=task, version=version, target=target,
                                      classes=list(y.unique()) if task == CLASSIFICATION else None)
     pipeline = build_pipeline(estimator=spec["estimator"], params=model_params, seed=seed,
@@ -939,8 +987,8 @@ def _train(job: Job) -> dict[str, Any]:
         raise RuntimeError("The saved model does not predict like the fitted one.")
     files["model/model.skops"] = model_bytes
     signature = {
-        "inputs": [{"name": f, "dtype": _dtype_of(df, f, version)} for f in features],
-        "target": {"name": target, "dtype": _dtype_of(df, target, version)},
+        "inputs": [{"name": f, "dtype": split.dtypes[f]} for f in features],
+        "target": {"name": target, "dtype": split.dtypes[target]},
         "task": task,
         "classes": [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
         if task == CLASSIFICATION else None,

@@ -57,6 +57,14 @@ class Explanation(models.Model):
     additivity_max_error = models.FloatField(null=True, blank=True)
     row_count = models.PositiveIntegerField(default=0)
     background_size = models.PositiveIntegerField(default=0)
+    # The class whose output is explained (classifiers: the last of the model's classes).
+    explained_class = models.JSONField(null=True, blank=True)
+    # {"kind": "training_split" | "dataset_version" | "input_example", ...} as for fairness reports
+    data_source = models.JSONField(default=dict, blank=True)
+    # Input rows SHAP hides columns with (Linear, Permutation), kept for per-prediction
+    # explanations. Data values: never shown by any page or API.
+    background = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,6 +14,7 @@ from rest_framework.exceptions import APIException
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user, role_for
 from governance import policies, promotions, selectors
+from governance.analysis_read import explanation_output, fairness_output
 from governance.cards import model_card_context
 from governance.models import Notification, Policy, PromotionRequest, ReviewDecision
 from registry import selectors as registry_selectors
@@ -83,6 +84,7 @@ def review_page(request, request_id: int):
         champion = promotion.previous_version  # after the move, compare with what it replaced
     refusal = promotions.review_refusal(request=promotion, user=request.user)
     run = version.run if version else None
+    show_pii = can_see_pii(request.user, project)
     return render(request, "governance/review.html", {
         "nav": "reviews", "project": project, "model": model, "version": version, "promotion": promotion,
         "policy": policy, "champion": champion,
@@ -90,9 +92,10 @@ def review_page(request, request_id: int):
         "metrics": _metrics_against(version, champion) if version else [],
         "approvals": promotions.approvals_in_force(promotion) if version else [],
         "reviews": list(promotion.reviews.select_related("reviewer")),
-        "report": _related(version, "fairness_report") if version else None,
-        "explanation": _related(version, "explanation") if version else None,
-        "card": model_card_context(version, show_pii=can_see_pii(request.user, project)) if version else None,
+        "report": fairness_output(version, show_pii=show_pii) if version else None,
+        "explanation": explanation_output(version, show_pii=show_pii, beeswarm=True) if version else None,
+        "can_rerun": False,
+        "card": model_card_context(version, show_pii=show_pii) if version else None,
         "run": run, "dataset_version": version.training_dataset_version if version else None,
         "can_review": promotion.is_open and refusal is None,
         "review_refusal": refusal if promotion.is_open else None,

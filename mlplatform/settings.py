@@ -353,3 +353,12 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend: one file per message here.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="steward@localhost")
+# Governance analyses (background jobs): rows a fairness audit reads at most (a larger
+# evaluation set is sampled, seeded), bootstrap resamples for its informational confidence
+# intervals, and the rows and background rows a SHAP explanation uses (permutation, the slow
+# explainer, explains fewer rows).
+FAIRNESS_MAX_ROWS = env.int("FAIRNESS_MAX_ROWS", default=200_000)
+FAIRNESS_BOOTSTRAP_SAMPLES = env.int("FAIRNESS_BOOTSTRAP_SAMPLES", default=100)
+EXPLANATION_MAX_ROWS = env.int("EXPLANATION_MAX_ROWS", default=1000)
+EXPLANATION_PERMUTATION_ROWS = env.int("EXPLANATION_PERMUTATION_ROWS", default=100)
+EXPLANATION_BACKGROUND_ROWS = env.int("EXPLANATION_BACKGROUND_ROWS", default=100)

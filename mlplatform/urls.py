@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("registry.urls_api")),
     path("", include("governance.urls_audit_api")),
     path("", include("governance.urls_api")),
+    path("", include("governance.urls_analysis_api")),
 ]
 
 
@@ -51,6 +52,7 @@ urlpatterns = [
     path("", include("governance.urls_audit")),
     path("", include("governance.urls_cards")),
     path("", include("governance.urls")),
+    path("", include("governance.urls_analysis")),
     path("", include("experiments.urls")),
 ]
 

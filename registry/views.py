@@ -24,6 +24,7 @@ from accounts.permissions import project_for_user
 from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
 from experiments.selectors import run_for_user
 from registry import selectors, services
+from registry.extensions import version_sections
 from registry.loading import pickle_trust
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, VersionStatus
 
@@ -204,6 +205,7 @@ def version_detail(request, slug: str, name: str, number: int):
         .select_related("dataset").order_by("dataset__name", "-version")[:200],
         "batch_jobs": Job.objects.filter(kind=services.BATCH_JOB_KIND, project=model.project,
                                          params__model_version_id=version.pk).order_by("-created_at")[:5],
+        "sections": version_sections(request, version),
     })
 
 

@@ -15,3 +15,50 @@ def promotion_badge(status: str) -> str:
     label = (status or "").replace("_", " ")
     return format_html('<span class="badge badge-{}" data-status="{}">{}</span>',
                        BADGES.get(status, "queued"), status, label)
+_BADGES = {"queued": "queued", "running": "running", "succeeded": "succeeded", "failed": "failed",
+           "waiting_for_checks": "queued", "not_applicable": "none"}
+_LABELS = {"waiting_for_checks": "waiting for checks", "not_applicable": "not applicable"}
+TOP_FEATURES = 20
+
+
+@register.filter
+def analysis_status(status: str):
+    return format_html('<span class="badge badge-{}">{}</span>', _BADGES.get(status, "none"),
+                       _LABELS.get(status, status or "—"))
+
+
+@register.filter
+def rate(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+@register.filter
+def ci(value, interval) -> str:
+    if value is None:
+        return "—"
+    if not interval or None in interval:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+@register.filter
+def fairness_chart_data(report: dict) -> dict:
+    """What the chart draws: the per-group rate of each single sensitive feature."""
+    metric = "selection_rate" if report.get("task") == "classification" else "mean_prediction"
+    single = {f for f, s in report.get("summary", {}).items() if len(s.get("columns") or [f]) == 1}
+    series: dict[str, dict] = {}
+    for group in report.get("groups", []):
+        if group["feature"] in single:
+            entry = series.setdefault(group["feature"], {"groups": [], "values": [], "counts": []})
+            entry["groups"].append(group["group"])
+            entry["values"].append(group.get(metric))
+            entry["counts"].append(group.get("count"))
+    return {"metric": metric, "series": series}
+
+
+@register.filter
+def explanation_chart_data(explanation: dict) -> dict:
+    importance = list((explanation.get("global_importance") or {}).items())[:TOP_FEATURES]
+    beeswarm = explanation.get("beeswarm") or {}
+    return {"output": explanation.get("output"), "importance": importance,
+            "beeswarm": {name: beeswarm[name] for name, _ in importance if name in beeswarm}}

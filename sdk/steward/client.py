@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from steward._analyses import ClientAnalyses
 from steward._datasets import ClientDatasets, Job
 from steward._promotions import ClientPromotions
 from steward._registry import ClientRegistry
@@ -111,7 +112,7 @@ class StoredRun:
         )
 
 
-class Client(ClientDatasets, ClientRegistry, ClientPromotions):
+class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);
