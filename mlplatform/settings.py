@@ -328,3 +328,13 @@ PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default
 PREDICTION_LOG_BATCH_ROWS = env.int("PREDICTION_LOG_BATCH_ROWS", default=5000)
 PREDICTION_LOG_MAX_QUEUED_ROWS = env.int("PREDICTION_LOG_MAX_QUEUED_ROWS", default=200_000)
 BATCH_SCORE_MAX_ROWS = env.int("BATCH_SCORE_MAX_ROWS", default=5_000_000)
+
+# Monitoring: the most predictions one drift report reads from the log (the newest ones), and
+# whether webhooks may go to loopback, private and link-local addresses (off: a webhook URL
+# cannot reach services inside the network). Alert emails go through Django's EMAIL_* settings.
+MONITOR_WINDOW_MAX_ROWS = env.int("MONITOR_WINDOW_MAX_ROWS", default=200_000)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="steward@localhost")

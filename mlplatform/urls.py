@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("experiments.urls_artifacts")),
     path("", include("experiments.urls_datasets")),
     path("", include("registry.urls_api")),
+    path("", include("monitoring.urls_api")),
 ]
 
 
