@@ -24,5 +24,4 @@ urlpatterns = [
     path("jobs/<int:job_id>/progress/", views.job_progress, name="job-progress"),
     path("models/", views.placeholder, {"section": "models"}, name="models"),
     path("reviews/", views.placeholder, {"section": "reviews"}, name="reviews"),
-    path("monitors/", views.placeholder, {"section": "monitors"}, name="monitors"),
 ]

@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("experiments.urls_datasets_web")),
     path("", include("registry.urls")),
+    path("", include("monitoring.urls")),
     path("", include("experiments.urls")),
 ]
 
