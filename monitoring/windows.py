@@ -149,6 +149,9 @@ def window_read(monitor: Monitor, *, names: list[str], now: dt.datetime | None =
     offset = 0
     versions: set[int] = set()
     for request_id, rows, inputs, preds, created_at, version_id in records:
+        if request_id in window.requests:
+            # A request id logged again is a retry of the same request: the first record counts.
+            continue
         for name in names:
             values = inputs.get(name)
             pieces[name].extend(values if values is not None else [None] * rows)

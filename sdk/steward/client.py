@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from steward._datasets import ClientDatasets, Job
+from steward._monitoring import ClientMonitoring
 from steward._registry import ClientRegistry
 from steward.errors import AmbiguousIdError, NotFoundError, StewardError
 from steward.keys import metric_value, param_text
@@ -110,7 +111,7 @@ class StoredRun:
         )
 
 
-class Client(ClientDatasets, ClientRegistry):
+class Client(ClientDatasets, ClientRegistry, ClientMonitoring):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);

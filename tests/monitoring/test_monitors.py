@@ -251,3 +251,22 @@ def test_report_and_job_results_are_stored_once_when_the_job_runs_twice(editor, 
     services.drift_report_compute(job_id=job_id)
     assert MonitorReport.objects.count() == 1
     assert jobs.Job.objects.get(pk=job_id).result["report_id"] == MonitorReport.objects.get().pk
+
+
+def test_a_reused_request_id_is_a_retry_and_counts_once(editor, project, monitor):
+    frame = credit_frame(rows=300, seed=40)
+    rid = uuid.uuid4().hex
+    first = predict(editor, project, frame.iloc[:100], request_id=rid)
+    predict(editor, project, frame.iloc[100:200], request_id=rid)  # the same id again: a retry
+    predict(editor, project, frame.iloc[200:300])
+    from registry import prediction_log
+
+    prediction_log.prediction_log_flush()
+    editor.post(
+        f"/api/v1/monitors/{monitor['id']}/labels/",
+        [{"request_id": rid, "row": 0, "label": first["predictions"][0]}],
+        format="json",
+    )
+    report = run_report(editor, monitor["id"])
+    assert report["current_rows"] == 200
+    assert report["performance"]["labelled"] == 1 and report["performance"]["metrics"]["accuracy"] == 1.0
