@@ -69,6 +69,7 @@ class ClientMonitoring(ClientBase):
         )
 
     def get_monitor(self, monitor_id: int) -> Monitor:
+        """A monitor with its latest reports (without histograms) and alerts."""
         return Monitor(self._json("GET", f"/api/v1/monitors/{int(monitor_id)}/"))
 
     def run_monitor(self, monitor_id: int) -> Job:
@@ -76,6 +77,9 @@ class ClientMonitoring(ClientBase):
         return Job(self._json("POST", f"/api/v1/monitors/{int(monitor_id)}/run/"))
 
     def get_monitor_report(self, report_id: int) -> MonitorReport:
+        """A report: ``dataset_drift``, ``drift_share``, ``features`` (per feature ``test``,
+        ``statistic``, ``p_value``, ``psi``, ``wasserstein``, ``drifted``), ``prediction``,
+        ``data_quality``, ``performance`` and ``histograms``."""
         return MonitorReport(self._json("GET", f"/api/v1/monitor-reports/{int(report_id)}/"))
 
     def log_labels(
