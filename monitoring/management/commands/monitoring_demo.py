@@ -23,12 +23,11 @@ from django.utils import timezone
 from accounts.models import Project
 from experiments import datasets, training
 from experiments.models import Run
+from monitoring import services
+from monitoring.models import Monitor
 from registry import services as registry_services
 from registry.models import AliasEvent, ModelAlias
 from registry.prediction_log import Entry, prediction_log_enqueue, prediction_log_flush
-
-from monitoring import services
-from monitoring.models import Monitor
 
 DEMO_SLUG = "demo"
 MODEL = "credit-demo"
@@ -126,7 +125,7 @@ class Command(BaseCommand):
     def _replay(self, *, monitor: Monitor, version) -> None:
         """Twenty minutes of traffic, the last ten drifted, written to the prediction log, with labels."""
         from registry.serving import predictor_get
-        from registry.signature import request_parse, number_columns
+        from registry.signature import number_columns, request_parse
 
         predictor = predictor_get(version)
         now = timezone.now()
