@@ -74,8 +74,52 @@ def as_numbers(values: np.ndarray) -> tuple[np.ndarray, int]:
     return out, type_errors
 
 
-def is_numeric(reference: np.ndarray) -> bool:
-    return reference.dtype.kind in "iuf"
+def is_numeric(reference) -> bool:
+    return not isinstance(reference, pd.Categorical) and reference.dtype.kind in "iuf"
+
+
+# Up to this many rows per side, SciPy's own ks_2samp (its exact p-value for small samples);
+# above, the same asymptotic p-value SciPy uses there, from a statistic computed in one merge.
+KS_SCIPY_MAX = 10_000
+
+
+def sorted_cdf_distances(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float]:
+    """KS D and the Wasserstein-1 distance of two sorted samples, in one pass over their merge.
+
+    A stable argsort of the two concatenated sorted runs is a linear-time merge (timsort).
+    The empirical CDFs are the running shares of each side; D is their largest gap at the
+    end of each run of equal values, and Wasserstein-1 is the area between them.
+    """
+    n1, n2 = len(ref_sorted), len(cur_sorted)
+    both = np.concatenate([ref_sorted, cur_sorted])
+    order = np.argsort(both, kind="stable")
+    values = both[order]
+    del both
+    # F_ref - F_cur after each merged value: with c1 of the first k values from the reference,
+    # c1 / n1 - (k - c1) / n2.
+    taken = np.cumsum(order < n1, dtype=np.int64)
+    del order
+    cdf_gap = taken * (1 / n1 + 1 / n2) - np.arange(1, n1 + n2 + 1, dtype=np.float64) / n2
+    del taken
+    steps = np.diff(values)
+    # Within a run of ties the CDFs are not yet complete: only the run's last position counts.
+    last_of_value = np.append(steps != 0, True)
+    d = float(np.abs(cdf_gap[last_of_value]).max())
+    wasserstein = float(np.abs(cdf_gap[:-1]) @ steps)
+    return d, wasserstein
+
+
+def ks_test(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float, float]:
+    """(D, p-value, Wasserstein-1) for two sorted samples."""
+    n1, n2 = len(ref_sorted), len(cur_sorted)
+    d, wasserstein = sorted_cdf_distances(ref_sorted, cur_sorted)
+    if max(n1, n2) <= KS_SCIPY_MAX:
+        result = stats.ks_2samp(ref_sorted, cur_sorted)
+        return float(result.statistic), float(result.pvalue), wasserstein
+    # As scipy.stats.ks_2samp(method="asymp") for a two-sided test.
+    en = n1 * n2 / (n1 + n2)
+    p_value = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
+    return d, p_value, wasserstein
 
 
 def numeric_compare(
@@ -86,8 +130,8 @@ def numeric_compare(
     psi_floor: float,
     wasserstein_floor: float,
 ) -> dict[str, Any]:
-    ref = reference[~np.isnan(reference)]
-    cur = current[~np.isnan(current)]
+    ref = np.sort(reference[~np.isnan(reference)])
+    cur = np.sort(current[~np.isnan(current)])
     if len(ref) == 0 or len(cur) == 0:
         return {
             "kind": "numerical",
@@ -99,27 +143,31 @@ def numeric_compare(
             "drifted": False,
             "histogram": None,
         }
-    ks = stats.ks_2samp(ref, cur)
+    statistic, p_value, distance = ks_test(ref, cur)
     edges = quantile_edges(ref)
-    ref_shares = _shares(bin_counts(ref, edges))
-    cur_shares = _shares(bin_counts(cur, edges))
+    # Both sides are sorted: bin counts are differences of the edges' positions.
+    ref_shares = _shares(
+        np.diff(np.concatenate([[0], np.searchsorted(ref, edges, side="right"), [len(ref)]]))
+    )
+    cur_shares = _shares(
+        np.diff(np.concatenate([[0], np.searchsorted(cur, edges, side="right"), [len(cur)]]))
+    )
     value_psi = psi(ref_shares, cur_shares)
     std = float(np.std(ref))
-    distance = float(stats.wasserstein_distance(ref, cur))
     # A constant reference has no spread to measure against: any move is a full shift.
     wasserstein = distance / std if std > 0 else (0.0 if distance == 0 else float("inf"))
     effect = value_psi >= psi_floor or wasserstein >= wasserstein_floor
-    lo, hi = float(ref.min()), float(ref.max())
+    lo, hi = float(ref[0]), float(ref[-1])
     # Outer edges for the picture only: the bins themselves stay open-ended.
-    shown = [min(lo, float(cur.min())), *edges.tolist(), max(hi, float(cur.max()))]
+    shown = [min(lo, float(cur[0])), *edges.tolist(), max(hi, float(cur[-1]))]
     return {
         "kind": "numerical",
         "test": "ks",
-        "statistic": _round(ks.statistic),
-        "p_value": _round(ks.pvalue),
+        "statistic": _round(statistic),
+        "p_value": _round(p_value),
         "psi": _round(value_psi),
         "wasserstein": _round(wasserstein),
-        "drifted": bool(ks.pvalue < significance and effect),
+        "drifted": bool(p_value < significance and effect),
         "histogram": {
             "edges": shown,
             "reference": ref_shares.round(6).tolist(),
@@ -129,17 +177,26 @@ def numeric_compare(
     }
 
 
-def _labels(values: np.ndarray) -> pd.Series:
-    series = pd.Series(values, dtype=object)
-    return series.where(series.isna(), series.astype(str))
+def label_counts(values) -> tuple[dict[str, int], int]:
+    """Rows per category (as text) and the number of missing values, by hashing, not by row:
+    a Categorical (what a dataset column arrives as) is counted from its codes."""
+    if isinstance(values, pd.Categorical):
+        codes, uniques = values.codes, values.categories
+    else:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    by_label: dict[str, int] = {}
+    for value, count in zip(uniques, counts.tolist(), strict=True):
+        if count:
+            label = str(value)
+            by_label[label] = by_label.get(label, 0) + count
+    return by_label, int((codes < 0).sum())
 
 
-def categorical_compare(
-    reference: np.ndarray, current: np.ndarray, *, significance: float, psi_floor: float
-) -> dict[str, Any]:
-    ref = _labels(reference).dropna()
-    cur = _labels(current).dropna()
-    if len(ref) == 0 or len(cur) == 0:
+def categorical_compare(reference, current, *, significance: float, psi_floor: float) -> dict[str, Any]:
+    ref_counts, _ = label_counts(reference)
+    cur_counts, _ = label_counts(current)
+    if not ref_counts or not cur_counts:
         return {
             "kind": "categorical",
             "test": "chi2",
@@ -151,22 +208,19 @@ def categorical_compare(
             "drifted": False,
             "histogram": None,
         }
-    ref_counts = ref.value_counts()
-    kept = ref_counts.index[:MAX_CATEGORIES]
-    categories = pd.Index(kept)
-    pooled = len(ref_counts) > MAX_CATEGORIES
-    # Hash lookups into the kept categories, -1 for any other value.
-    ref_codes = categories.get_indexer(ref)
-    cur_codes = categories.get_indexer(cur)
-    seen_anywhere = set(ref_counts.index)
-    # -1: not among the kept categories; split into "other" (in the reference) and "unseen".
-    cur_unseen_mask = (cur_codes == -1) & ~cur.isin(seen_anywhere).to_numpy()
-    k = len(categories)
-    ref_bins = np.bincount(np.where(ref_codes == -1, k, ref_codes), minlength=k + 2)
-    cur_bins = np.bincount(
-        np.where(cur_unseen_mask, k + 1, np.where(cur_codes == -1, k, cur_codes)), minlength=k + 2
-    )
-    labels = [*categories.tolist(), OTHER, UNSEEN]
+    ranked = sorted(ref_counts, key=lambda label: (-ref_counts[label], label))
+    kept = ranked[:MAX_CATEGORIES]
+    pooled = len(ranked) > MAX_CATEGORIES
+    k = len(kept)
+    ref_bins = np.zeros(k + 2, dtype=np.int64)
+    cur_bins = np.zeros(k + 2, dtype=np.int64)
+    position = {label: i for i, label in enumerate(kept)}
+    for label, count in ref_counts.items():
+        ref_bins[position.get(label, k)] += count
+    for label, count in cur_counts.items():
+        # Kept categories, then "other" (in the reference, pooled), then "unseen".
+        cur_bins[position.get(label, k if label in ref_counts else k + 1)] += count
+    labels = [*kept, OTHER, UNSEEN]
     # A two-sample chi-square test of homogeneity on the 2 x bins table; bins empty on both
     # sides carry no information and would divide by zero.
     used = (ref_bins + cur_bins) > 0
@@ -177,7 +231,7 @@ def categorical_compare(
         statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
     ref_shares, cur_shares = _shares(ref_bins), _shares(cur_bins)
     value_psi = psi(ref_shares, cur_shares)
-    unseen_share = float(cur_bins[k + 1] / len(cur))
+    unseen_share = float(cur_bins[k + 1] / cur_bins.sum())
     shown = [i for i in range(k + 2) if used[i] and (i < k or (i == k and pooled) or i == k + 1)]
     return {
         "kind": "categorical",
@@ -193,20 +247,21 @@ def categorical_compare(
             "reference": ref_shares[shown].round(6).tolist(),
             "current": cur_shares[shown].round(6).tolist(),
         },
-        "categories": categories.tolist(),
     }
 
 
-def feature_compare(name: str, reference: np.ndarray, current: np.ndarray, *, thresholds) -> dict[str, Any]:
-    """Tests, effect sizes, data quality and histograms of one feature, reference against current."""
+def feature_compare(name: str, reference, current, *, thresholds) -> dict[str, Any]:
+    """Tests, effect sizes, data quality and histograms of one feature, reference against current.
+
+    ``reference`` and ``current`` are NumPy arrays, or pandas Categoricals for text columns.
+    """
     significance = thresholds("significance")
-    ref = np.asarray(reference)
-    cur = np.asarray(current)
+    ref = reference if isinstance(reference, pd.Categorical) else np.asarray(reference)
+    cur = current if isinstance(current, pd.Categorical) else np.asarray(current)
     quality: dict[str, Any] = {"current_rows": int(len(cur))}
-    numeric = is_numeric(ref) and ref.dtype.kind != "b"
-    if numeric:
+    if is_numeric(ref):
         ref_f = ref.astype(float, copy=False)
-        cur_f, type_errors = as_numbers(cur)
+        cur_f, type_errors = as_numbers(np.asarray(cur))
         result = numeric_compare(
             ref_f,
             cur_f,
@@ -221,10 +276,8 @@ def feature_compare(name: str, reference: np.ndarray, current: np.ndarray, *, th
             quality["out_of_range"] = int(((present < lo) | (present > hi)).sum())
         quality["type_errors"] = type_errors
     else:
-        cur_s = _labels(cur)
         result = categorical_compare(ref, cur, significance=significance, psi_floor=thresholds("psi"))
-        result.pop("categories", None)
-        missing = int(cur_s.isna().sum())
+        missing = label_counts(cur)[1]
         quality["type_errors"] = 0
     quality["missing"] = missing
     quality["missing_rate"] = _round(missing / len(cur)) if len(cur) else None

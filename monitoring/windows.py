@@ -29,9 +29,11 @@ def _column_array(column: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         # Missing values become NaN: integers with gaps are read as floats.
         return column.to_numpy() if column.null_count == 0 else column.cast(pa.float64()).to_numpy()
-    if pa.types.is_boolean(column.type):
-        return np.asarray(column.to_pylist(), dtype=object)
-    return column.to_numpy(zero_copy_only=False).astype(object)
+    # Text (and booleans) as a Categorical: codes and a small table of values, built by
+    # Arrow's dictionary encoding instead of one Python object per row.
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    return column.to_pandas().array
 
 
 class DatasetColumns:

@@ -100,3 +100,27 @@ def test_page_hinkley_finds_a_rise_in_the_error_rate_and_not_a_steady_one():
     rising = np.concatenate([steady[:2000], (rng.random(2000) < 0.4).astype(float)])
     found = drift.page_hinkley(rising, delta=0.005, threshold=50.0)
     assert found["detected"] is True and 2000 <= found["index"] < 2400
+
+
+def test_the_one_pass_ks_on_large_samples_is_scipys_asymptotic_test_ties_included():
+    rng = np.random.default_rng(4)
+    ref = rng.normal(0, 1, 60_000).round(2)  # rounded: many ties
+    cur = rng.normal(0.05, 1, 40_000).round(2)
+    d, p, w = drift.ks_test(np.sort(ref), np.sort(cur))
+    expected = stats.ks_2samp(ref, cur, method="asymp")
+    assert d == pytest.approx(expected.statistic, rel=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=1e-9)
+    assert w == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_text_columns_arrive_as_categoricals_and_compare_like_arrays():
+    import pandas as pd
+
+    ref = np.array(["a"] * 500 + ["b"] * 500, dtype=object)
+    cur = np.array(["a"] * 300 + ["b"] * 600 + [None] * 100, dtype=object)
+    as_arrays = drift.feature_compare("x", ref, cur, thresholds=thresholds)
+    as_categoricals = drift.feature_compare(
+        "x", pd.Categorical(ref), pd.Categorical(cur), thresholds=thresholds
+    )
+    assert as_arrays == as_categoricals
+    assert as_arrays["quality"]["missing"] == 100
