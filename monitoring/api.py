@@ -92,7 +92,9 @@ class MonitorListApi(APIView):
     class Input(serializers.Serializer):
         model = serializers.JSONField()
         alias = serializers.JSONField()
-        reference_dataset_version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        reference_dataset_version = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=2**63 - 1
+        )
         features = serializers.JSONField(required=False)
         schedule_minutes = serializers.JSONField(required=False)
         window_hours = serializers.JSONField(required=False)

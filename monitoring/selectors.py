@@ -12,9 +12,11 @@ from monitoring.models import Alert, AlertStatus, Monitor, MonitorReport
 
 def _by_id(queryset: QuerySet, pk, what: str):
     try:
-        obj = queryset.filter(pk=int(pk)).first()
+        pk = int(pk)
     except (TypeError, ValueError):
-        obj = None
+        pk = 0
+    # Ids beyond a bigint name nothing (and would overflow the query).
+    obj = queryset.filter(pk=pk).first() if 0 < pk < 2**63 else None
     if obj is None:
         raise Http404(f"No such {what}.")
     return obj

@@ -43,7 +43,7 @@ from monitoring.models import (
 from monitoring.windows import DatasetColumns, Window, reference_for, window_read
 from registry import services as registry_services
 from registry.models import ModelAlias, ModelVersion, OutputKind, PredictionLog, RegisteredModel
-from registry.prediction_log import Entry, prediction_log_enqueue, prediction_log_flush
+from registry.prediction_log import Entry, prediction_log_write
 from registry.services import alias_name_clean
 
 logger = logging.getLogger(__name__)
@@ -397,10 +397,10 @@ def predictions_log(*, monitor: Monitor, records: Any) -> dict[str, Any]:
         ).values_list("request_id", flat=True)
     )
     fresh = [e for e in entries if uuid.UUID(e.request_id) not in known]
-    prediction_log_flush()  # what serving queued goes first, then these, in one batch of their own
-    for entry in fresh:
-        prediction_log_enqueue(entry)
-    prediction_log_flush()
+    # Written here, inside the request's transaction (not through serving's queue), so a
+    # refused or retried request stores them exactly when it commits.
+    if fresh:
+        prediction_log_write(fresh)
     return {
         "predictions": len(fresh),
         "skipped": len(entries) - len(fresh),

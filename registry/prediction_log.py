@@ -139,6 +139,12 @@ def _write(entries: list[Entry]) -> int:
     return sum(entry.rows for entry in entries)
 
 
+def prediction_log_write(entries: list[Entry]) -> int:
+    """Write entries now, in the caller's transaction (predictions logged through the API for a
+    model served elsewhere), instead of through the background queue."""
+    return _write(entries)
+
+
 def prediction_log_flush() -> int:
     """Write everything queued now; returns how many predictions (input rows) were written."""
     entries = _drain()
