@@ -270,3 +270,55 @@ def test_a_reused_request_id_is_a_retry_and_counts_once(editor, project, monitor
     report = run_report(editor, monitor["id"])
     assert report["current_rows"] == 200
     assert report["performance"]["labelled"] == 1 and report["performance"]["metrics"]["accuracy"] == 1.0
+
+
+def test_a_webhook_is_retried_until_the_receiver_takes_it(editor, project, monitor, settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    answers = [500, 503, 204]
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(answers[len(got) - 1])
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.WEBHOOK_ALLOW_PRIVATE = True
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        Monitor.objects.filter(pk=monitor["id"]).update(webhook_url=url, webhook_secret="s" * 20)
+        send_traffic(editor, project, credit_frame(rows=300, seed=12, shift=SHIFT))
+        run_report(editor, monitor["id"])
+        alert = Alert.objects.get()
+        services.alert_notify(alert_id=alert.pk)
+        delivery = AlertDelivery.objects.get(channel="webhook")
+        # What the task does on each delivery of its message; it is retried with backoff
+        # while this answers False.
+        outcomes = [services.alert_webhook_attempt(delivery_id=delivery.pk) for _ in range(3)]
+        assert outcomes == [False, False, True]
+        delivery.refresh_from_db()
+        assert len(got) == 3 and delivery.delivered and delivery.attempts == 3 and delivery.status_code == 204
+        assert services.alert_webhook_attempt(delivery_id=delivery.pk) is True and len(got) == 3
+    finally:
+        server.shutdown()
+
+
+def test_beat_runs_a_scheduled_monitor_as_a_report_job(editor, project, served):
+    from monitoring.tasks import monitor_scheduled_run_task
+
+    body = editor.post(
+        f"/api/v1/projects/{project.slug}/monitors/",
+        {"model": "scorer", "alias": "live", "schedule_minutes": 5},
+        format="json",
+    ).json()
+    job_id = monitor_scheduled_run_task.run(body["id"])
+    job = jobs.Job.objects.get(pk=job_id)
+    assert job.kind == "drift_report" and job.params == {"monitor_id": body["id"]}
+    assert monitor_scheduled_run_task.run(10**9) is None
