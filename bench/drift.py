@@ -9,6 +9,11 @@ KS + PSI + Wasserstein, chi-square + PSI + unseen share) in a fresh process, and
 its seconds (wall clock and CPU), its peak memory (the process's maximum resident set size, interpreter and
 libraries included) and which features it flagged.
 
+With --served N it also runs the whole drift job (a Job row, the monitor's window read
+from the prediction log, the report and alerts stored) over N served predictions of the
+demo model (`make run`'s monitoring demo), in a database of its own
+(BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/steward_drift_bench).
+
 Evidently's data-drift report is not run here (it needs pandas < 3, so its own
 virtualenv); the issue measured it on this machine at about 320 s and 3.4 GB.
 """
@@ -95,16 +100,93 @@ def compare(reference: str, current: str) -> None:
     )
 
 
+def served(rows: int) -> None:
+    """The drift job over ``rows`` served predictions from the prediction log (fresh process)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mlplatform.settings"
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ["PREDICTION_LOG_BACKGROUND"] = "false"
+    # Jobs the set-up queues (a dataset profile) go to a broker folder nobody reads; the timed
+    # job runs here, in this process.
+    os.environ["CELERY_BROKER_URL"] = "filesystem://"
+    sys.path.insert(0, str(ROOT))
+    import io
+    import uuid
+
+    import django
+
+    django.setup()
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from accounts.models import Project
+    from accounts.services import project_create
+    from monitoring import services
+    from monitoring.management.commands.monitoring_demo import FEATURES, credit_frame
+    from monitoring.models import Monitor
+    from registry.models import ModelAlias, PredictionLog
+    from registry.prediction_log import Entry, prediction_log_write
+
+    call_command("migrate", interactive=False, verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    if not Project.objects.filter(slug="demo").exists():
+        project_create(user=user, slug="demo")
+    call_command("monitoring_demo", owner="bench", stdout=io.StringIO())
+    monitor = Monitor.objects.get(project__slug="demo")
+    version_id = ModelAlias.objects.get(model=monitor.model, name=monitor.alias).version_id
+    Monitor.objects.filter(pk=monitor.pk).update(window_predictions=rows, window_hours=None, alert_emails=[])
+    PredictionLog.objects.filter(model_version_id=version_id).delete()
+    frame = credit_frame(rows, seed=7, drifted=True)
+    now = timezone.now()
+    entries = [
+        Entry(
+            version_id=version_id,
+            request_id=uuid.uuid4().hex,
+            created_at=now,
+            rows=len(part),
+            names=FEATURES,
+            columns={n: part[n].tolist() for n in FEATURES},
+            predictions=np.zeros(len(part), dtype=int),
+        )
+        for part in (frame.iloc[i : i + 100] for i in range(0, rows, 100))
+    ]
+    prediction_log_write(entries)
+    monitor.refresh_from_db()
+    job = services.monitor_run_start(monitor=monitor, user=user)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    services.drift_report_compute(job_id=job.pk)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    job.refresh_from_db()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "peak_mb": peak_mb,
+                "status": job.status,
+                "result": job.result,
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="folder to keep (and reuse) the Parquet files in")
+    parser.add_argument("--served", type=int, default=0, help="also time the job over N served predictions")
     parser.add_argument("--compare", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--served-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
+        return
+    if args.served_run:
+        served(args.served_run)
         return
     folder = Path(args.keep or tempfile.mkdtemp(prefix="steward-drift-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,6 +214,33 @@ def main() -> None:
     )
     load = os.getloadavg()[0]
     print(f"(load average {load:.1f} on {os.cpu_count()} cores; CPU s is fairer when shared)")
+    if args.served:
+        url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/steward_drift_bench")
+        # A fresh database each time: its artifacts live in this run's own folder.
+        for command in ("dropdb", "createdb"):
+            subprocess.run(
+                [command, "-h", "127.0.0.1", "-U", "postgres", url.rsplit("/", 1)[1]], capture_output=True
+            )
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "STEWARD_VAR_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
+        }
+        out = subprocess.run(
+            [sys.executable, __file__, "--served-run", str(args.served)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        job = json.loads(out.stdout.strip().splitlines()[-1])
+        result = job["result"] or {}
+        print(
+            f"{f'job, {args.served:,} served':24}{job['seconds']:>10.1f}{job['cpu_seconds']:>10.1f}"
+            f"{job['peak_mb']:>10.0f}  {job['status']}, dataset drift: {result.get('dataset_drift')} "
+            "(window read from the prediction log, 2,000 reference rows)"
+        )
     if not args.keep:
         for path in (reference, current):
             path.unlink()
