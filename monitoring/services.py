@@ -623,9 +623,15 @@ def _drift_report_work(job: Job) -> dict[str, Any]:
     reference_version = reference_for(monitor)
     if reference_version is None:
         raise ValidationError({"reference_dataset_version": "The monitor has no reference dataset."})
-    features = _feature_names(monitor, version)
+    in_reference = {c["name"] for c in reference_version.columns}
+    wanted = _feature_names(monitor, version)
+    # Features the reference does not hold cannot be compared: the report names them instead.
+    features = [f for f in wanted if f in in_reference]
+    not_in_reference = [f for f in wanted if f not in in_reference]
     jobs.job_progress(job=job, progress=2, message="Reading the current window")
     target = _target_column(reference_version, version)
+    if target not in in_reference:
+        target = None
     window = window_read(monitor, names=features)
     reference = DatasetColumns(reference_version, [*features, *([target] if target else [])])
     thresholds = monitor.threshold
@@ -662,6 +668,7 @@ def _drift_report_work(job: Job) -> dict[str, Any]:
         quality = found["data_quality"]
         per = quality["features"].values()
         quality.update(
+            not_in_reference=not_in_reference,
             current_rows=window.rows,
             missing=sum(q["missing"] for q in per),
             type_errors=sum(q["type_errors"] for q in per),
@@ -730,6 +737,7 @@ def alerts_evaluate(*, report: MonitorReport) -> list[Alert]:
     monitor = report.monitor
     now = timezone.now()
     notify: list[Alert] = []
+    retrained = False
     for kind, (holds, message, details) in _conditions(report).items():
         live = (
             Alert.objects.select_for_update()
@@ -748,8 +756,31 @@ def alerts_evaluate(*, report: MonitorReport) -> list[Alert]:
                 last_seen_at=now,
             )
             notify.append(alert)
-            if kind in (AlertKind.DRIFT, AlertKind.PERFORMANCE) and monitor.retrain_on_alert:
-                extra = retraining_start(monitor=monitor, alert=alert)
+            # One retraining per report, even when drift and performance alerts open together.
+            if (
+                kind in (AlertKind.DRIFT, AlertKind.PERFORMANCE)
+                and monitor.retrain_on_alert
+                and not retrained
+            ):
+                retrained = True
+                try:
+                    with transaction.atomic():
+                        extra = retraining_start(monitor=monitor, alert=alert)
+                except ValidationError as exc:
+                    # The recorded spec no longer holds (a column or dataset is gone): say so, once.
+                    extra = None
+                    if (
+                        not Alert.objects.filter(monitor=monitor, kind=AlertKind.RETRAINING)
+                        .exclude(status=AlertStatus.RESOLVED)
+                        .exists()
+                    ):
+                        extra = Alert.objects.create(
+                            monitor=monitor,
+                            kind=AlertKind.RETRAINING,
+                            opened_at=now,
+                            last_seen_at=now,
+                            message=f"{monitor}: retraining could not start: {'; '.join(exc.messages)}",
+                        )
                 if extra is not None:
                     notify.append(extra)
         elif holds:

@@ -322,3 +322,17 @@ def test_beat_runs_a_scheduled_monitor_as_a_report_job(editor, project, served):
     job = jobs.Job.objects.get(pk=job_id)
     assert job.kind == "drift_report" and job.params == {"monitor_id": body["id"]}
     assert monitor_scheduled_run_task.run(10**9) is None
+
+
+def test_a_feature_the_reference_lacks_is_named_not_compared(editor, project, served, eager):
+    from tests.experiments.test_datasets import csv_bytes, upload
+
+    with eager():
+        narrow = upload(
+            editor, project.slug, "narrow", csv_bytes(credit_frame().drop(columns=["debt"]))
+        ).json()
+    body = create(editor, project, reference_dataset_version=narrow["id"]).json()
+    send_traffic(editor, project, credit_frame(rows=300, seed=14))
+    report = run_report(editor, body["id"])
+    assert [f["feature"] for f in report["features"]] == ["income", "age", "region"]
+    assert report["data_quality"]["not_in_reference"] == ["debt"]

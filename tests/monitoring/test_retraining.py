@@ -103,3 +103,30 @@ def test_a_version_logged_from_a_script_gets_an_alert_that_retraining_needs_a_sp
     alert = services.retraining_start(monitor=monitor, alert=None)
     assert alert.kind == "retraining" and "needs a training spec" in alert.message
     assert not Retraining.objects.exists()
+
+
+def test_a_spec_that_no_longer_holds_opens_a_retraining_alert_instead(editor, project, champion):
+    from experiments.models import TrainingRun
+
+    TrainingRun.objects.filter(run=champion.run).update(resolved_features=["income", "shoe size"])
+    body = editor.post(
+        f"/api/v1/projects/{project.slug}/monitors/",
+        {"model": "scorer", "alias": "champion", "retrain_on_alert": True},
+        format="json",
+    ).json()
+    for i in range(0, 600, 100):
+        editor.post(
+            f"/api/v1/serve/{project.slug}/scorer/champion/predict",
+            {
+                "records": credit_frame(rows=600, seed=12, shift=SHIFT)
+                .iloc[i : i + 100][["income", "age", "debt", "region"]]
+                .to_dict("records")
+            },
+            format="json",
+        )
+    prediction_log.prediction_log_flush()
+    assert run_report(editor, body["id"])["dataset_drift"] is True
+    assert not Retraining.objects.exists()
+    alert = Alert.objects.get(kind="retraining")
+    assert "could not start" in alert.message and "shoe size" in alert.message
+    assert Alert.objects.filter(kind="drift", status="open").exists()
