@@ -23,5 +23,4 @@ urlpatterns = [
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/progress/", views.job_progress, name="job-progress"),
     path("models/", views.placeholder, {"section": "models"}, name="models"),
-    path("monitors/", views.placeholder, {"section": "monitors"}, name="monitors"),
 ]

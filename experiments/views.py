@@ -571,7 +571,7 @@ def job_detail(request, job_id: int):
 @login_required
 @require_GET
 def placeholder(request, section: str):
-    titles = {"models": "Models", "monitors": "Monitors"}
+    titles = {"models": "Models"}
     projects = projects_visible_to(request.user).distinct() if section == "models" else []
     return render(request, "pages/placeholder.html", {
         "title": titles[section], "nav": section, "section": section, "projects": projects,

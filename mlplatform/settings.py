@@ -362,3 +362,8 @@ FAIRNESS_BOOTSTRAP_SAMPLES = env.int("FAIRNESS_BOOTSTRAP_SAMPLES", default=100)
 EXPLANATION_MAX_ROWS = env.int("EXPLANATION_MAX_ROWS", default=1000)
 EXPLANATION_PERMUTATION_ROWS = env.int("EXPLANATION_PERMUTATION_ROWS", default=100)
 EXPLANATION_BACKGROUND_ROWS = env.int("EXPLANATION_BACKGROUND_ROWS", default=100)
+# Monitoring: the most predictions one drift report reads from the log (the newest ones), and
+# whether webhooks may go to loopback, private and link-local addresses (off: a webhook URL
+# cannot reach services inside the network). Alert emails go through Django's EMAIL_* settings.
+MONITOR_WINDOW_MAX_ROWS = env.int("MONITOR_WINDOW_MAX_ROWS", default=200_000)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("governance.urls_audit_api")),
     path("", include("governance.urls_api")),
     path("", include("governance.urls_analysis_api")),
+    path("", include("monitoring.urls_api")),
 ]
 
 
@@ -53,6 +54,7 @@ urlpatterns = [
     path("", include("governance.urls_cards")),
     path("", include("governance.urls")),
     path("", include("governance.urls_analysis")),
+    path("", include("monitoring.urls")),
     path("", include("experiments.urls")),
 ]
 

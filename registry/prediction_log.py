@@ -154,6 +154,12 @@ def _requeue(entries: list[Entry]) -> None:
         _cap_locked()
 
 
+def prediction_log_write(entries: list[Entry]) -> int:
+    """Write entries now, in the caller's transaction (predictions logged through the API for a
+    model served elsewhere), instead of through the background queue."""
+    return _write(entries)
+
+
 def prediction_log_flush() -> int:
     """Write everything queued now; returns how many predictions (input rows) were written.
 

@@ -141,13 +141,18 @@ class ClientRegistry(ClientBase):
         return self._json("PUT", f"{_model_url(project, model)}/aliases/{_path(alias)}/",
                           json_body={"version": int(version)})
 
-    def predict(self, project: str, model: str, alias_or_version: int | str, records: Any) -> dict[str, Any]:
+    def predict(self, project: str, model: str, alias_or_version: int | str, records: Any,
+                request_id: str | None = None) -> dict[str, Any]:
         """Score records (a list of dicts or a DataFrame) with the version an alias names now.
 
         Returns ``{"predictions", "probabilities" (classifiers), "model_version", "request_id"}``.
+        ``request_id`` (a UUID) names the request for labels sent later; the server makes one
+        when it is left out. Reusing one marks a retry of the same request: monitoring keeps
+        the first record logged under it.
         """
+        headers = {"X-Request-ID": str(request_id)} if request_id is not None else None
         return self._json("POST", f"/api/v1/serve/{_path(project, model, alias_or_version)}/predict",
-                          json_body={"records": records_json(records)})
+                          json_body={"records": records_json(records)}, headers=headers)
 
     def score_dataset(self, project: str, model: str, version_or_alias: int | str,
                       dataset_version_id: int) -> Job:

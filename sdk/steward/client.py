@@ -16,6 +16,7 @@ from urllib.parse import quote
 from steward._analyses import ClientAnalyses
 from steward._datasets import ClientDatasets, Job
 from steward._promotions import ClientPromotions
+from steward._monitoring import ClientMonitoring
 from steward._registry import ClientRegistry
 from steward.errors import AmbiguousIdError, NotFoundError, StewardError
 from steward.keys import metric_value, param_text
@@ -112,7 +113,7 @@ class StoredRun:
         )
 
 
-class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses):
+class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, ClientMonitoring):
     """Talks to one Steward server as one identity.
 
     ``Client()`` uses the configured URL and token (see :func:`steward.configure`);

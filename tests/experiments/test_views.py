@@ -345,4 +345,4 @@ def test_models_page_lists_the_users_projects(project, member):
     other = ExperimentFactory().project
     assert other.slug not in page
     assert viewer.get(reverse("governance:inbox")).status_code == 200
-    assert viewer.get(reverse("experiments:monitors")).status_code == 200
+    assert viewer.get(reverse("monitoring:index")).status_code == 200

@@ -107,6 +107,8 @@ class Command(BaseCommand):
         try:
             if not no_demo:
                 call_command("seed_demo", owner=admin.username, stdout=self.stdout)
+                # A served model with a monitor and drifted traffic (the monitoring app's command).
+                call_command("monitoring_demo", owner=admin.username, stdout=self.stdout)
             children = self._children(host, port, web_workers)
             stopping = threading.Event()
 
