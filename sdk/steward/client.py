@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from steward._analyses import ClientAnalyses
 from steward._datasets import ClientDatasets, Job
-from steward._promotions import ClientPromotions
 from steward._monitoring import ClientMonitoring
+from steward._promotions import ClientPromotions
 from steward._registry import ClientRegistry
 from steward.errors import AmbiguousIdError, NotFoundError, StewardError
 from steward.keys import metric_value, param_text
