@@ -30,6 +30,7 @@ from experiments.models import ColumnRole, DatasetVersion, Job, JobStatus, Train
 from governance import explain as shap_explain
 from governance import fairness
 from governance.models import AnalysisStatus, Explanation, FairnessReport
+from governance.signals import analysis_finished
 from governance.verdicts import FairnessThresholds
 from registry.models import ModelVersion, OutputKind, VersionStatus
 
@@ -48,9 +49,10 @@ logger = logging.getLogger(__name__)
 
 
 def thresholds_for_version(version: ModelVersion) -> FairnessThresholds:
-    """The fairness thresholds a version is judged by: the project defaults for now (a model's
-    policy decides them once policies exist)."""
-    return FairnessThresholds()
+    """The fairness thresholds a version is judged by: its model's policy (or the project's)."""
+    from governance.policies import policy_for_model
+
+    return policy_for_model(version.model).fairness_thresholds()
 
 
 # --- starting -------------------------------------------------------------------------------
@@ -257,8 +259,12 @@ def _finish(model, job_id: int) -> None:
     job = Job.objects.filter(pk=job_id).only("status", "error", "message").first()
     if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.QUEUED, JobStatus.RUNNING):
         return
-    model.objects.filter(job_id=job_id, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).update(
-        status=AnalysisStatus.FAILED, error=(job.error or job.message or job.status)[:5000])
+    rows = model.objects.filter(job_id=job_id, status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING])
+    version_ids = list(rows.values_list("version_id", flat=True))
+    rows.update(status=AnalysisStatus.FAILED, error=(job.error or job.message or job.status)[:5000])
+    kind = "fairness" if model is FairnessReport else "explanation"
+    for version_id in version_ids:
+        analysis_finished.send(sender=model, version_id=version_id, kind=kind)
 
 
 def _run(model, job_id: int, work) -> None:
@@ -327,11 +333,13 @@ def fairness_compute(*, job_id: int) -> None:
             source["positive_label"] = positive.item() if hasattr(positive, "item") else positive
         with transaction.atomic():
             jobs.job_guard(job=job)
-            FairnessReport.objects.filter(pk=report.pk, job=job).update(
+            stored = FairnessReport.objects.filter(pk=report.pk, job=job).update(
                 status=AnalysisStatus.SUCCEEDED, error="", groups=result["groups"], summary=result["summary"],
                 task=task, data_source=source, sensitive_features=list(data.sensitive.columns),
                 min_group_size=thresholds.min_group_size,
             )
+            if stored:  # open promotion requests for this version are judged again
+                analysis_finished.send(sender=FairnessReport, version_id=report.version_id, kind="fairness")
         return {"groups": len(result["groups"]), "features": list(result["summary"]), "rows": len(y_true)}
 
     _run(FairnessReport, job_id, work)
@@ -404,7 +412,9 @@ def explanation_compute(*, job_id: int) -> None:
         }
         with transaction.atomic():
             jobs.job_guard(job=job)
-            Explanation.objects.filter(pk=explanation.pk, job=job).update(**fields)
+            if Explanation.objects.filter(pk=explanation.pk, job=job).update(**fields):
+                analysis_finished.send(sender=Explanation, version_id=explanation.version_id,
+                                       kind="explanation")
         return {"explainer": explained.explainer, "output": explained.output, "rows": len(rows),
                 "additivity_ok": explained.additivity_ok}
 

@@ -2,23 +2,24 @@
 
 from celery import shared_task
 
+from core.tasks import TASK_OPTIONS
 from experiments.jobs import job_kind_register
 from monitoring import services
 
 WEBHOOK_MAX_RETRIES = 5
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def drift_report_task(job_id: int) -> None:
     services.drift_report_compute(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def retraining_task(job_id: int) -> None:
     services.retraining_compute(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def monitor_scheduled_run_task(monitor_id: int) -> int | None:
     """What django-celery-beat runs for a scheduled monitor: a drift report job."""
     from monitoring.models import Monitor
@@ -29,12 +30,12 @@ def monitor_scheduled_run_task(monitor_id: int) -> int | None:
     return services.monitor_run_start(monitor=monitor, user=monitor.created_by).pk
 
 
-@shared_task(acks_late=True)
+@shared_task(**TASK_OPTIONS)
 def alert_notify_task(alert_id: int) -> None:
     services.alert_notify(alert_id=alert_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
+@shared_task(bind=True, **{**TASK_OPTIONS, "max_retries": WEBHOOK_MAX_RETRIES})
 def alert_webhook_task(self, delivery_id: int) -> None:
     # A receiver that is down or answers an error is tried again after 2, 4, 8, 16, 32 s.
     if (

@@ -29,16 +29,23 @@ def analysis_status(status: str):
 
 @register.filter
 def rate(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    # A metric the audit did not compute for a group reaches here as None or "" (a missing key).
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
 @register.filter
 def ci(value, interval) -> str:
-    if value is None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "—"
     if not interval or None in interval:
         return f"{value:.3f}"
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+@register.filter
+def ci_of(summary: dict, metric: str) -> str:
+    """A summary's metric with its bootstrap interval, when the audit computed one."""
+    return ci(summary.get(metric), (summary.get("ci") or {}).get(metric))
 
 
 @register.filter

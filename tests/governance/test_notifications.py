@@ -54,6 +54,7 @@ def receiver():
 @pytest.mark.django_db
 def test_delivery_emails_each_reviewer_and_signs_the_webhook(project, model, people, receiver, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on this machine
     Policy.objects.create(project=project, webhook_url=receiver.url, webhook_secret=SECRET)
     request = promotions.promotion_request_create(
         model=model, version=make_version(model, author=people["author"]), alias="champion",
@@ -74,12 +75,13 @@ def test_delivery_emails_each_reviewer_and_signs_the_webhook(project, model, peo
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_the_review_request(project, model, people, receiver, queue, start_worker,
-                                                   tmp_path):
+                                                   tmp_path, settings):
     import time
 
     mail_dir = tmp_path / "mail"
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on this machine
     worker = start_worker(queue, env={"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-                                      "EMAIL_FILE_PATH": str(mail_dir)})
+                                      "EMAIL_FILE_PATH": str(mail_dir), "WEBHOOK_ALLOW_PRIVATE": "true"})
     Policy.objects.create(project=project, webhook_url=receiver.url, webhook_secret=SECRET)
     # Created outside a test transaction: the task is sent on commit, as in a web request.
     request = promotions.promotion_request_create(

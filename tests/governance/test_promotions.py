@@ -279,6 +279,22 @@ def test_a_version_whose_file_checks_finish_later_moves_when_ready(model, people
         model_version_status_changed.send(sender=type(version), version=version,
                                           old_status=VersionStatus.PENDING_CHECKS,
                                           new_status=VersionStatus.READY)
+    # Ready queues the version's fairness audit and explanation: the alias waits for them...
+    assert _alias(model) is None
+    from governance.models import AnalysisStatus, Explanation, FairnessReport
+    from governance.signals import analysis_finished
+
+    assert FairnessReport.objects.get(version=version).status == AnalysisStatus.QUEUED
+    # ...and moves when the last one finishes, as their jobs report it.
+    finished = {
+        "fairness": (FairnessReport, {"task": "classification", "summary": {
+            "sex": {"demographic_parity_ratio": 0.95, "equalized_odds_difference": 0.02}}}),
+        "explanation": (Explanation, {"explainer": "tree", "output": "log_odds"}),
+    }
+    for kind, (table, fields) in finished.items():
+        table.objects.filter(version=version).update(status=AnalysisStatus.SUCCEEDED, **fields)
+        with django_capture_on_commit_callbacks(execute=True):
+            analysis_finished.send(sender=table, version_id=version.pk, kind=kind)
     assert _alias(model) == version.version
 
 
