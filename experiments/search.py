@@ -2,6 +2,11 @@
 
     metrics.acc > 0.9 and params.model = 'rf' and tags.`team/name` = 'x'
         and attributes.status IN ('FINISHED', 'KILLED')
+    (params.model = 'rf' or params.model = 'gb') and params.C > 0.5
+
+Beyond MLflow's language: OR (AND binds tighter) and parentheses, and a param
+compared with a number (``params.C > 0.5``, ``params.depth = 3``) compares as
+numbers; a run whose value is not a number does not match.
 
 The text is tokenised and parsed here; user values only ever reach the
 database as query parameters. A comparison on a value a run does not have
@@ -24,14 +29,15 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import reduce
-from operator import or_
+from operator import and_, or_
 from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, F, FilteredRelation, Lookup, OuterRef, Q
+from django.db.models import Case, Exists, F, FilteredRelation, FloatField, Lookup, OuterRef, Q, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from accounts.models import Project
@@ -249,8 +255,6 @@ def _expect_identifier(lex: _Lexer, what: str) -> Token:
         return token
     if token.kind == "word" and token.text.lower() in ATTRIBUTES:
         lex.fail(f"Write attributes.{token.text.lower()} rather than '{token.text}'", token.pos)
-    if token.kind == "(":
-        lex.fail("Parentheses are only allowed around an IN list", token.pos)
     lex.fail(
         f"Expected {what} such as metrics.acc, params.model, tags.team or attributes.status, "
         f"found {token.describe()}",
@@ -280,8 +284,20 @@ def _ms_to_datetime(ms: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
-def _literal(lex: _Lexer, ident: Token, vtype: str) -> Any:
+_NUMERIC_TEXT_RE = re.compile(r"\s*[+-]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][+-]?\d{1,2})?\s*")
+
+
+def _literal(lex: _Lexer, ident: Token, vtype: str, op: str = "=") -> Any:
     token = lex.next()
+    if vtype == TEXT and ident.value[0] == "param":
+        # A param compared with a number compares as a number; an order needs one.
+        if token.kind == "number":
+            return token.value
+        if op in (">", ">=", "<", "<="):
+            if token.kind == "string" and _NUMERIC_TEXT_RE.fullmatch(token.value):
+                return float(token.value)
+            lex.fail(f"{ident.text} {op} compares {ident.text} as a number, and {token.describe()} "
+                     "is not a number", token.pos)
     if vtype in (NUMBER, TIME):
         if token.kind != "number":
             lex.fail(f"{ident.text} compares with a number, found {token.describe()}", token.pos)
@@ -328,13 +344,17 @@ def _condition(lex: _Lexer) -> Condition:
     kind, key = _resolve(lex, ident)
     vtype = _value_type(kind, key)
     op, op_token = _comparator(lex, ident)
-    allowed = OPS_FOR_TYPE[vtype]
+    allowed = OPS_FOR_TYPE[vtype] if kind != "param" else TEXT_OPS + (">", ">=", "<", "<=")
     if op not in allowed:
         lex.fail(f"{op} is not valid for {ident.text}: use one of {', '.join(allowed)}", op_token.pos)
     if op in ("IN", "NOT IN"):
         value: Any = _in_list(lex, ident, vtype)
+        if len({type(item) for item in value}) > 1:
+            lex.fail(f"The IN list of {ident.text} mixes numbers and strings", ident.pos)
     else:
-        value = _literal(lex, ident, vtype)
+        value = _literal(lex, ident, vtype, op)
+        if isinstance(value, float) and op in ("LIKE", "ILIKE"):
+            lex.fail(f"{op} compares {ident.text} with a quoted pattern, found a number", ident.pos)
     return Condition(kind, key, op, value, ident.pos)
 
 
@@ -350,26 +370,78 @@ def _check_text(text: Any, field: str, max_length: int) -> str:
     return text
 
 
-def parse_filter(text: str | None) -> list[Condition]:
-    """Parse a filter string into conditions joined by AND; '' means no condition."""
+@dataclass(frozen=True)
+class Group:
+    """Conditions (or groups) joined by one connective."""
+
+    op: str  # AND, OR
+    items: tuple  # of Condition | Group
+    pos: int
+
+
+MAX_DEPTH = 20
+
+
+class _FilterParser:
+    """expr := conj (OR conj)*;  conj := primary (AND primary)*;  primary := '(' expr ')' | condition."""
+
+    def __init__(self, lex: _Lexer):
+        self.lex = lex
+        self.count = 0
+
+    def expr(self, depth: int) -> Condition | Group:
+        start = self.lex.peek().pos
+        items = [self.conj(depth)]
+        while self._word("OR"):
+            self.lex.next()
+            items.append(self.conj(depth))
+        return items[0] if len(items) == 1 else Group("OR", tuple(items), start)
+
+    def conj(self, depth: int) -> Condition | Group:
+        start = self.lex.peek().pos
+        items = [self.primary(depth)]
+        while self._word("AND"):
+            self.lex.next()
+            items.append(self.primary(depth))
+        return items[0] if len(items) == 1 else Group("AND", tuple(items), start)
+
+    def primary(self, depth: int) -> Condition | Group:
+        token = self.lex.peek()
+        if token.kind == "(":
+            if depth >= MAX_DEPTH:
+                self.lex.fail(f"Parentheses nest at most {MAX_DEPTH} deep", token.pos)
+            self.lex.next()
+            inner = self.expr(depth + 1)
+            closing = self.lex.next()
+            if closing.kind != ")":
+                self.lex.fail(f"Expected AND, OR or ')' to close the '(' at position {token.pos + 1}, "
+                              f"found {closing.describe()}", closing.pos)
+            return inner
+        self.count += 1
+        if self.count > MAX_CONDITIONS:
+            self.lex.fail(f"A filter holds at most {MAX_CONDITIONS} conditions", token.pos)
+        return _condition(self.lex)
+
+    def _word(self, word: str) -> bool:
+        token = self.lex.peek()
+        return token.kind == "word" and token.value == word
+
+
+def parse_filter(text: str | None) -> list[Condition | Group]:
+    """Parse a filter string into terms joined by AND (a term: a condition or an OR group); '' is none."""
     text = _check_text(text, "filter", MAX_FILTER_LENGTH)
     lex = _Lexer(text, "filter")
     if lex.peek().kind == "end":
         return []
-    conditions = []
-    while True:
-        conditions.append(_condition(lex))
-        token = lex.next()
-        if token.kind == "end":
-            break
-        if token.kind == "word" and token.value == "AND":
-            if len(conditions) >= MAX_CONDITIONS:
-                lex.fail(f"A filter holds at most {MAX_CONDITIONS} conditions", token.pos)
-            continue
-        if token.kind == "word" and token.value == "OR":
-            lex.fail("OR is not supported: join conditions with AND", token.pos)
-        lex.fail(f"Expected AND or the end of the filter, found {token.describe()}", token.pos)
-    return conditions
+    tree = _FilterParser(lex).expr(0)
+    token = lex.next()
+    if token.kind != "end":
+        if token.kind == ")":
+            lex.fail("Unmatched ')'", token.pos)
+        lex.fail(f"Expected AND, OR or the end of the filter, found {token.describe()}", token.pos)
+    if isinstance(tree, Group) and tree.op == "AND":
+        return list(tree.items)
+    return [tree]
 
 
 @dataclass(frozen=True)
@@ -509,9 +581,26 @@ def _time_filters(field: str, op: str, ms: int) -> list:
 _VALUE_MODELS = {"metric": LatestMetric, "param": Param, "tag": Tag}
 
 
+# The text of a number that a double holds without overflow, on every database.
+_NUMERIC_SQL_RE = r"^\s*[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,2})?\s*$"
+
+
+def _numeric(condition: Condition) -> bool:
+    value = condition.value
+    return condition.kind == "param" and (
+        isinstance(value, float) or (isinstance(value, list) and isinstance(value[0], float)))
+
+
 def condition_filters(condition: Condition) -> list:
     """ORM filter arguments for one condition, to apply to a Run queryset."""
     c = condition
+    if _numeric(c):
+        # CASE, not a WHERE on the text first: the database may evaluate the cast before another
+        # condition, and casting 'rbf' to a number is an error on PostgreSQL.
+        rows = Param.objects.filter(run=OuterRef("pk"), key=c.key).annotate(number=Case(
+            When(value__regex=_NUMERIC_SQL_RE, then=Cast("value", FloatField())),
+            default=None, output_field=FloatField()))
+        return [Exists(rows.filter(*_value_filters("number", c.op, c.value, nullable=True)))]
     if c.kind in _VALUE_MODELS:
         rows = _VALUE_MODELS[c.kind].objects.filter(run=OuterRef("pk"), key=c.key)
         # NaN is stored as NULL: a NULL value matches no comparison.
@@ -521,6 +610,14 @@ def condition_filters(condition: Condition) -> list:
     if attribute.type == TIME:
         return _time_filters(attribute.field, c.op, c.value)
     return _value_filters(attribute.field, c.op, c.value, attribute.nullable)
+
+
+def term_q(term: Condition | Group) -> Q:
+    """A condition or a group of them as one Q."""
+    if isinstance(term, Condition):
+        return reduce(and_, (Q(f) for f in condition_filters(term)))
+    parts = [term_q(item) for item in term.items]
+    return reduce(or_ if term.op == "OR" else and_, parts)
 
 
 _VALUE_RELATIONS = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
@@ -705,7 +802,10 @@ def _page_query(
     nullable = [key.nullable for key in order]
     filters = []
     for condition in conditions:
-        positions = joined.get((condition.kind, condition.key))
+        if isinstance(condition, Group):
+            filters.append(term_q(condition))
+            continue
+        positions = joined.get((condition.kind, condition.key)) if not _numeric(condition) else None
         if positions:
             for i in positions:
                 nullable[i] = False
