@@ -41,7 +41,7 @@ from django.db.models.functions import Cast
 from django.http import Http404
 
 from accounts.models import Project
-from experiments.models import KEY_MAX_LENGTH, Experiment, LatestMetric, Param, Run, Tag
+from experiments.models import KEY_MAX_LENGTH, Experiment, LatestMetric, Lifecycle, Param, Run, Tag
 from experiments.selectors import RunDetails, runs_with_details
 from experiments.validation import KEY_RE
 
@@ -771,6 +771,27 @@ class _PageQuery:
         return page, _token_encode(values, value_of(last, "pk"), self.fingerprint)
 
 
+# MLflow's run_view_type: the trash is left out unless asked for.
+ACTIVE_ONLY, DELETED_ONLY, ALL = "active_only", "deleted_only", "all"
+VIEW_TYPES = (ACTIVE_ONLY, DELETED_ONLY, ALL)
+
+
+def view_type_clean(value: Any) -> str:
+    text = value.lower() if isinstance(value, str) else value
+    if text not in VIEW_TYPES:
+        _fail("view_type", f"Must be one of {', '.join(VIEW_TYPES)}.")
+    return text
+
+
+def runs_in_view(runs, view_type: str):
+    """Runs narrowed to a view type: active ones, the trash, or both."""
+    if view_type == ACTIVE_ONLY:
+        return runs.filter(lifecycle=Lifecycle.ACTIVE)
+    if view_type == DELETED_ONLY:
+        return runs.filter(lifecycle=Lifecycle.DELETED)
+    return runs
+
+
 def _page_query(
     *,
     project: Project,
@@ -779,13 +800,15 @@ def _page_query(
     order_by: list[str] | None,
     max_results: int,
     page_token: str | None,
+    view_type: str = ACTIVE_ONLY,
 ) -> _PageQuery:
     conditions = parse_filter(filter_string)
     order = parse_order_by(order_by) or DEFAULT_ORDER
     max_results = _check_max_results(max_results)
-    fingerprint = _fingerprint(project, experiment_ids, filter_string or "", order)
+    view_type = view_type_clean(view_type)
+    fingerprint = _fingerprint(project, experiment_ids, f"{view_type}:{filter_string or ''}", order)
 
-    runs = Run.objects.filter(project=project)
+    runs = runs_in_view(Run.objects.filter(project=project), view_type)
     if experiment_ids is not None:
         runs = runs.filter(experiment_id__in=experiment_ids)
     relations, annotations, names = _sort_annotations(order)
@@ -842,6 +865,7 @@ def runs_search(
     order_by: list[str] | None = None,
     max_results: int = DEFAULT_MAX_RESULTS,
     page_token: str | None = None,
+    view_type: str = ACTIVE_ONLY,
 ) -> tuple[list[Run], str | None]:
     """One page of a project's runs matching the filter, and the token of the next page.
 
@@ -850,7 +874,7 @@ def runs_search(
     """
     query = _page_query(
         project=project, experiment_ids=experiment_ids, filter_string=filter_string,
-        order_by=order_by, max_results=max_results, page_token=page_token,
+        order_by=order_by, max_results=max_results, page_token=page_token, view_type=view_type,
     )
     page, next_token = query.cut(list(query.runs[: query.max_results + 1]), getattr)
     _relations_attach(page, project)
@@ -866,7 +890,7 @@ def runs_search(
 ROW_FIELDS = (
     "id", "name", "experiment_id", "status", "start_time", "end_time", "notes", "error", "seed",
     "git_commit", "git_branch", "git_dirty", "entry_point", "host", "python_version", "packages",
-    "parent_id",
+    "parent_id", "lifecycle", "deleted_at",
 )
 
 
@@ -878,6 +902,7 @@ def runs_search_rows(
     order_by: list[str] | None = None,
     max_results: int = DEFAULT_MAX_RESULTS,
     page_token: str | None = None,
+    view_type: str = ACTIVE_ONLY,
 ) -> tuple[list[dict], str | None]:
     """``runs_search`` as plain rows, for callers that only turn runs into JSON.
 
@@ -887,7 +912,7 @@ def runs_search_rows(
     """
     query = _page_query(
         project=project, experiment_ids=experiment_ids, filter_string=filter_string,
-        order_by=order_by, max_results=max_results, page_token=page_token,
+        order_by=order_by, max_results=max_results, page_token=page_token, view_type=view_type,
     )
     postgres = connection.vendor == "postgresql"
     details = ("details_params", "details_metrics", "details_tags") if postgres else ()

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from experiments import artifacts, jobs, services
+from experiments import artifacts, jobs, services, trash
 from experiments.jobs import job_kind_register
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,16 @@ def artifacts_verify_task(job_id: int) -> None:
 @shared_task(acks_late=True)
 def jobs_reap_stale_task() -> dict:
     return jobs.jobs_reap_stale()
+
+
+@shared_task(acks_late=True)
+def trash_purge_task(job_id: int) -> None:
+    trash.trash_purge(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def trash_purge_schedule_task() -> None:
+    trash.trash_purge_enqueue()
 
 
 @worker_ready.connect
@@ -46,5 +56,6 @@ def _reap_on_start(**_) -> None:
 
 job_kind_register("run_summary", lambda job_id: run_summary_task.delay(job_id))
 job_kind_register("artifact_verify", lambda job_id: artifacts_verify_task.delay(job_id))
+job_kind_register(trash.PURGE_JOB_KIND, lambda job_id: trash_purge_task.delay(job_id))
 
 from experiments import tasks_datasets  # noqa: E402,F401 - registers the dataset and training job kinds

@@ -257,9 +257,13 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-reap-stale": {"task": "experiments.tasks.jobs_reap_stale_task", "schedule": 60.0},
+    "trash-purge": {"task": "experiments.tasks.trash_purge_schedule_task", "schedule": 3600.0},
 }
 # A running job whose heartbeat is older than this is taken as dead.
 JOB_STALE_AFTER_SECONDS = env.int("JOB_STALE_AFTER_SECONDS", default=300)
+# Deleted runs and experiments stay in the trash (restorable) this many days before the purge job
+# removes them and their artifact files.
+TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

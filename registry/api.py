@@ -194,6 +194,13 @@ class VersionDetailApi(APIView):
         version = selectors.version_by_ref(model, ref)
         return Response(version_output(version, show_pii=can_see_pii(request.user, model.project)))
 
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, slug, name, ref):
+        """Delete a version (editor); refused with 409 while an alias points at it."""
+        model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        services.model_version_delete(version=selectors.version_by_ref(model, ref), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class VersionCheckJobApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
