@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser-deps bench-deps clean
+.PHONY: install run test lint browser-deps bench-deps clean docs token password migrate seed-demo
 
 $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,34 @@ run: install
 	@$(BIN)/python scripts/ensure_secret_key.py
 	$(BIN)/python manage.py steward_run
 
+# manage.py commands through the project's virtualenv, so they work pasted into any shell.
+MANAGE := $(BIN)/python manage.py
+define need_user
+	@test "$(origin USER)" = "command line" || { echo "Name the account: make $@ USER=<username>" >&2; exit 2; }
+endef
+
+token: install  ## make token USER=alice: print a new API token for alice
+	$(need_user)
+	@$(BIN)/python scripts/ensure_secret_key.py
+	@$(MANAGE) create_token "$(USER)"
+
+password: install  ## make password USER=alice: set a new password for alice
+	$(need_user)
+	@$(BIN)/python scripts/ensure_secret_key.py
+	@$(MANAGE) changepassword "$(USER)"
+
+migrate: install
+	@$(BIN)/python scripts/ensure_secret_key.py
+	$(MANAGE) migrate
+
+seed-demo: install
+	@$(BIN)/python scripts/ensure_secret_key.py
+	$(MANAGE) seed_demo
+
+# The documentation site (docs/ and the SDK's docstrings) in site/; warnings are errors.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -27,7 +55,7 @@ lint: install
 browser-deps:
 	sh scripts/ensure-chromium.sh
 
-test: install browser-deps lint
+test: install browser-deps lint docs
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(BIN)/pytest
 
 # MLflow, the peer the benchmarks compare against, lives in its own environment.
@@ -36,4 +64,4 @@ bench-deps: install
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
 clean:
-	rm -rf $(VENV) .venv-bench var
+	rm -rf $(VENV) .venv-bench var site

@@ -359,7 +359,8 @@ def _bearer_token(request) -> str | None:
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
 @require_POST
 def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
-    """POST /api/v1/serve/<project>/<model>/<alias-or-version>/predict
+    """POST /api/v1/serve/<project>/<model>/<alias-or-version>/predict (documented in OpenAPI by
+    ``mlplatform.openapi.serving_endpoint``).
 
     A plain Django view rather than a DRF one: it runs for every prediction, and
     DRF's request wrapping, negotiation and rendering cost more than the model.
@@ -379,5 +380,7 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
         if isinstance(exc, exceptions.AuthenticationFailed):
             throttling.token_failure_record(request)
         return _error_response(exc)
-    return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-                        content_type="application/json")
+    response = HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+                            content_type="application/json")
+    response["X-Request-ID"] = body["request_id"]
+    return response
