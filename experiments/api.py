@@ -210,7 +210,7 @@ class RunDetailApi(APIView):
         """Move the run to the trash (editor): hidden from tables and search, restorable until purged."""
         from experiments import trash
 
-        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
         return Response(run_output(trash.run_delete(run=run, user=request.user)))
 
 

@@ -45,7 +45,7 @@ class RunRestoreApi(APIView):
     @extend_schema(operation_id="v1_run_restore", request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, run_id):
         """Take a run out of the trash (editor)."""
-        run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
         return Response(run_output(trash.run_restore(run=run, user=request.user)))
 
 

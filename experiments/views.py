@@ -328,7 +328,9 @@ def run_detail(request, run_id):
     return render(request, "experiments/run.html", {
         "run": run, "project": run.project, "experiment": run.experiment,
         "params": params, "metrics": metrics, "tags": tags, "entries": entries,
-        "can_edit": role >= Role.EDITOR, "notes_form": NotesForm(initial={"notes": run.notes}),
+        "can_edit": role >= Role.EDITOR and run.lifecycle == Lifecycle.ACTIVE,
+        "can_restore": role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED,
+        "notes_form": NotesForm(initial={"notes": run.notes}),
         "tag_form": TagForm(), "job": _latest_summary_job(run),
         "chart_config": {
             "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],

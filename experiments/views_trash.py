@@ -48,7 +48,7 @@ def trash_page(request, slug):
 @login_required
 @require_POST
 def run_delete(request, run_id):
-    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
     trash.run_delete(run=run, user=request.user)
     messages.success(request, f"Run “{run.name or str(run.pk)[:8]}” moved to the trash. "
                               f"It is purged after {settings.TRASH_RETENTION_DAYS} days unless restored.")
@@ -58,7 +58,7 @@ def run_delete(request, run_id):
 @login_required
 @require_POST
 def run_restore(request, run_id):
-    run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
+    run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
     try:
         trash.run_restore(run=run, user=request.user)
     except Conflict as exc:

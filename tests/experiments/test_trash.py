@@ -116,3 +116,19 @@ def test_purge_is_queued_once_however_often_beat_asks(django_capture_on_commit_c
         second = trash.trash_purge_enqueue()
     assert first is not None and second is None
     assert Job.objects.filter(kind=trash.PURGE_JOB_KIND, status=JobStatus.QUEUED).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_in_the_trash_is_read_only_until_restored(editor, project, runs):
+    run = runs["a"]
+    editor.delete(f"/api/v1/runs/{run.pk}/")
+    refused = editor.post(f"/api/v1/runs/{run.pk}/batch/", {"params": [{"key": "lr", "value": 0.1}]},
+                          format="json")
+    assert refused.status_code == 403 and "in the trash" in refused.json()["error"]["message"]
+    assert editor.get(f"/api/v1/runs/{run.pk}/").status_code == 200
+    # Deleting it again changes nothing and is not an error.
+    assert editor.delete(f"/api/v1/runs/{run.pk}/").status_code == 200
+    editor.post(f"/api/v1/runs/{run.pk}/restore/")
+    again = editor.post(f"/api/v1/runs/{run.pk}/batch/", {"params": [{"key": "lr", "value": 0.1}]},
+                        format="json")
+    assert again.status_code == 201
