@@ -253,7 +253,9 @@ def _pii_from_datasets(run: Run) -> set[str]:
 def _run_metrics(run: Run) -> dict[str, Any]:
     from experiments.validation import float_out
 
-    return {k: float_out(v) for k, v in run.latest_metrics.values_list("key", "value")}
+    # What describes the machine (system/...) is not a score of the model.
+    rows = run.latest_metrics.exclude(key__startswith="system/").values_list("key", "value")
+    return {k: float_out(v) for k, v in rows}
 
 
 def model_version_create(

@@ -79,3 +79,16 @@ def test_the_purge_keeps_a_run_a_model_version_came_from(settings, run, versions
     result = trash.trash_purge_due()
     assert result["runs_kept"] == [str(run.pk)] and result["runs_purged"] == []
     assert Run.objects.filter(pk=run.pk).exists() and run.artifacts.exists()
+
+
+@pytest.mark.django_db
+def test_metrics_at_registration_leave_out_the_machines_system_metrics(project, run, editor, iris_logreg):
+    from experiments import services as run_services
+
+    point = run_services.MetricPoint
+    run_services.metrics_log(run=run, points=[point("val_accuracy", 0.9, 0, 1),
+                                              point("system/fit_seconds", 3.2, 0, 1)])
+    model, X = iris_logreg
+    store_model(run, model, example=X)
+    version = register(project=project, run=run, user=editor.user, name="iris", check=False)
+    assert version.metrics == {"val_accuracy": 0.9}
