@@ -394,6 +394,7 @@ class Client(ClientDatasets, ClientRegistry):
         filter: str | None = None,  # noqa: A002 - the API's own name
         order_by: str | list[str] | None = None,
         max_results: int = 100,
+        view_type: str = "active_only",
     ):
         """:meth:`search_runs` as a pandas DataFrame (needs pandas).
 
@@ -404,7 +405,7 @@ class Client(ClientDatasets, ClientRegistry):
         import pandas as pd
 
         rows = []
-        for run in self.search_runs(project, experiment, filter, order_by, max_results):
+        for run in self.search_runs(project, experiment, filter, order_by, max_results, view_type):
             row: dict[str, Any] = {
                 "run_id": run.id, "experiment": run.experiment, "name": run.name, "status": run.status,
                 "start_time": pd.Timestamp(run.info["start_time"]) if run.info.get("start_time") else None,

@@ -17,6 +17,13 @@ def test_delete_and_restore_runs_and_experiments(steward_server, account):
         assert [r.name for r in client.search_runs(experiment="trash-sdk")] == ["kept"]
         trashed = client.search_runs(experiment="trash-sdk", view_type="deleted_only")
         assert [r.name for r in trashed] == ["gone"]
+        steward.configure(url=steward_server.url, token=account.token, project=account.project)
+        try:
+            listed = steward.search_runs(experiment_names=["trash-sdk"], run_view_type="DELETED_ONLY",
+                                         output_format="list")
+        finally:
+            steward.reset_configuration()
+        assert [r.name for r in listed] == ["gone"]
         assert client.restore_run(gone.id).info["lifecycle"] == "active"
 
         experiment = client.get_experiment_by_name("trash-sdk")
