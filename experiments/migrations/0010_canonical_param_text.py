@@ -5,12 +5,13 @@ came by: ``np.float64(1.0)`` from the SDK, ``true`` (REST) or ``True`` (autolog)
 ``""`` for ``None`` from the SDK and ``None`` from autolog. Every path now stores
 MLflow's form (``str()`` of the plain Python value, ``validation.param_text``);
 this rewrites what is already stored to it, so filters find a value however it
-was logged. An empty param value can only have come from ``None`` (the SDK wrote
+was logged (a training job's list and dict params, written as JSON, included). An empty param value can only have come from ``None`` (the SDK wrote
 ``""`` for it), so it becomes ``None``; tags keep empty values and lowercase words,
 which people do set on purpose.
 """
 
 import ast
+import json
 import re
 
 from django.db import migrations
@@ -56,10 +57,27 @@ def _rewrite(model, *, param: bool) -> None:
         model.objects.bulk_update(changed, ["value"])
 
 
+def _training_json(param_model, training_runs) -> None:
+    """Training jobs wrote list and dict params as JSON ('["a", null]'); str() writes "['a', None]"."""
+    changed = []
+    rows = param_model.objects.filter(run_id__in=training_runs, value__regex=r"^[\[{]")
+    for row in rows.only("pk", "value").iterator(chunk_size=BATCH):
+        try:
+            value = str(json.loads(row.value))
+        except ValueError:
+            continue
+        if value != row.value:
+            row.value = value
+            changed.append(row)
+    for start in range(0, len(changed), BATCH):
+        param_model.objects.bulk_update(changed[start:start + BATCH], ["value"])
+
+
 def forwards(apps, schema_editor):
+    training_runs = apps.get_model("experiments", "TrainingRun").objects.values("run_id")
+    _training_json(apps.get_model("experiments", "Param"), training_runs)
     _rewrite(apps.get_model("experiments", "Param"), param=True)
     _rewrite(apps.get_model("experiments", "Tag"), param=False)
-    training_runs = apps.get_model("experiments", "TrainingRun").objects.values("run_id")
     for name in ("Metric", "LatestMetric", "MetricRollup"):
         apps.get_model("experiments", name).objects.filter(
             run_id__in=training_runs, key="fit_seconds").update(key="system/fit_seconds")

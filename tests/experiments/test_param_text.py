@@ -81,13 +81,18 @@ def test_migration_rewrites_stored_rows_and_moves_the_fit_time_under_system():
     Tag.objects.create(run=run, key="note", value="")
     trained = RunFactory()
     TrainingRun.objects.create(run=trained, spec={}, resolved_features=[])
+    Param.objects.create(run=trained, key="class_weight", value='{"0": 1, "1": 5}')
+    Param.objects.create(run=trained, key="hidden", value="[100, null]")
+    Param.objects.create(run=run, key="script_json", value='["kept", "as", "logged"]')
     for target in (run, trained):
         Metric.objects.create(run=target, key="fit_seconds", value=1.5, step=0, timestamp=1)
         LatestMetric.objects.create(run=target, key="fit_seconds", value=1.5, step=0, timestamp=1)
 
     migration.forwards(apps, None)
     assert dict(run.params.values_list("key", "value")) == {
-        "C": "1.0", "depth": "None", "flag": "True", "model": "rf"}
+        "C": "1.0", "depth": "None", "flag": "True", "model": "rf", "script_json": '["kept", "as", "logged"]'}
+    assert dict(trained.params.values_list("key", "value")) == {
+        "class_weight": "{'0': 1, '1': 5}", "hidden": "[100, None]"}
     assert Tag.objects.get(run=run, key="note").value == ""
     # Only a training job's timing is the machine's; a script's own fit_seconds is left alone.
     assert set(Metric.objects.filter(run=trained).values_list("key", flat=True)) == {"system/fit_seconds"}
