@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser-deps bench-deps mlflow2-client clean
+.PHONY: install run test lint browser-deps bench-deps mlflow2-client clean docs token password migrate seed-demo verify-audit-log
 
 $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,38 @@ install: $(STAMP)
 run: install
 	@$(BIN)/python scripts/ensure_secret_key.py
 	$(BIN)/python manage.py steward_run
+
+# manage.py commands through the project's virtualenv, so they work pasted into any shell.
+MANAGE := $(BIN)/python manage.py
+define need_user
+	@test "$(origin USER)" = "command line" || { echo "Name the account: make $@ USER=<username>" >&2; exit 2; }
+endef
+
+token: install  ## make token USER=alice: print a new API token for alice
+	$(need_user)
+	@$(BIN)/python scripts/ensure_secret_key.py
+	@$(MANAGE) create_token "$(USER)"
+
+password: install  ## make password USER=alice: set a new password for alice
+	$(need_user)
+	@$(BIN)/python scripts/ensure_secret_key.py
+	@$(MANAGE) changepassword "$(USER)"
+
+migrate: install
+	@$(BIN)/python scripts/ensure_secret_key.py
+	$(MANAGE) migrate
+
+seed-demo: install
+	@$(BIN)/python scripts/ensure_secret_key.py
+	$(MANAGE) seed_demo
+
+verify-audit-log: install  ## exits 1 naming the first broken link of the audit log's hash chain
+	@$(BIN)/python scripts/ensure_secret_key.py
+	$(MANAGE) verify_audit_log
+
+# The documentation site (docs/ and the SDK's docstrings) in site/; warnings are errors.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
 
 lint: install
 	$(BIN)/ruff check .
@@ -36,7 +68,7 @@ $(MLFLOW2)/.installed-stamp: requirements-mlflow2.txt
 
 mlflow2-client: $(MLFLOW2)/.installed-stamp
 
-test: install browser-deps mlflow2-client lint
+test: install browser-deps mlflow2-client lint docs
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(BIN)/pytest
 
 # MLflow, the peer the benchmarks compare against, lives in its own environment.
@@ -45,4 +77,4 @@ bench-deps: install
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
 clean:
-	rm -rf $(VENV) .venv-bench $(MLFLOW2) var
+	rm -rf $(VENV) .venv-bench $(MLFLOW2) var site

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,7 +14,7 @@ from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
 from experiments import jobs, selectors, services
 from experiments import validation as v
-from experiments.models import Experiment, Job, Run
+from experiments.models import Experiment, Job, Lifecycle, Run
 from experiments.selectors import run_for_user
 
 
@@ -22,6 +23,7 @@ class ExperimentOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     created_at = serializers.DateTimeField()
+    lifecycle = serializers.CharField()
 
 
 class ExperimentListApi(APIView):
@@ -29,10 +31,20 @@ class ExperimentListApi(APIView):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses=ExperimentOutput(many=True))
+    @extend_schema(
+        responses=ExperimentOutput(many=True),
+        parameters=[OpenApiParameter("view_type", str, enum=["active_only", "deleted_only", "all"])],
+    )
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
+        view_type = request.query_params.get("view_type", "active_only")
         experiments = Experiment.objects.filter(project=project)
+        if view_type == "active_only":
+            experiments = experiments.filter(lifecycle=Lifecycle.ACTIVE)
+        elif view_type == "deleted_only":
+            experiments = experiments.filter(lifecycle=Lifecycle.DELETED)
+        elif view_type != "all":
+            raise ValidationError({"view_type": "Must be one of active_only, deleted_only, all."})
         return Response({"experiments": ExperimentOutput(experiments, many=True).data})
 
     @extend_schema(request=Input, responses={201: ExperimentOutput})
@@ -61,6 +73,8 @@ def run_output(run: Run, *, full: bool = True) -> dict:
         "error": run.error,
         "seed": run.seed,
         "parent_run_id": str(run.parent_id) if run.parent_id else None,
+        "lifecycle": run.lifecycle,
+        "deleted_at": run.deleted_at.isoformat() if run.deleted_at else None,
         "source": {
             "git_commit": run.git_commit,
             "git_branch": run.git_branch,
@@ -190,6 +204,14 @@ class RunDetailApi(APIView):
         data.is_valid(raise_exception=True)
         services.run_update(run=run, **data.validated_data)
         return Response(run_output(run))
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request, run_id):
+        """Move the run to the trash (editor): hidden from tables and search, restorable until purged."""
+        from experiments import trash
+
+        run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
+        return Response(run_output(trash.run_delete(run=run, user=request.user)))
 
 
 class KeyValueDoc(serializers.Serializer):

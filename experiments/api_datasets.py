@@ -258,6 +258,15 @@ class DatasetVersionApi(APIView):
         version = datasets.dataset_version_for_user(request.user, version_id)
         return Response(version_output(version, request.user))
 
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, version_id):
+        """Delete a dataset version and its file (editor); 409 while a model version was trained on it."""
+        from experiments import trash
+
+        version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
+        trash.dataset_version_delete(version=version, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class DatasetColumnsApi(APIView):
     class Input(serializers.Serializer):

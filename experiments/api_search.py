@@ -49,6 +49,8 @@ def run_row_output(row: dict, project_slug: str) -> dict:
         "error": row["error"],
         "seed": row["seed"],
         "parent_run_id": str(row["parent_id"]) if row["parent_id"] else None,
+        "lifecycle": row["lifecycle"],
+        "deleted_at": row["deleted_at"].isoformat() if row["deleted_at"] else None,
         "source": {
             "git_commit": row["git_commit"],
             "git_branch": row["git_branch"],
@@ -88,6 +90,10 @@ class RunSearchApi(APIView):
             default=search.DEFAULT_MAX_RESULTS,
         )
         page_token = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+        view_type = serializers.CharField(
+            required=False, default=search.ACTIVE_ONLY,
+            help_text="active_only (default), deleted_only (the trash) or all.",
+        )
 
     def _search(self, request, slug: str, data: dict) -> Response:
         project = project_for_user(request.user, slug)
@@ -102,6 +108,7 @@ class RunSearchApi(APIView):
             order_by=params["order_by"],
             max_results=params["max_results"],
             page_token=params.get("page_token") or None,
+            view_type=params["view_type"],
         )
         slug = project.slug
         return Response({"runs": [run_row_output(row, slug) for row in rows], "next_page_token": next_token})
@@ -114,13 +121,15 @@ class RunSearchApi(APIView):
             OpenApiParameter("order_by", str, many=True),
             OpenApiParameter("max_results", int),
             OpenApiParameter("page_token", str),
+            OpenApiParameter("view_type", str, enum=list(search.VIEW_TYPES)),
         ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request, slug):
         q = request.query_params
         # An empty field of an HTML form means "not given".
-        data: dict = {key: q[key] for key in ("filter", "max_results", "page_token") if q.get(key)}
+        data: dict = {key: q[key] for key in ("filter", "max_results", "page_token", "view_type")
+                      if q.get(key)}
         for key in ("experiment", "order_by"):
             values = [value for value in q.getlist(key) if value]
             if values:

@@ -188,6 +188,11 @@ def _blob_delete(storage: Storage, name: str) -> None:
         pass
 
 
+def blob_delete(storage: Storage, name: str) -> None:
+    """Delete a stored file; one that is already gone is fine."""
+    _blob_delete(storage, name)
+
+
 @dataclass(frozen=True)
 class Blob:
     storage_name: str

@@ -12,6 +12,13 @@ TAG_VALUE_MAX_LENGTH = 8000
 ARTIFACT_PATH_MAX_LENGTH = 1024
 
 
+class Lifecycle(models.TextChoices):
+    """MLflow's lifecycle stage: a deleted run or experiment is in the trash until restored or purged."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
 class Experiment(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=200)
@@ -20,6 +27,8 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -64,12 +73,17 @@ class Run(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # A run deleted with its experiment carries the experiment's deleted_at, so restoring the
+    # experiment brings back exactly those runs and not ones deleted on their own before.
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-start_time"]
         indexes = [
             models.Index(fields=["experiment", "-start_time"]),
             models.Index(fields=["project", "-start_time"]),
+            models.Index(fields=["lifecycle", "deleted_at"], name="run_trash"),
         ]
 
     def __str__(self) -> str:
@@ -281,6 +295,8 @@ class Dataset(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -2,6 +2,11 @@
 
     metrics.acc > 0.9 and params.model = 'rf' and tags.`team/name` = 'x'
         and attributes.status IN ('FINISHED', 'KILLED')
+    (params.model = 'rf' or params.model = 'gb') and params.C > 0.5
+
+Beyond MLflow's language: OR (AND binds tighter) and parentheses, and a param
+compared with a number (``params.C > 0.5``, ``params.depth = 3``) compares as
+numbers; a run whose value is not a number does not match.
 
 The text is tokenised and parsed here; user values only ever reach the
 database as query parameters. A comparison on a value a run does not have
@@ -24,18 +29,19 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import reduce
-from operator import or_
+from operator import and_, or_
 from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, F, FilteredRelation, Lookup, OuterRef, Q
+from django.db.models import Case, Exists, F, FilteredRelation, FloatField, Lookup, OuterRef, Q, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from accounts.models import Project
-from experiments.models import KEY_MAX_LENGTH, Experiment, LatestMetric, Param, Run, Tag
+from experiments.models import KEY_MAX_LENGTH, Experiment, LatestMetric, Lifecycle, Param, Run, Tag
 from experiments.selectors import RunDetails, runs_with_details
 from experiments.validation import KEY_RE
 
@@ -249,8 +255,6 @@ def _expect_identifier(lex: _Lexer, what: str) -> Token:
         return token
     if token.kind == "word" and token.text.lower() in ATTRIBUTES:
         lex.fail(f"Write attributes.{token.text.lower()} rather than '{token.text}'", token.pos)
-    if token.kind == "(":
-        lex.fail("Parentheses are only allowed around an IN list", token.pos)
     lex.fail(
         f"Expected {what} such as metrics.acc, params.model, tags.team or attributes.status, "
         f"found {token.describe()}",
@@ -280,8 +284,20 @@ def _ms_to_datetime(ms: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
-def _literal(lex: _Lexer, ident: Token, vtype: str) -> Any:
+_NUMERIC_TEXT_RE = re.compile(r"\s*[+-]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][+-]?\d{1,2})?\s*")
+
+
+def _literal(lex: _Lexer, ident: Token, vtype: str, op: str = "=") -> Any:
     token = lex.next()
+    if vtype == TEXT and ident.value[0] == "param":
+        # A param compared with a number compares as a number; an order needs one.
+        if token.kind == "number":
+            return token.value
+        if op in (">", ">=", "<", "<="):
+            if token.kind == "string" and _NUMERIC_TEXT_RE.fullmatch(token.value):
+                return float(token.value)
+            lex.fail(f"{ident.text} {op} compares {ident.text} as a number, and {token.describe()} "
+                     "is not a number", token.pos)
     if vtype in (NUMBER, TIME):
         if token.kind != "number":
             lex.fail(f"{ident.text} compares with a number, found {token.describe()}", token.pos)
@@ -328,13 +344,17 @@ def _condition(lex: _Lexer) -> Condition:
     kind, key = _resolve(lex, ident)
     vtype = _value_type(kind, key)
     op, op_token = _comparator(lex, ident)
-    allowed = OPS_FOR_TYPE[vtype]
+    allowed = OPS_FOR_TYPE[vtype] if kind != "param" else TEXT_OPS + (">", ">=", "<", "<=")
     if op not in allowed:
         lex.fail(f"{op} is not valid for {ident.text}: use one of {', '.join(allowed)}", op_token.pos)
     if op in ("IN", "NOT IN"):
         value: Any = _in_list(lex, ident, vtype)
+        if len({type(item) for item in value}) > 1:
+            lex.fail(f"The IN list of {ident.text} mixes numbers and strings", ident.pos)
     else:
-        value = _literal(lex, ident, vtype)
+        value = _literal(lex, ident, vtype, op)
+        if isinstance(value, float) and op in ("LIKE", "ILIKE"):
+            lex.fail(f"{op} compares {ident.text} with a quoted pattern, found a number", ident.pos)
     return Condition(kind, key, op, value, ident.pos)
 
 
@@ -350,26 +370,78 @@ def _check_text(text: Any, field: str, max_length: int) -> str:
     return text
 
 
-def parse_filter(text: str | None) -> list[Condition]:
-    """Parse a filter string into conditions joined by AND; '' means no condition."""
+@dataclass(frozen=True)
+class Group:
+    """Conditions (or groups) joined by one connective."""
+
+    op: str  # AND, OR
+    items: tuple  # of Condition | Group
+    pos: int
+
+
+MAX_DEPTH = 20
+
+
+class _FilterParser:
+    """expr := conj (OR conj)*;  conj := primary (AND primary)*;  primary := '(' expr ')' | condition."""
+
+    def __init__(self, lex: _Lexer):
+        self.lex = lex
+        self.count = 0
+
+    def expr(self, depth: int) -> Condition | Group:
+        start = self.lex.peek().pos
+        items = [self.conj(depth)]
+        while self._word("OR"):
+            self.lex.next()
+            items.append(self.conj(depth))
+        return items[0] if len(items) == 1 else Group("OR", tuple(items), start)
+
+    def conj(self, depth: int) -> Condition | Group:
+        start = self.lex.peek().pos
+        items = [self.primary(depth)]
+        while self._word("AND"):
+            self.lex.next()
+            items.append(self.primary(depth))
+        return items[0] if len(items) == 1 else Group("AND", tuple(items), start)
+
+    def primary(self, depth: int) -> Condition | Group:
+        token = self.lex.peek()
+        if token.kind == "(":
+            if depth >= MAX_DEPTH:
+                self.lex.fail(f"Parentheses nest at most {MAX_DEPTH} deep", token.pos)
+            self.lex.next()
+            inner = self.expr(depth + 1)
+            closing = self.lex.next()
+            if closing.kind != ")":
+                self.lex.fail(f"Expected AND, OR or ')' to close the '(' at position {token.pos + 1}, "
+                              f"found {closing.describe()}", closing.pos)
+            return inner
+        self.count += 1
+        if self.count > MAX_CONDITIONS:
+            self.lex.fail(f"A filter holds at most {MAX_CONDITIONS} conditions", token.pos)
+        return _condition(self.lex)
+
+    def _word(self, word: str) -> bool:
+        token = self.lex.peek()
+        return token.kind == "word" and token.value == word
+
+
+def parse_filter(text: str | None) -> list[Condition | Group]:
+    """Parse a filter string into terms joined by AND (a term: a condition or an OR group); '' is none."""
     text = _check_text(text, "filter", MAX_FILTER_LENGTH)
     lex = _Lexer(text, "filter")
     if lex.peek().kind == "end":
         return []
-    conditions = []
-    while True:
-        conditions.append(_condition(lex))
-        token = lex.next()
-        if token.kind == "end":
-            break
-        if token.kind == "word" and token.value == "AND":
-            if len(conditions) >= MAX_CONDITIONS:
-                lex.fail(f"A filter holds at most {MAX_CONDITIONS} conditions", token.pos)
-            continue
-        if token.kind == "word" and token.value == "OR":
-            lex.fail("OR is not supported: join conditions with AND", token.pos)
-        lex.fail(f"Expected AND or the end of the filter, found {token.describe()}", token.pos)
-    return conditions
+    tree = _FilterParser(lex).expr(0)
+    token = lex.next()
+    if token.kind != "end":
+        if token.kind == ")":
+            lex.fail("Unmatched ')'", token.pos)
+        lex.fail(f"Expected AND, OR or the end of the filter, found {token.describe()}", token.pos)
+    if isinstance(tree, Group) and tree.op == "AND":
+        return list(tree.items)
+    return [tree]
 
 
 @dataclass(frozen=True)
@@ -509,9 +581,26 @@ def _time_filters(field: str, op: str, ms: int) -> list:
 _VALUE_MODELS = {"metric": LatestMetric, "param": Param, "tag": Tag}
 
 
+# The text of a number that a double holds without overflow, on every database.
+_NUMERIC_SQL_RE = r"^\s*[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,2})?\s*$"
+
+
+def _numeric(condition: Condition) -> bool:
+    value = condition.value
+    return condition.kind == "param" and (
+        isinstance(value, float) or (isinstance(value, list) and isinstance(value[0], float)))
+
+
 def condition_filters(condition: Condition) -> list:
     """ORM filter arguments for one condition, to apply to a Run queryset."""
     c = condition
+    if _numeric(c):
+        # CASE, not a WHERE on the text first: the database may evaluate the cast before another
+        # condition, and casting 'rbf' to a number is an error on PostgreSQL.
+        rows = Param.objects.filter(run=OuterRef("pk"), key=c.key).annotate(number=Case(
+            When(value__regex=_NUMERIC_SQL_RE, then=Cast("value", FloatField())),
+            default=None, output_field=FloatField()))
+        return [Exists(rows.filter(*_value_filters("number", c.op, c.value, nullable=True)))]
     if c.kind in _VALUE_MODELS:
         rows = _VALUE_MODELS[c.kind].objects.filter(run=OuterRef("pk"), key=c.key)
         # NaN is stored as NULL: a NULL value matches no comparison.
@@ -521,6 +610,14 @@ def condition_filters(condition: Condition) -> list:
     if attribute.type == TIME:
         return _time_filters(attribute.field, c.op, c.value)
     return _value_filters(attribute.field, c.op, c.value, attribute.nullable)
+
+
+def term_q(term: Condition | Group) -> Q:
+    """A condition or a group of them as one Q."""
+    if isinstance(term, Condition):
+        return reduce(and_, (Q(f) for f in condition_filters(term)))
+    parts = [term_q(item) for item in term.items]
+    return reduce(or_ if term.op == "OR" else and_, parts)
 
 
 _VALUE_RELATIONS = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
@@ -674,6 +771,27 @@ class _PageQuery:
         return page, _token_encode(values, value_of(last, "pk"), self.fingerprint)
 
 
+# MLflow's run_view_type: the trash is left out unless asked for.
+ACTIVE_ONLY, DELETED_ONLY, ALL = "active_only", "deleted_only", "all"
+VIEW_TYPES = (ACTIVE_ONLY, DELETED_ONLY, ALL)
+
+
+def view_type_clean(value: Any) -> str:
+    text = value.lower() if isinstance(value, str) else value
+    if text not in VIEW_TYPES:
+        _fail("view_type", f"Must be one of {', '.join(VIEW_TYPES)}.")
+    return text
+
+
+def runs_in_view(runs, view_type: str):
+    """Runs narrowed to a view type: active ones, the trash, or both."""
+    if view_type == ACTIVE_ONLY:
+        return runs.filter(lifecycle=Lifecycle.ACTIVE)
+    if view_type == DELETED_ONLY:
+        return runs.filter(lifecycle=Lifecycle.DELETED)
+    return runs
+
+
 def _page_query(
     *,
     project: Project,
@@ -682,13 +800,15 @@ def _page_query(
     order_by: list[str] | None,
     max_results: int,
     page_token: str | None,
+    view_type: str = ACTIVE_ONLY,
 ) -> _PageQuery:
     conditions = parse_filter(filter_string)
     order = parse_order_by(order_by) or DEFAULT_ORDER
     max_results = _check_max_results(max_results)
-    fingerprint = _fingerprint(project, experiment_ids, filter_string or "", order)
+    view_type = view_type_clean(view_type)
+    fingerprint = _fingerprint(project, experiment_ids, f"{view_type}:{filter_string or ''}", order)
 
-    runs = Run.objects.filter(project=project)
+    runs = runs_in_view(Run.objects.filter(project=project), view_type)
     if experiment_ids is not None:
         runs = runs.filter(experiment_id__in=experiment_ids)
     relations, annotations, names = _sort_annotations(order)
@@ -705,7 +825,10 @@ def _page_query(
     nullable = [key.nullable for key in order]
     filters = []
     for condition in conditions:
-        positions = joined.get((condition.kind, condition.key))
+        if isinstance(condition, Group):
+            filters.append(term_q(condition))
+            continue
+        positions = joined.get((condition.kind, condition.key)) if not _numeric(condition) else None
         if positions:
             for i in positions:
                 nullable[i] = False
@@ -742,6 +865,7 @@ def runs_search(
     order_by: list[str] | None = None,
     max_results: int = DEFAULT_MAX_RESULTS,
     page_token: str | None = None,
+    view_type: str = ACTIVE_ONLY,
 ) -> tuple[list[Run], str | None]:
     """One page of a project's runs matching the filter, and the token of the next page.
 
@@ -750,7 +874,7 @@ def runs_search(
     """
     query = _page_query(
         project=project, experiment_ids=experiment_ids, filter_string=filter_string,
-        order_by=order_by, max_results=max_results, page_token=page_token,
+        order_by=order_by, max_results=max_results, page_token=page_token, view_type=view_type,
     )
     page, next_token = query.cut(list(query.runs[: query.max_results + 1]), getattr)
     _relations_attach(page, project)
@@ -766,7 +890,7 @@ def runs_search(
 ROW_FIELDS = (
     "id", "name", "experiment_id", "status", "start_time", "end_time", "notes", "error", "seed",
     "git_commit", "git_branch", "git_dirty", "entry_point", "host", "python_version", "packages",
-    "parent_id",
+    "parent_id", "lifecycle", "deleted_at",
 )
 
 
@@ -778,6 +902,7 @@ def runs_search_rows(
     order_by: list[str] | None = None,
     max_results: int = DEFAULT_MAX_RESULTS,
     page_token: str | None = None,
+    view_type: str = ACTIVE_ONLY,
 ) -> tuple[list[dict], str | None]:
     """``runs_search`` as plain rows, for callers that only turn runs into JSON.
 
@@ -787,7 +912,7 @@ def runs_search_rows(
     """
     query = _page_query(
         project=project, experiment_ids=experiment_ids, filter_string=filter_string,
-        order_by=order_by, max_results=max_results, page_token=page_token,
+        order_by=order_by, max_results=max_results, page_token=page_token, view_type=view_type,
     )
     postgres = connection.vendor == "postgresql"
     details = ("details_params", "details_metrics", "details_tags") if postgres else ()

@@ -32,6 +32,7 @@ from experiments.models import (
     Experiment,
     IdempotentRequest,
     LatestMetric,
+    Lifecycle,
     Metric,
     MetricRollup,
     Param,
@@ -71,6 +72,9 @@ def experiment_create(*, project: Project, name: str, description: str = "", use
                 project=project, name=name, description=description, created_by=user
             )
     except IntegrityError:
+        if Experiment.objects.filter(project=project, name=name, lifecycle=Lifecycle.DELETED).exists():
+            raise Conflict(f"An experiment named '{name}' is in the trash: restore it, or choose "
+                           "another name.") from None
         raise Conflict(f"An experiment named '{name}' already exists.") from None
 
 
@@ -173,6 +177,9 @@ def run_create(
                 exp = Experiment.objects.get(project=project, name=exp_name)
             except Experiment.DoesNotExist:
                 exp = experiment_get_or_create(project=project, name=exp_name, user=user)
+            if exp.lifecycle == Lifecycle.DELETED:
+                raise Conflict(f"Experiment '{exp_name}' is in the trash: restore it, or log to another "
+                               "experiment.")
             run = Run.objects.create(
                 id=run_uuid, experiment=exp, project=project, name=name or "",
                 start_time=started, author=user, notes=notes or "", **fields,

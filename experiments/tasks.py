@@ -5,7 +5,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from core.tasks import TASK_OPTIONS
-from experiments import artifacts, jobs, services
+from experiments import artifacts, jobs, services, trash
 from experiments.jobs import job_kind_register
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,16 @@ def idempotent_requests_prune_task() -> int:
     return services.idempotent_requests_prune()
 
 
+@shared_task(**TASK_OPTIONS)
+def trash_purge_task(job_id: int) -> None:
+    trash.trash_purge(job_id=job_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def trash_purge_schedule_task() -> None:
+    trash.trash_purge_enqueue()
+
+
 @worker_ready.connect
 def _reap_on_start(**_) -> None:
     """A starting worker recovers the jobs of workers that died, so a deployment
@@ -52,5 +62,6 @@ def _reap_on_start(**_) -> None:
 
 job_kind_register("run_summary", lambda job_id: run_summary_task.delay(job_id))
 job_kind_register("artifact_verify", lambda job_id: artifacts_verify_task.delay(job_id))
+job_kind_register(trash.PURGE_JOB_KIND, lambda job_id: trash_purge_task.delay(job_id))
 
 from experiments import tasks_datasets  # noqa: E402,F401 - registers the dataset and training job kinds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 from django.core.exceptions import ValidationError
 
@@ -30,15 +31,37 @@ def key_check(key: object, field: str) -> str:
     return key
 
 
+def _plain(value: object) -> object:
+    """NumPy scalars as the Python values they hold, also inside lists, tuples and dicts."""
+    np = sys.modules.get("numpy")
+    if np is None:  # no NumPy scalar can exist before NumPy is imported
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def param_text(value: object) -> str:
+    """The one text a param or tag value is stored as, whatever path it came by.
+
+    MLflow's form: ``str()`` of the plain Python value after NumPy scalars are
+    unwrapped, so ``np.float64(1.0)`` -> ``"1.0"``, ``None`` -> ``"None"``,
+    ``True`` -> ``"True"``. An equal copy lives in the SDK (``steward.keys.param_text``).
+    """
+    if type(value) is str:
+        return value
+    return str(_plain(value))
+
+
 def value_text(value: object, field: str, max_length: int) -> str:
-    if isinstance(value, bool):
-        value = str(value).lower()
-    elif isinstance(value, (int, float)):
-        value = repr(value) if isinstance(value, float) else str(value)
-    elif value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationError({field: "Value must be a string or a number."})
+    if isinstance(value, (list, dict)):
+        # JSON arrays and objects are refused: their text would depend on the sender's JSON encoder.
+        raise ValidationError({field: "Value must be a string, a number, a boolean or null."})
+    value = param_text(value)
     if len(value) > max_length:
         raise ValidationError({field: f"Value is longer than {max_length} characters."})
     if "\x00" in value:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,7 +36,7 @@ from experiments import artifacts, jobs, services
 from experiments import validation as v
 from experiments.api import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
-from experiments.models import Experiment, Job, LatestMetric, Run
+from experiments.models import Experiment, Job, LatestMetric, Lifecycle, Run
 from experiments.search import runs_search
 from experiments.selectors import run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
@@ -108,8 +108,9 @@ def project_detail(request, slug: str):
                 messages.success(request, f"Experiment “{experiment.name}” created.")
                 return redirect("experiments:experiment", slug=slug, experiment_id=experiment.pk)
     experiments = (
-        Experiment.objects.filter(project=project)
-        .annotate(n_runs=Count("runs"), last_run=Max("runs__start_time"))
+        Experiment.objects.filter(project=project, lifecycle=Lifecycle.ACTIVE)
+        .annotate(n_runs=Count("runs", filter=Q(runs__lifecycle=Lifecycle.ACTIVE)),
+                  last_run=Max("runs__start_time", filter=Q(runs__lifecycle=Lifecycle.ACTIVE)))
         .order_by("name")
     )
     recent_jobs = Job.objects.filter(project=project).order_by("-created_at")[:8]
@@ -260,15 +261,16 @@ def experiment_detail(request, slug: str, experiment_id: int):
         "filter": filter_string, "order_by": order_by, "page_size": page_size, "page_sizes": PAGE_SIZES,
         "page_token": page_token, "next_url": "?" + next_params.urlencode() if next_token else None,
         "first_url": "?" + first_params.urlencode(), "chosen": sorted(chosen_set),
-        "total_runs": Run.objects.filter(experiment=experiment).count(), "nav": "projects",
-        "compare_max": COMPARE_MAX,
+        "total_runs": Run.objects.filter(experiment=experiment, lifecycle=Lifecycle.ACTIVE).count(),
+        "nav": "projects", "compare_max": COMPARE_MAX, "can_edit": project.user_role >= Role.EDITOR,
     })
 
 
 def _leaderboard(request, project, experiment):
     # Keys of the most recent runs: a DISTINCT over every run's metrics costs ~10x more at 10,000 runs.
     recent = (
-        Run.objects.filter(experiment=experiment).order_by("-start_time").values("pk")[:LEADERBOARD_KEY_RUNS]
+        Run.objects.filter(experiment=experiment, lifecycle=Lifecycle.ACTIVE)
+        .order_by("-start_time").values("pk")[:LEADERBOARD_KEY_RUNS]
     )
     metric_keys = sorted(
         LatestMetric.objects.filter(run_id__in=recent).order_by().values_list("key", flat=True).distinct()
@@ -300,7 +302,7 @@ def _leaderboard(request, project, experiment):
         "project": project, "experiment": experiment, "tab": "leaderboard", "rows": rows,
         "metric_keys": metric_keys, "metric": key, "goal": goal, "filter": filter_string,
         "param_keys": param_keys, "error": error, "nav": "projects",
-        "total_runs": Run.objects.filter(experiment=experiment).count(),
+        "total_runs": Run.objects.filter(experiment=experiment, lifecycle=Lifecycle.ACTIVE).count(),
     })
 
 
@@ -326,7 +328,9 @@ def run_detail(request, run_id):
     return render(request, "experiments/run.html", {
         "run": run, "project": run.project, "experiment": run.experiment,
         "params": params, "metrics": metrics, "tags": tags, "entries": entries,
-        "can_edit": role >= Role.EDITOR, "notes_form": NotesForm(initial={"notes": run.notes}),
+        "can_edit": role >= Role.EDITOR and run.lifecycle == Lifecycle.ACTIVE,
+        "can_restore": role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED,
+        "notes_form": NotesForm(initial={"notes": run.notes}),
         "tag_form": TagForm(), "job": _latest_summary_job(run),
         "chart_config": {
             "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],

@@ -227,6 +227,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mlplatform.openapi.serving_endpoint",
+    ],
 }
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -265,11 +269,15 @@ CELERY_BEAT_SCHEDULE = {
     "idempotent-requests-prune": {
         "task": "experiments.tasks.idempotent_requests_prune_task", "schedule": 3600.0,
     },
+    "trash-purge": {"task": "experiments.tasks.trash_purge_schedule_task", "schedule": 3600.0},
 }
 # Stored answers to Idempotency-Key requests are pruned after this many days.
 IDEMPOTENCY_KEEP_DAYS = env.int("IDEMPOTENCY_KEEP_DAYS", default=7)
 # A running job whose heartbeat is older than this is taken as dead.
 JOB_STALE_AFTER_SECONDS = env.int("JOB_STALE_AFTER_SECONDS", default=300)
+# Deleted runs and experiments stay in the trash (restorable) this many days before the purge job
+# removes them and their artifact files.
+TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

@@ -194,6 +194,13 @@ class VersionDetailApi(APIView):
         version = selectors.version_by_ref(model, ref)
         return Response(version_output(version, show_pii=can_see_pii(request.user, model.project)))
 
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, slug, name, ref):
+        """Delete a version (editor); refused with 409 while an alias points at it."""
+        model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
+        services.model_version_delete(version=selectors.version_by_ref(model, ref), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class VersionCheckJobApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -352,7 +359,8 @@ def _bearer_token(request) -> str | None:
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
 @require_POST
 def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
-    """POST /api/v1/serve/<project>/<model>/<alias-or-version>/predict
+    """POST /api/v1/serve/<project>/<model>/<alias-or-version>/predict (documented in OpenAPI by
+    ``mlplatform.openapi.serving_endpoint``).
 
     A plain Django view rather than a DRF one: it runs for every prediction, and
     DRF's request wrapping, negotiation and rendering cost more than the model.
@@ -372,5 +380,7 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
         if isinstance(exc, exceptions.AuthenticationFailed):
             throttling.token_failure_record(request)
         return _error_response(exc)
-    return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-                        content_type="application/json")
+    response = HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+                            content_type="application/json")
+    response["X-Request-ID"] = body["request_id"]
+    return response

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions
@@ -21,7 +21,7 @@ from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
 from core.audit import audit_record
 from experiments import jobs
-from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage
+from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage, blob_delete
 from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_refusal, pickle_trust
@@ -322,7 +322,9 @@ def _pii_from_datasets(run: Run) -> set[str]:
 def _run_metrics(run: Run) -> dict[str, Any]:
     from experiments.validation import float_out
 
-    return {k: float_out(v) for k, v in run.latest_metrics.values_list("key", "value")}
+    # What describes the machine (system/...) is not a score of the model.
+    rows = run.latest_metrics.exclude(key__startswith="system/").values_list("key", "value")
+    return {k: float_out(v) for k, v in rows}
 
 
 def model_version_create(
@@ -717,6 +719,35 @@ def alias_remove(*, model: RegisteredModel, alias: Any, user, via: str = "api") 
         after={"via": via},
     )
     current.delete()
+
+
+@transaction.atomic
+def model_version_delete(*, version: ModelVersion, user) -> None:
+    """Delete a model version, unless an alias points at it (move or remove the alias first).
+
+    The run it was registered from and that run's artifact stay; the version's own ONNX
+    export is deleted once the deletion commits.
+    """
+    model = _model_locked(version.model)
+    aliases = sorted(ModelAlias.objects.filter(model=model, version=version).values_list("name", flat=True))
+    if aliases:
+        names = ", ".join(f"'{a}'" for a in aliases)
+        raise Conflict(f"{model.name} v{version.version} cannot be deleted: alias {names} points at it. "
+                       "Move or remove the alias first.")
+    audit_record(action="model_version.delete", actor=user, object_type="model_version",
+                 object_id=version.pk, project_id=model.project_id,
+                 before={"model": model.name, "version": version.version, "sha256": version.sha256,
+                         "status": version.status}, after=None)
+    onnx = version.onnx_storage_name
+    try:
+        with transaction.atomic():
+            version.delete()
+    except ProtectedError as exc:
+        raise Conflict(f"{model.name} v{version.version} cannot be deleted: "
+                       f"{len(exc.protected_objects)} record(s) still refer to it.") from None
+    if onnx:
+        storage = artifact_storage()
+        transaction.on_commit(lambda: blob_delete(storage, onnx))
 
 
 @transaction.atomic

@@ -20,7 +20,8 @@ def _login(args: argparse.Namespace) -> int:
         url = args.url or input(f"Steward URL [{current.url}]: ").strip() or current.url
     except EOFError:
         url = current.url
-    token = args.token or getpass.getpass("API token (from your profile page or `manage.py create_token`): ")
+    token = args.token or getpass.getpass(
+        "API token (from your profile page or `make token USER=<you>` on the server): ")
     token = token.strip()
     if not token:
         print("steward login: a token is required.", file=sys.stderr)

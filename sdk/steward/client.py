@@ -159,8 +159,22 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
                           json_body={"name": name, "description": description})
 
     def get_experiment_by_name(self, name: str, project: str | None = None) -> dict[str, Any] | None:
-        """The experiment called ``name``, or None."""
+        """The experiment called ``name``, or None (also None while it is in the trash)."""
         return next((e for e in self.list_experiments(project) if e["name"] == name), None)
+
+    def delete_experiment(self, experiment_id: int, project: str | None = None) -> dict[str, Any]:
+        """Move an experiment and its runs to the trash (as ``MlflowClient.delete_experiment``).
+
+        They leave tables and search, and can be restored until the server's purge
+        removes them after its retention period (``TRASH_RETENTION_DAYS``).
+        """
+        slug = quote(self._project(project), safe="")
+        return self._json("DELETE", f"/api/v1/projects/{slug}/experiments/{int(experiment_id)}/")
+
+    def restore_experiment(self, experiment_id: int, project: str | None = None) -> dict[str, Any]:
+        """Take an experiment out of the trash, with the runs that went there with it."""
+        slug = quote(self._project(project), safe="")
+        return self._json("POST", f"/api/v1/projects/{slug}/experiments/{int(experiment_id)}/restore/")
 
     # Runs
 
@@ -227,6 +241,19 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
         body = {k: v for k, v in {"status": status, "end_time": end_time, "name": name,
                                   "notes": notes, "error": error}.items() if v is not None}
         return StoredRun.from_json(self._json("PATCH", f"/api/v1/runs/{run_id}/", json_body=body))
+
+    def delete_run(self, run_id: str) -> StoredRun:
+        """Move a run to the trash (as ``MlflowClient.delete_run``); :meth:`restore_run` brings it back.
+
+        ``run_id`` may be a unique prefix of the id.
+        """
+        run_id = self.run_id_for(run_id)
+        return StoredRun.from_json(self._json("DELETE", f"/api/v1/runs/{run_id}/"))
+
+    def restore_run(self, run_id: str) -> StoredRun:
+        """Take a run out of the trash; its experiment must not be in the trash itself."""
+        run_id = self.run_id_for(run_id)
+        return StoredRun.from_json(self._json("POST", f"/api/v1/runs/{run_id}/restore/"))
 
     def log_batch(
         self,
@@ -324,15 +351,19 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
         filter: str | None = None,  # noqa: A002 - the API's own name
         order_by: str | list[str] | None = None,
         max_results: int = 100,
+        view_type: str = "active_only",
     ) -> list[StoredRun]:
         """Runs of a project matching ``filter``.
 
         Args:
             project: Project slug; default: this client's project.
             experiment: One experiment name or a list of them; default: all.
-            filter: e.g. ``"metrics.acc > 0.9 and params.lr = '0.01'"``.
+            filter: e.g. ``"metrics.acc > 0.9 and params.lr = '0.01'"``, with ``OR`` and
+                parentheses; a param compared with a number compares as a number
+                (``params.C > 0.5``).
             order_by: One or more of e.g. ``"metrics.acc DESC"``.
             max_results: Pages are followed until this many runs are collected.
+            view_type: ``"active_only"`` (default), ``"deleted_only"`` (the trash) or ``"all"``.
 
         Returns:
             The runs, each with its params, latest metrics and tags.
@@ -344,6 +375,8 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
         token = None
         while len(runs) < max_results:
             params: list[tuple[str, Any]] = [("max_results", min(1000, max_results - len(runs)))]
+            if view_type != "active_only":
+                params.append(("view_type", view_type))
             params.extend(("experiment", name) for name in experiments)
             if filter:
                 params.append(("filter", filter))
@@ -364,6 +397,7 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
         filter: str | None = None,  # noqa: A002 - the API's own name
         order_by: str | list[str] | None = None,
         max_results: int = 100,
+        view_type: str = "active_only",
     ):
         """:meth:`search_runs` as a pandas DataFrame (needs pandas).
 
@@ -374,7 +408,7 @@ class Client(ClientDatasets, ClientRegistry, ClientPromotions, ClientAnalyses, C
         import pandas as pd
 
         rows = []
-        for run in self.search_runs(project, experiment, filter, order_by, max_results):
+        for run in self.search_runs(project, experiment, filter, order_by, max_results, view_type):
             row: dict[str, Any] = {
                 "run_id": run.id, "experiment": run.experiment, "name": run.name, "status": run.status,
                 "start_time": pd.Timestamp(run.info["start_time"]) if run.info.get("start_time") else None,

@@ -208,6 +208,7 @@ def search_runs(
     output_format: str = "pandas",
     search_all_experiments: bool = False,
     project: str | None = None,
+    run_view_type: str = "active_only",
 ) -> Any:
     """Search the runs of a project, as ``mlflow.search_runs`` does.
 
@@ -222,6 +223,8 @@ def search_runs(
             or ``"list"`` for :class:`~steward.client.StoredRun` objects.
         search_all_experiments: Ignore the experiment :func:`set_experiment` chose.
         project: Project slug; default: the configured project.
+        run_view_type: ``"active_only"`` (default), ``"deleted_only"`` (the trash) or
+            ``"all"``, as MLflow's ``ViewType`` names them (any case).
     """
     if output_format not in ("pandas", "list"):
         raise ValueError("output_format must be 'pandas' or 'list'.")
@@ -229,9 +232,12 @@ def search_runs(
         experiments = experiment_names
         if experiments is None and not search_all_experiments and client.settings.experiment:
             experiments = [client.settings.experiment]
+        view_type = str(run_view_type).lower()
         if output_format == "pandas":
-            return client.search_runs_df(project, experiments, filter_string or None, order_by, max_results)
-        return client.search_runs(project, experiments, filter_string or None, order_by, max_results)
+            return client.search_runs_df(project, experiments, filter_string or None, order_by, max_results,
+                                         view_type)
+        return client.search_runs(project, experiments, filter_string or None, order_by, max_results,
+                                  view_type)
 
 
 def autolog(**options: Any) -> None:

@@ -16,9 +16,11 @@ one of them dies, the others are stopped too and the command exits non-zero.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -85,6 +87,23 @@ class Child:
                 os.killpg(self.process.pid, sig)
 
 
+def port_check(host: str, port: int) -> None:
+    """Stop before anything starts when the port is taken, naming it and the way out."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: SO_REUSEADDR lets a port in TIME_WAIT (a Steward just stopped) be used.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"Port {port} on {host} is already in use: another Steward or another program is "
+                    f"listening there. Stop it, or start on another port: make run PORT={port + 1}"
+                ) from None
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
+
+
 class Command(BaseCommand):
     help = "Start Steward here: migrate, first-start setup, web server, Celery worker and beat."
 
@@ -97,6 +116,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not seed the demo project.")
 
     def handle(self, *args, host: str, port: int, web_workers: int, no_demo: bool, **options):
+        port_check(host, port)
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
         admin, password, token = self._first_start()
@@ -172,10 +192,13 @@ class Command(BaseCommand):
             # The folder broker has no broadcast exchange for worker-to-worker chatter.
             worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         return [
+            # Ready only once gunicorn says it listens: whatever else answers /healthz on the
+            # port (another server started meanwhile) is never announced as this one.
             Child("web", [sys.executable, "-m", "gunicorn", "mlplatform.wsgi:application",
                           "--bind", bind, "--workers", str(web_workers), "--threads", "4",
                           "--no-control-socket",
-                          "--graceful-timeout", str(STOP_GRACE_SECONDS - 2)]),
+                          "--graceful-timeout", str(STOP_GRACE_SECONDS - 2)],
+                  ready_marker="Listening at:"),
             Child("worker", worker, ready_marker=" ready."),
             Child("beat", [*celery, "beat", "--loglevel", "INFO"], ready_marker="beat: Starting"),
         ]
@@ -198,20 +221,19 @@ class Command(BaseCommand):
         return False
 
     def _credential_lines(self, admin, password: str | None, token: str | None) -> list[str]:
+        # Commands that work pasted into a fresh shell: make targets use the project's virtualenv.
         name = admin.username
         if password:
             lines = [f"  Log in:     {name} / {password}",
-                     "              (printed only this once; change it with "
-                     f"`python manage.py changepassword {name}`)"]
+                     f"              (printed only this once; change it with `make password USER={name}`)"]
         else:
             lines = [f"  Log in:     {name} (its password was printed on the first start; "
-                     f"`python manage.py changepassword {name}` sets a new one)"]
+                     f"`make password USER={name}` sets a new one)"]
         if token:
             lines += [f"  API token:  {token}",
-                      f"              (printed only this once; make another with `python manage.py "
-                      f"create_token {name}`)"]
+                      f"              (printed only this once; make another with `make token USER={name}`)"]
         else:
-            lines += [f"  API token:  `python manage.py create_token {name}` prints a new one"]
+            lines += [f"  API token:  `make token USER={name}` prints a new one"]
         return lines
 
     def _banner(self, url: str, admin, password: str | None, token: str | None) -> None:
