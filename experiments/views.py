@@ -15,10 +15,11 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max
-from django.http import Http404
+from django.db.models import Count, Max, Sum
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services as account_services
@@ -36,7 +37,7 @@ from experiments import artifacts, jobs, services
 from experiments import validation as v
 from experiments.api import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
-from experiments.models import Experiment, Job, LatestMetric, Run
+from experiments.models import Experiment, Job, LatestMetric, MetricRollup, Run, RunStatus
 from experiments.search import runs_search
 from experiments.selectors import run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
@@ -49,6 +50,8 @@ LEADERBOARD_SIZE = 50
 LEADERBOARD_KEY_RUNS = 500
 COMPARE_MIN, COMPARE_MAX = 2, 20
 CHART_MAX_POINTS = 1500
+# How often an open page of a running run asks for its new metrics and status.
+RUN_POLL_MS = 2000
 
 TEXT_PREVIEW_BYTES = 64 * 1024
 CSV_PREVIEW_BYTES = 512 * 1024
@@ -311,30 +314,79 @@ def _latest_summary_job(run):
     return Job.objects.filter(kind="run_summary", params__run_id=str(run.pk)).order_by("-created_at").first()
 
 
+def _run_metrics(run) -> list[dict]:
+    """Each metric's latest value, step and number of points (from the rollups, not the points)."""
+    counts = dict(
+        MetricRollup.objects.filter(run=run).order_by().values("key").annotate(n=Sum("count"))
+        .values_list("key", "n")
+    )
+    return [
+        {"key": key, "value": v.float_out(value), "step": step, "timestamp": timestamp,
+         "count": int(counts.get(key) or 1)}
+        for key, value, step, timestamp in run.latest_metrics.order_by("key").values_list(
+            "key", "value", "step", "timestamp")
+    ]
+
+
+def _elapsed(run):
+    """A finished run's duration; a running run's time so far."""
+    if run.end_time is None and run.status == RunStatus.RUNNING:
+        return timezone.now() - run.start_time
+    return run.duration
+
+
+def _run_state(run, metrics: list[dict]) -> dict:
+    """What the run page shows that changes while a run is running (also its live JSON)."""
+    return {
+        "status": run.status, "active": run.status == RunStatus.RUNNING,
+        "duration": ui.duration(_elapsed(run)),
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "metrics": [
+            {"key": m["key"], "display": ui.metric(m["value"]), "step": m["step"], "count": m["count"],
+             "timestamp": m["timestamp"]}
+            for m in metrics
+        ],
+    }
+
+
 @login_required
 @require_GET
 def run_detail(request, run_id):
     run = run_for_user(request.user, run_id)
     role = role_for(request.user, run.project)
     params = sorted(run.params.values_list("key", "value"))
-    metrics = [
-        {"key": key, "value": v.float_out(value), "step": step}
-        for key, value, step in run.latest_metrics.order_by("key").values_list("key", "value", "step")
-    ]
+    metrics = _run_metrics(run)
     tags = sorted(run.tags.values_list("key", "value"))
     entries = _tree_entries(run, "")
     return render(request, "experiments/run.html", {
         "run": run, "project": run.project, "experiment": run.experiment,
         "params": params, "metrics": metrics, "tags": tags, "entries": entries,
+        # A metric logged once is a value, not a chart of one dot.
+        "charted": [m for m in metrics if m["count"] > 1],
+        "single_values": [m for m in metrics if m["count"] <= 1],
+        "elapsed": _elapsed(run),
         "can_edit": role >= Role.EDITOR, "notes_form": NotesForm(initial={"notes": run.notes}),
         "tag_form": TagForm(), "job": _latest_summary_job(run),
         "chart_config": {
             "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],
-            "keys": [m["key"] for m in metrics],
+            "keys": [m["key"] for m in metrics if m["count"] > 1],
             "maxPoints": CHART_MAX_POINTS,
+            "liveUrl": reverse("experiments:run-live", args=[run.pk]),
+            "pollMs": RUN_POLL_MS,
+            "state": _run_state(run, metrics),
         },
         "nav": "projects",
     })
+
+
+@login_required
+@require_GET
+def run_live(request, run_id):
+    """The run page's changing parts as JSON, polled while the run is running."""
+    run = run_for_user(request.user, run_id)
+    response = JsonResponse(_run_state(run, _run_metrics(run)))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
