@@ -38,7 +38,7 @@ from experiments import validation as v
 from experiments.api import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
 from experiments.models import Experiment, Job, LatestMetric, MetricRollup, Run, RunStatus
-from experiments.search import runs_search
+from experiments.search import runs_search, runs_search_count
 from experiments.selectors import run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
 
@@ -49,6 +49,7 @@ DEFAULT_PARAM_COLUMNS = 4
 LEADERBOARD_SIZE = 50
 LEADERBOARD_KEY_RUNS = 500
 COMPARE_MIN, COMPARE_MAX = 2, 20
+COLUMNS_COOKIE_MAX = 3000
 CHART_MAX_POINTS = 1500
 # How often an open page of a running run asks for its new metrics and status.
 RUN_POLL_MS = 2000
@@ -220,8 +221,12 @@ def experiment_detail(request, slug: str, experiment_id: int):
     metric_keys = sorted({k for r in rows for k in r["metrics"]})
     tag_keys = sorted({k for r in rows for k in r["tags"] if not k.startswith("mlflow.")})
     chosen = request.GET.getlist("cols")
+    cookie = _columns_cookie(request.user, experiment)
+    remembered = request.COOKIES.get(cookie)
     if request.GET.get("cols_set"):
         chosen_set = set(chosen)
+    elif remembered is not None:
+        chosen_set = {c for c in remembered.split(",") if c}
     else:
         chosen_set = {_column_id("metrics", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]}
         chosen_set |= {_column_id("params", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]}
@@ -257,8 +262,13 @@ def experiment_detail(request, slug: str, experiment_id: int):
     next_params["page_token"] = next_token or ""
     first_params = request.GET.copy()
     first_params.pop("page_token", None)
-    return render(request, "experiments/experiment.html", {
+    matching = None
+    if filter_string and error is None:
+        matching = runs_search_count(
+            project=project, experiment_ids=[experiment.pk], filter_string=filter_string)
+    response = render(request, "experiments/experiment.html", {
         "project": project, "experiment": experiment, "tab": "runs", "rows": rows, "columns": columns,
+        "matching": matching,
         "attribute_columns": attribute_columns, "chooser": chooser, "error": error,
         "filter": filter_string, "order_by": order_by, "page_size": page_size, "page_sizes": PAGE_SIZES,
         "page_token": page_token, "next_url": "?" + next_params.urlencode() if next_token else None,
@@ -266,6 +276,23 @@ def experiment_detail(request, slug: str, experiment_id: int):
         "total_runs": Run.objects.filter(experiment=experiment).count(), "nav": "projects",
         "compare_max": COMPARE_MAX,
     })
+    if request.GET.get("cols_set"):
+        # The chosen columns are this user's for this experiment until they choose again.
+        value = ",".join(sorted(chosen_set))
+        if len(value) <= COLUMNS_COOKIE_MAX:
+            response.set_cookie(cookie, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                                secure=request.is_secure())
+    return response
+
+
+def _columns_cookie(user, experiment) -> str:
+    return f"stw_cols_{user.pk}_{experiment.pk}"
+
+
+def primary_metric(metric_keys) -> str:
+    """The metric a page shows first: the first that is about the model, not the machine (system/)."""
+    keys = sorted(metric_keys)
+    return next((k for k in keys if not k.startswith("system/")), keys[0] if keys else "")
 
 
 def _leaderboard(request, project, experiment):
@@ -278,7 +305,7 @@ def _leaderboard(request, project, experiment):
     )
     if request.GET.get("metric") and request.GET["metric"] not in metric_keys:
         metric_keys.append(request.GET["metric"])
-    key = request.GET.get("metric") or (metric_keys[0] if metric_keys else "")
+    key = request.GET.get("metric") or primary_metric(metric_keys)
     goal = "min" if request.GET.get("goal") == "min" else "max"
     filter_string = request.GET.get("filter", "").strip()
     error = None
@@ -584,6 +611,9 @@ def compare(request, slug: str):
             "key": key, "values": values, "differs": len(set(map(str, values))) > 1,
             "max": max(present) if present else None, "min": min(present) if present else None,
         })
+    primary = primary_metric(metric_keys)
+    differing_params = [p["key"] for p in param_table if p["differs"]]
+    scatter_x = f"params.{(differing_params or param_keys)[0]}" if param_keys else f"metrics.{primary}"
     data = {
         "runs": [
             {"id": str(r["run"].pk), "name": r["run"].name or str(r["run"].pk)[:8],
@@ -596,6 +626,7 @@ def compare(request, slug: str):
     return render(request, "experiments/compare.html", {
         "project": project, "rows": rows, "param_table": param_table, "metric_table": metric_table,
         "param_keys": param_keys, "metric_keys": metric_keys, "compare_data": data, "error": error,
+        "primary_metric": primary, "scatter_x": scatter_x,
         "differing_only": request.GET.get("diff") == "1", "nav": "projects",
     })
 

@@ -10,6 +10,13 @@
   var EAGER_CHARTS = 12;
   var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
 
+  // On the run page this script runs before the (deferred) Plotly bundle, so the charts' data is
+  // fetched while Plotly is parsed; drawing waits for it.
+  var plotlyReady = new Promise(function (resolve) {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", resolve);
+  });
+
   function numberOrNull(value) {
     if (typeof value === "number") return isFinite(value) ? value : null;
     return null; // "NaN", "Infinity", "-Infinity" arrive as strings and are not drawn
@@ -107,6 +114,9 @@
     var charts = Array.prototype.slice.call(root.querySelectorAll(".chart[data-metric-key]"));
     var data = {}; // key -> [series per run]
     function draw(el) {
+      plotlyReady.then(function () { if (typeof Plotly !== "undefined") drawNow(el); });
+    }
+    function drawNow(el) {
       var key = el.dataset.metricKey;
       var list = data[key];
       if (!list) return;
@@ -165,7 +175,7 @@
     // The first charts load at once; with many metrics the rest wait until they scroll into view.
     var eager = charts.slice(0, EAGER_CHARTS);
     var lazy = charts.slice(EAGER_CHARTS);
-    limited([].concat.apply([], eager.map(tasksFor)), 4);
+    limited([].concat.apply([], eager.map(tasksFor)), 6);
     var observer = null;
     if (lazy.length) {
       if ("IntersectionObserver" in window) {
@@ -324,6 +334,10 @@
     };
   }
 
+  function shortLabel(text, limit) {
+    return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+  }
+
   function valueOf(run, field) {
     var dot = field.indexOf(".");
     var kind = field.slice(0, dot), key = field.slice(dot + 1);
@@ -352,10 +366,25 @@
       });
       var metricValues = runs.map(function (r) { return r.metrics[metric]; });
       dims.push({ label: metric, values: metricValues });
+      // Many axes: short, slanted labels; the full name is in each label's tooltip.
+      var crowded = dims.length > 5;
+      var fullNames = dims.map(function (d) { return d.label; });
+      dims.forEach(function (d) { d.label = shortLabel(d.label, crowded ? 14 : 28); });
       Plotly.react(parEl, [{
-        type: "parcoords", dimensions: dims,
-        line: { color: metricValues, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric }, x: 1.08, thickness: 14 } }
-      }], { margin: { l: 50, r: 30, t: 50, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
+        type: "parcoords", dimensions: dims, labelangle: crowded ? -25 : 0, labelside: "top",
+        tickfont: { size: crowded ? 10 : 11 }, rangefont: { size: 9 },
+        line: { color: metricValues, colorscale: "Viridis", showscale: true,
+          colorbar: { title: { text: shortLabel(metric, 18) }, x: 1.04, thickness: 12 } }
+      }], { margin: { l: 40, r: 70, t: crowded ? 90 : 50, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" },
+      PLOT_CONFIG).then(function () {
+        parEl.querySelectorAll(".axis-title").forEach(function (label, i) {
+          if (!fullNames[i]) return;
+          var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+          title.textContent = fullNames[i];
+          label.appendChild(title);
+          label.dataset.fullName = fullNames[i];
+        });
+      });
       parEl.dataset.chartState = "drawn";
     }
 
@@ -372,14 +401,21 @@
         ys.push(y);
         names.push(r.name);
       });
+      var xLabel = sx.options[sx.selectedIndex].text, yLabel = sy.options[sy.selectedIndex].text;
+      // An empty scatter says why rather than showing bare axes.
+      var why = xs.length ? [] : [{
+        text: "None of these runs has both " + xLabel + " and " + yLabel + ".", xref: "paper", yref: "paper",
+        x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#5b6474" }
+      }];
       Plotly.react(scEl, [{
         type: "scatter", mode: "markers", x: xs, y: ys, text: names,
         marker: { size: 11, color: PALETTE[0], line: { color: "#fff", width: 1 } },
         hovertemplate: "%{text}<br>x %{x}<br>y %{y:.6g}<extra></extra>"
       }], {
+        annotations: why,
         margin: { l: 60, r: 15, t: 10, b: 50 }, font: FONT, hovermode: "closest",
-        xaxis: { title: { text: sx.options[sx.selectedIndex].text } },
-        yaxis: { title: { text: sy.options[sy.selectedIndex].text } },
+        xaxis: { title: { text: xLabel }, visible: xs.length > 0 },
+        yaxis: { title: { text: yLabel }, visible: xs.length > 0 },
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
       }, PLOT_CONFIG);
       scEl.dataset.chartState = xs.length ? "drawn" : "empty";
@@ -392,7 +428,6 @@
   }
 
   function start() {
-    if (typeof Plotly === "undefined") return;
     var runConfig = document.getElementById("chart-config");
     if (runConfig) {
       var config = JSON.parse(runConfig.textContent);
@@ -400,9 +435,14 @@
       if (root) setupLive(config, setupMetricCharts(root, config.runs, config.maxPoints));
     }
     var compareData = document.getElementById("compare-data");
-    if (compareData) setupCompare(JSON.parse(compareData.textContent));
+    if (compareData) {
+      plotlyReady.then(function () {
+        if (typeof Plotly !== "undefined") setupCompare(JSON.parse(compareData.textContent));
+      });
+    }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // At the end of the run page's body, everything it needs is already parsed.
+  if (document.getElementById("chart-config") || document.readyState !== "loading") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

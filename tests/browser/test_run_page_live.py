@@ -28,7 +28,8 @@ from tests.workers import worker_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-COLD_BUDGET_MS = 500
+# The budget on an idle machine; a shared CI box may set a looser one (and say so).
+COLD_BUDGET_MS = float(os.environ.get("STEWARD_COLD_RUN_PAGE_BUDGET_MS", "500"))
 
 
 def test_running_run_page_grows_while_a_script_logs(live_server, new_page, transactional_db):
