@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import APIException
 
 from accounts.models import Role
-from accounts.permissions import project_for_user, projects_visible_to
+from accounts.permissions import project_for_user, projects_visible_to, role_for
 from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
 from experiments.selectors import run_for_user
 from registry import selectors, services
@@ -75,6 +75,23 @@ def models_all(request):
 
 
 @login_required
+@require_GET
+def run_models_panel(request, run_id):
+    """The run page's "Models" panel: versions registered from the run, and its model files."""
+    run = run_for_user(request.user, run_id)
+    versions = list(
+        ModelVersion.objects.filter(run=run).select_related("model", "artifact")
+        .order_by("model__name", "-version")
+    )
+    registered = {v.artifact.path for v in versions}
+    return render(request, "registry/_run_panel.html", {
+        "run": run, "project": run.project, "versions": versions,
+        "files": [{"path": p, "registered": p in registered} for p in _model_files(run)],
+        "can_edit": role_for(request.user, run.project) >= Role.EDITOR,
+    })
+
+
+@login_required
 def model_list(request, slug: str):
     project = project_for_user(request.user, slug)
     models = (
@@ -105,7 +122,7 @@ def model_register(request, slug: str):
         raise Http404("No such run in this project.")
     form = {
         "name": request.POST.get("name", request.GET.get("name", "")),
-        "artifact_path": request.POST.get("artifact_path", ""),
+        "artifact_path": request.POST.get("artifact_path", request.GET.get("artifact_path", "")),
         "description": request.POST.get("description", ""),
         "pii_columns": request.POST.get("pii_columns", ""),
     }
