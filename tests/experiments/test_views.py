@@ -203,7 +203,10 @@ def test_column_chooser_shows_only_chosen_columns(project, experiment, member):
     response = viewer.get(url, {"cols_set": "1", "cols": ["tags.team"]})
     assert [c["id"] for c in response.context["columns"]] == ["tags.team"]
     assert "vision" in response.content.decode()
+    # Remembered for this user and experiment; someone else starts from the defaults.
     response = viewer.get(url)
+    assert [c["id"] for c in response.context["columns"]] == ["tags.team"]
+    response = member(Role.VIEWER).get(url)
     assert {c["id"] for c in response.context["columns"]} == {"metrics.acc", "params.lr"}
 
 
