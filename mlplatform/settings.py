@@ -7,6 +7,7 @@ guessable key.
 
 import datetime as dt
 import re
+import sys
 from pathlib import Path
 
 import environ
@@ -165,6 +166,9 @@ STORAGES = {
 # WhiteNoise serves them from the finders, with the short default max-age.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
+# Under pytest the hashed names are not used: Django's test live server answers /static/ itself,
+# from the source folders, by plain names only.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default="pytest" not in sys.modules)
 
 # Artifacts: a local folder by default, S3-compatible object storage by setting.
 ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="local")

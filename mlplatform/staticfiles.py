@@ -27,6 +27,8 @@ def _newest_source_mtime() -> float:
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
     def read_manifest(self):
+        if not getattr(settings, "STATIC_MANIFEST", True):
+            return None
         try:
             manifest_mtime = os.stat(self.path(self.manifest_name)).st_mtime
         except (FileNotFoundError, NotImplementedError):
