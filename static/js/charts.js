@@ -308,6 +308,11 @@
       document.body.dataset.runActive = next.active ? "1" : "0";
     }
     function tick() {
+      // A page in a background tab waits; it catches up as soon as it is looked at again.
+      if (document.hidden) {
+        document.addEventListener("visibilitychange", tick, { once: true });
+        return;
+      }
       fetch(config.liveUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {
           if (!response.ok) throw new Error("HTTP " + response.status);
