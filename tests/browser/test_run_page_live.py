@@ -29,6 +29,14 @@ from tests.workers import worker_database_url
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # The issue's budget on an idle machine; a shared CI box may set a looser one (and say so).
+# Where the time went: the page's HTML, the first chart data asked for, Plotly parsed (DOMContentLoaded).
+PHASES_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const charts = document.querySelectorAll('.chart[data-metric-key]');
+  const asked = Array.from(charts, el => +el.dataset.requestedAt);
+  return {html: Math.round(nav.responseEnd), firstRequest: Math.round(Math.min(...asked)),
+          scriptsParsed: Math.round(nav.domContentLoadedEventEnd)};
+}"""
 COLD_BUDGET_MS = float(os.environ.get("STEWARD_COLD_RUN_PAGE_BUDGET_MS", "500"))
 
 
@@ -149,7 +157,7 @@ def test_cold_run_page_with_twelve_charts_draws_under_half_a_second(production_s
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{production_server}/")
-    timings = []
+    timings, phases = [], []
     for attempt in range(3):
         # Cold: a new browser context each time, with an empty cache.
         cold = new_page()
@@ -164,8 +172,9 @@ def test_cold_run_page_with_twelve_charts_draws_under_half_a_second(production_s
             "() => Math.max(...Array.from(document.querySelectorAll('.chart[data-metric-key]'),"
             " el => parseFloat(el.dataset.requestedAt) + parseFloat(el.dataset.drawMs)))")
         timings.append(elapsed)
+        phases.append(cold.evaluate(PHASES_JS))
         if attempt == 0:
             screenshot(cold, "run-twelve-charts")
-    print(f"cold run page, 12 charts drawn after (ms): {[round(t) for t in timings]}")
+    print(f"cold run page, 12 charts drawn after (ms): {[round(t) for t in timings]}; phases {phases}")
     # The best of three: the machine is shared, and one slow attempt says little about the page.
     assert min(timings) < COLD_BUDGET_MS, timings
