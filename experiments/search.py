@@ -999,3 +999,14 @@ def _details_from_json(params: str | None, metrics_json: str | None, tags: str |
 def _details_attach(runs: list[Run]) -> None:
     for run in runs:
         run.details = _details_from_json(run.details_params, run.details_metrics, run.details_tags)
+
+
+def runs_search_count(
+    *, project: Project, experiment_ids: list[int] | None = None, filter_string: str = "",
+) -> int:
+    """How many runs match the filter, all pages together (the runs table shows it)."""
+    query = _page_query(
+        project=project, experiment_ids=experiment_ids, filter_string=filter_string,
+        order_by=None, max_results=1, page_token=None,
+    )
+    return query.runs.order_by().values("pk").count()

@@ -21,6 +21,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/delete/", views_trash.run_delete, name="run-delete"),
     path("runs/<uuid:run_id>/restore/", views_trash.run_restore, name="run-restore"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
+    path("runs/<uuid:run_id>/live/", views.run_live, name="run-live"),
     path("runs/<uuid:run_id>/notes/", views.run_notes, name="run-notes"),
     path("runs/<uuid:run_id>/tags/", views.run_tag_set, name="run-tag-set"),
     path("runs/<uuid:run_id>/tags/delete/", views.run_tag_delete, name="run-tag-delete"),
@@ -29,5 +30,4 @@ urlpatterns = [
     path("runs/<uuid:run_id>/artifacts/preview/", views.artifact_preview, name="artifact-preview"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/progress/", views.job_progress, name="job-progress"),
-    path("models/", views.placeholder, {"section": "models"}, name="models"),
 ]

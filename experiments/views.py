@@ -15,10 +15,11 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Q
-from django.http import Http404
+from django.db.models import Count, Max, Q, Sum
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services as account_services
@@ -36,8 +37,8 @@ from experiments import artifacts, jobs, services
 from experiments import validation as v
 from experiments.api import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
-from experiments.models import Experiment, Job, LatestMetric, Lifecycle, Run
-from experiments.search import runs_search
+from experiments.models import Experiment, Job, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
+from experiments.search import runs_search, runs_search_count
 from experiments.selectors import run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
 
@@ -48,7 +49,10 @@ DEFAULT_PARAM_COLUMNS = 4
 LEADERBOARD_SIZE = 50
 LEADERBOARD_KEY_RUNS = 500
 COMPARE_MIN, COMPARE_MAX = 2, 20
+COLUMNS_COOKIE_MAX = 3000
 CHART_MAX_POINTS = 1500
+# How often an open page of a running run asks for its new metrics and status.
+RUN_POLL_MS = 2000
 
 TEXT_PREVIEW_BYTES = 64 * 1024
 CSV_PREVIEW_BYTES = 512 * 1024
@@ -218,8 +222,12 @@ def experiment_detail(request, slug: str, experiment_id: int):
     metric_keys = sorted({k for r in rows for k in r["metrics"]})
     tag_keys = sorted({k for r in rows for k in r["tags"] if not k.startswith("mlflow.")})
     chosen = request.GET.getlist("cols")
+    cookie = _columns_cookie(request.user, experiment)
+    remembered = request.COOKIES.get(cookie)
     if request.GET.get("cols_set"):
         chosen_set = set(chosen)
+    elif remembered is not None:
+        chosen_set = {c for c in remembered.split(",") if c}
     else:
         chosen_set = {_column_id("metrics", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]}
         chosen_set |= {_column_id("params", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]}
@@ -255,8 +263,13 @@ def experiment_detail(request, slug: str, experiment_id: int):
     next_params["page_token"] = next_token or ""
     first_params = request.GET.copy()
     first_params.pop("page_token", None)
-    return render(request, "experiments/experiment.html", {
+    matching = None
+    if filter_string and error is None:
+        matching = runs_search_count(
+            project=project, experiment_ids=[experiment.pk], filter_string=filter_string)
+    response = render(request, "experiments/experiment.html", {
         "project": project, "experiment": experiment, "tab": "runs", "rows": rows, "columns": columns,
+        "matching": matching,
         "attribute_columns": attribute_columns, "chooser": chooser, "error": error,
         "filter": filter_string, "order_by": order_by, "page_size": page_size, "page_sizes": PAGE_SIZES,
         "page_token": page_token, "next_url": "?" + next_params.urlencode() if next_token else None,
@@ -264,6 +277,23 @@ def experiment_detail(request, slug: str, experiment_id: int):
         "total_runs": Run.objects.filter(experiment=experiment, lifecycle=Lifecycle.ACTIVE).count(),
         "nav": "projects", "compare_max": COMPARE_MAX, "can_edit": project.user_role >= Role.EDITOR,
     })
+    if request.GET.get("cols_set"):
+        # The chosen columns are this user's for this experiment until they choose again.
+        value = ",".join(sorted(chosen_set))
+        if len(value) <= COLUMNS_COOKIE_MAX:
+            response.set_cookie(cookie, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                                secure=request.is_secure())
+    return response
+
+
+def _columns_cookie(user, experiment) -> str:
+    return f"stw_cols_{user.pk}_{experiment.pk}"
+
+
+def primary_metric(metric_keys) -> str:
+    """The metric a page shows first: the first that is about the model, not the machine (system/)."""
+    keys = sorted(metric_keys)
+    return next((k for k in keys if not k.startswith("system/")), keys[0] if keys else "")
 
 
 def _leaderboard(request, project, experiment):
@@ -277,7 +307,7 @@ def _leaderboard(request, project, experiment):
     )
     if request.GET.get("metric") and request.GET["metric"] not in metric_keys:
         metric_keys.append(request.GET["metric"])
-    key = request.GET.get("metric") or (metric_keys[0] if metric_keys else "")
+    key = request.GET.get("metric") or primary_metric(metric_keys)
     goal = "min" if request.GET.get("goal") == "min" else "max"
     filter_string = request.GET.get("filter", "").strip()
     error = None
@@ -313,32 +343,91 @@ def _latest_summary_job(run):
     return Job.objects.filter(kind="run_summary", params__run_id=str(run.pk)).order_by("-created_at").first()
 
 
+# Panels a higher app adds to the run page (the registry's model versions, for one): each a function
+# run -> the URL htmx loads the panel from. This app cannot name their URLs itself.
+RUN_PAGE_PANELS: list = []
+
+
+def run_page_panel_register(url_for) -> None:
+    if url_for not in RUN_PAGE_PANELS:
+        RUN_PAGE_PANELS.append(url_for)
+
+
+def _run_metrics(run) -> list[dict]:
+    """Each metric's latest value, step and number of points (from the rollups, not the points)."""
+    counts = dict(
+        MetricRollup.objects.filter(run=run).order_by().values("key").annotate(n=Sum("count"))
+        .values_list("key", "n")
+    )
+    return [
+        {"key": key, "value": v.float_out(value), "step": step, "timestamp": timestamp,
+         "count": int(counts.get(key) or 1)}
+        for key, value, step, timestamp in run.latest_metrics.order_by("key").values_list(
+            "key", "value", "step", "timestamp")
+    ]
+
+
+def _elapsed(run):
+    """A finished run's duration; a running run's time so far."""
+    if run.end_time is None and run.status == RunStatus.RUNNING:
+        return timezone.now() - run.start_time
+    return run.duration
+
+
+def _run_state(run, metrics: list[dict]) -> dict:
+    """What the run page shows that changes while a run is running (also its live JSON)."""
+    return {
+        "status": run.status, "active": run.status == RunStatus.RUNNING,
+        "duration": ui.duration(_elapsed(run)),
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "metrics": [
+            {"key": m["key"], "display": ui.metric(m["value"]), "step": m["step"], "count": m["count"],
+             "timestamp": m["timestamp"]}
+            for m in metrics
+        ],
+    }
+
+
 @login_required
 @require_GET
 def run_detail(request, run_id):
     run = run_for_user(request.user, run_id)
     role = role_for(request.user, run.project)
     params = sorted(run.params.values_list("key", "value"))
-    metrics = [
-        {"key": key, "value": v.float_out(value), "step": step}
-        for key, value, step in run.latest_metrics.order_by("key").values_list("key", "value", "step")
-    ]
+    metrics = _run_metrics(run)
     tags = sorted(run.tags.values_list("key", "value"))
     entries = _tree_entries(run, "")
     return render(request, "experiments/run.html", {
         "run": run, "project": run.project, "experiment": run.experiment,
         "params": params, "metrics": metrics, "tags": tags, "entries": entries,
+        # A metric logged once is a value, not a chart of one dot.
+        "charted": [m for m in metrics if m["count"] > 1],
+        "single_values": [m for m in metrics if m["count"] <= 1],
+        "elapsed": _elapsed(run), "panels": [url_for(run) for url_for in RUN_PAGE_PANELS],
         "can_edit": role >= Role.EDITOR and run.lifecycle == Lifecycle.ACTIVE,
         "can_restore": role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED,
         "notes_form": NotesForm(initial={"notes": run.notes}),
         "tag_form": TagForm(), "job": _latest_summary_job(run),
         "chart_config": {
             "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],
-            "keys": [m["key"] for m in metrics],
+            "keys": [m["key"] for m in metrics if m["count"] > 1],
             "maxPoints": CHART_MAX_POINTS,
+            "liveUrl": reverse("experiments:run-live", args=[run.pk]),
+            "pollMs": RUN_POLL_MS,
+            "state": _run_state(run, metrics),
         },
         "nav": "projects",
     })
+
+
+@login_required
+@require_GET
+def run_live(request, run_id):
+    """The run page's changing parts as JSON, polled while the run is running."""
+    run = run_for_user(request.user, run_id)
+    response = JsonResponse(_run_state(run, _run_metrics(run)))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -536,6 +625,9 @@ def compare(request, slug: str):
             "key": key, "values": values, "differs": len(set(map(str, values))) > 1,
             "max": max(present) if present else None, "min": min(present) if present else None,
         })
+    primary = primary_metric(metric_keys)
+    differing_params = [p["key"] for p in param_table if p["differs"]]
+    scatter_x = f"params.{(differing_params or param_keys)[0]}" if param_keys else f"metrics.{primary}"
     data = {
         "runs": [
             {"id": str(r["run"].pk), "name": r["run"].name or str(r["run"].pk)[:8],
@@ -548,6 +640,7 @@ def compare(request, slug: str):
     return render(request, "experiments/compare.html", {
         "project": project, "rows": rows, "param_table": param_table, "metric_table": metric_table,
         "param_keys": param_keys, "metric_keys": metric_keys, "compare_data": data, "error": error,
+        "primary_metric": primary, "scatter_x": scatter_x,
         "differing_only": request.GET.get("diff") == "1", "nav": "projects",
     })
 
@@ -567,16 +660,3 @@ def job_progress(request, job_id: int):
 def job_detail(request, job_id: int):
     job = job_for_user(request.user, job_id)
     return render(request, "experiments/job.html", {"job": job, "project": job.project, "nav": "projects"})
-
-
-# --- Sections still to come -------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def placeholder(request, section: str):
-    titles = {"models": "Models"}
-    projects = projects_visible_to(request.user).distinct() if section == "models" else []
-    return render(request, "pages/placeholder.html", {
-        "title": titles[section], "nav": section, "section": section, "projects": projects,
-    })

@@ -212,6 +212,22 @@ def _json_field(text: str, field: str):
     return json_parse(text, field=field)
 
 
+TARGET_NAMES = ("target", "label", "y", "class", "outcome")
+
+
+def target_proposal(columns: list[dict]) -> str | None:
+    """The column the training form proposes to predict: the one with role ``target``, else one
+    named like a target (``target``, ``label``, ``y``, ...); None when nothing says which."""
+    for column in columns:
+        if column.get("role") == "target":
+            return column["name"]
+    by_name = {c["name"].strip().lower(): c["name"] for c in columns}
+    for name in TARGET_NAMES:
+        if name in by_name:
+            return by_name[name]
+    return None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def training_new(request, slug: str):
@@ -222,8 +238,7 @@ def training_new(request, slug: str):
         raise Http404("No such dataset version in this project.")
     initial = {}
     if version is not None:
-        target = next((c["name"] for c in version.columns if c.get("role") == "target"), None)
-        initial = {"dataset_version": version.pk, "target": target,
+        initial = {"dataset_version": version.pk, "target": target_proposal(version.columns),
                    "sensitive_features": [c["name"] for c in version.columns if c.get("role") == "sensitive"]}
     form = TrainingForm(request.POST or None, version=version, initial=initial)
     if request.method == "POST" and version is not None and form.is_valid():

@@ -76,11 +76,16 @@ def api_aware_404(request, exception=None):
 
 
 def api_aware_500(request):
+    from django.shortcuts import render
     from django.views.defaults import server_error
 
     if request.path.startswith("/api/"):
         return json_error(500, "server_error", "The server failed; the error was logged.")
-    return server_error(request)
+    try:
+        # The site layout with its navigation, when the failure left enough working to draw it.
+        return render(request, "500.html", status=500)
+    except Exception:  # noqa: BLE001 - the plain page when even that fails
+        return server_error(request)
 
 
 handler400 = api_aware_400

@@ -5,5 +5,10 @@ class RegistryConfig(AppConfig):
     name = "registry"
 
     def ready(self) -> None:
-        # Registers the job kinds this app's tasks handle, and the database checks.
-        from registry import checks, tasks  # noqa: F401
+        from django.urls import reverse
+
+        from experiments.views import run_page_panel_register
+        from registry import checks, tasks  # noqa: F401 - registers job kinds and database checks
+
+        # The run page lists the versions registered from the run, beside its model files.
+        run_page_panel_register(lambda run: reverse("registry:run-panel", args=[run.pk]))

@@ -269,18 +269,26 @@ def columns_check(
 ) -> ParsedInput:
     arrays = {}
     raw = {}
+    errors: dict[str, list[str]] = {}  # every bad column at once, not just the first
     for column in columns:
         name = column["name"]
         if name not in values:
-            raise _bad(field_prefix + name, "Missing column.")
+            errors[field_prefix + name] = ["Missing column."]
+            continue
         column_values = values[name]
-        array = _column_array(
-            field_prefix + name, column["dtype"], column.get("nullable", False), column_values
-        )
+        try:
+            array = _column_array(
+                field_prefix + name, column["dtype"], column.get("nullable", False), column_values
+            )
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+            continue
         if column.get("cast") == "string":
             array = _as_text(column_values)
         arrays[name] = array
         raw[name] = column_values
+    if errors:
+        raise ValidationError(errors)
     return ParsedInput(columns=columns, arrays=arrays, raw=raw, n_rows=n_rows)
 
 
@@ -345,13 +353,14 @@ def request_parse(body: Any, columns: list[dict], *, max_rows: int,
         if fast is not None:
             return fast
         values: dict[str, list] = {}
+        missing: dict[str, str] = {}
         for column in columns:
             name = column["name"]
             try:
                 values[name] = [r[name] for r in records]
             except KeyError:
                 i = next(i for i, r in enumerate(records) if name not in r)
-                raise _bad(name, f"Row {i}: missing column.") from None
+                missing[name] = f"Row {i}: missing column."
             except TypeError:
                 i = next(i for i, r in enumerate(records) if not isinstance(r, dict))
                 raise ValidationError({f"records[{i}]": "Each record must be an object."}) from None
@@ -359,6 +368,12 @@ def request_parse(body: Any, columns: list[dict], *, max_rows: int,
             bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
             if bad is not None:
                 raise ValidationError({f"records[{bad}]": "Each record must be an object."})
+        if missing:
+            try:
+                columns_check(values, [c for c in columns if c["name"] not in missing], len(records))
+            except ValidationError as exc:
+                raise ValidationError({**missing, **exc.message_dict}) from None
+            raise ValidationError(missing)
         return columns_check(values, columns, len(records))
     if "columns" in body:
         data = body["columns"]

@@ -7,6 +7,8 @@ app_name = "registry"
 model = "p/<slug:slug>/models/<str:name>/"
 
 urlpatterns = [
+    path("models/", views.models_all, name="all-models"),
+    path("runs/<uuid:run_id>/models-panel/", views.run_models_panel, name="run-panel"),
     path("p/<slug:slug>/models/", views.model_list, name="models"),
     path("p/<slug:slug>/register-model/", views.model_register, name="register"),
     path(model, views.model_detail, name="model"),

@@ -12,15 +12,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException
 
 from accounts.models import Role
-from accounts.permissions import project_for_user
+from accounts.permissions import project_for_user, projects_visible_to, role_for
 from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
 from experiments.selectors import run_for_user
 from registry import selectors, services
@@ -29,6 +29,7 @@ from registry.loading import pickle_trust
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, VersionStatus
 
 MODEL_SUFFIXES = tuple(services.MODEL_EXTENSIONS)
+ALL_MODELS_LIMIT = 500
 
 
 def _error_text(exc: Exception) -> str:
@@ -47,6 +48,48 @@ def _model_url(model: RegisteredModel) -> str:
 
 def _version_url(version: ModelVersion) -> str:
     return reverse("registry:version", args=[version.model.project.slug, version.model.name, version.version])
+
+
+@login_required
+@require_GET
+def models_all(request):
+    """Every registered model the user can see, across projects: latest version, its status, aliases."""
+    query = request.GET.get("q", "").strip()
+    models = (
+        RegisteredModel.objects.filter(project__in=projects_visible_to(request.user))
+        .select_related("project", "owner")
+        .annotate(n_versions=Count("versions"), latest_pk=Subquery(
+            ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("pk")[:1]))
+        .order_by("-updated_at", "project__name", "name")
+    )
+    if query:
+        models = models.filter(Q(name__icontains=query) | Q(project__name__icontains=query))
+    models = list(models[:ALL_MODELS_LIMIT])
+    latest = ModelVersion.objects.in_bulk([m.latest_pk for m in models if m.latest_pk])
+    aliases: dict[int, list] = {}
+    for alias in ModelAlias.objects.filter(model__in=models).select_related("version").order_by("name"):
+        aliases.setdefault(alias.model_id, []).append(alias)
+    rows = [{"model": m, "latest": latest.get(m.latest_pk), "aliases": aliases.get(m.pk, [])} for m in models]
+    return render(request, "registry/all_models.html", {
+        "rows": rows, "query": query, "limit": ALL_MODELS_LIMIT, "nav": "models",
+    })
+
+
+@login_required
+@require_GET
+def run_models_panel(request, run_id):
+    """The run page's "Models" panel: versions registered from the run, and its model files."""
+    run = run_for_user(request.user, run_id)
+    versions = list(
+        ModelVersion.objects.filter(run=run).select_related("model", "artifact")
+        .order_by("model__name", "-version")
+    )
+    registered = {v.artifact.path for v in versions}
+    return render(request, "registry/_run_panel.html", {
+        "run": run, "project": run.project, "versions": versions,
+        "files": [{"path": p, "registered": p in registered} for p in _model_files(run)],
+        "can_edit": role_for(request.user, run.project) >= Role.EDITOR,
+    })
 
 
 @login_required
@@ -80,7 +123,7 @@ def model_register(request, slug: str):
         raise Http404("No such run in this project.")
     form = {
         "name": request.POST.get("name", request.GET.get("name", "")),
-        "artifact_path": request.POST.get("artifact_path", ""),
+        "artifact_path": request.POST.get("artifact_path", request.GET.get("artifact_path", "")),
         "description": request.POST.get("description", ""),
         "pii_columns": request.POST.get("pii_columns", ""),
     }

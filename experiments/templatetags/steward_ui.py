@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import markdown as md
 import nh3
@@ -140,3 +141,32 @@ def runs_table_body(rows) -> str:
             f'<td class="hide-phone">{author}</td>{cells}</tr>'
         )
     return mark_safe("\n".join(parts))  # noqa: S308 - every value above went through escape()
+
+
+JOB_KINDS = {
+    "training": "Training",
+    "dataset_profile": "Dataset profile",
+    "dataset_validate": "Dataset validation",
+    "run_summary": "Metric summary",
+    "artifact_verify": "Artifact check",
+    "model_version_check": "Model version checks",
+    "batch_score": "Batch scoring",
+}
+# np.float64(14.23), numpy.int64(3), np.str_('a'): how NumPy 2 prints a scalar inside a message.
+_NUMPY_SCALAR = re.compile(r"\bn(?:um)?py?\.(?:float|int|uint|bool|str|complex)\w*_?\(([^()]*)\)")
+
+
+@register.filter
+def job_kind(kind: str | None) -> str:
+    """A job's kind in words: "Model version checks", not model_version_check."""
+    if not kind:
+        return "Job"
+    return JOB_KINDS.get(kind) or kind.replace("_", " ").strip().capitalize()
+
+
+@register.filter
+def plain_words(text: str | None) -> str:
+    """A message with NumPy's scalar wrappers taken off the values: 14.23, not np.float64(14.23)."""
+    if not text:
+        return ""
+    return _NUMPY_SCALAR.sub(lambda m: m.group(1).strip("'\""), str(text))

@@ -10,6 +10,13 @@
   var EAGER_CHARTS = 12;
   var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
 
+  // On the run page this script runs before the (deferred) Plotly bundle, so the charts' data is
+  // fetched while Plotly is parsed; drawing waits for it.
+  var plotlyReady = new Promise(function (resolve) {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", resolve);
+  });
+
   function numberOrNull(value) {
     if (typeof value === "number") return isFinite(value) ? value : null;
     return null; // "NaN", "Infinity", "-Infinity" arrive as strings and are not drawn
@@ -101,11 +108,15 @@
     return layout;
   }
 
-  // Every .chart[data-metric-key] in root draws that key for each of runs.
+  // Every .chart[data-metric-key] in root draws that key for each of runs. Returns a handle whose
+  // add(key) makes a chart for a metric that appeared later and reload(key) fetches a key again.
   function setupMetricCharts(root, runs, maxPoints) {
     var charts = Array.prototype.slice.call(root.querySelectorAll(".chart[data-metric-key]"));
     var data = {}; // key -> [series per run]
     function draw(el) {
+      plotlyReady.then(function () { if (typeof Plotly !== "undefined") drawNow(el); });
+    }
+    function drawNow(el) {
       var key = el.dataset.metricKey;
       var list = data[key];
       if (!list) return;
@@ -135,9 +146,13 @@
     function tasksFor(el) {
       var key = el.dataset.metricKey;
       var remaining = runs.length;
-      data[key] = runs.map(function (run, i) {
-        return { name: run.name, color: PALETTE[i % PALETTE.length], series: null };
-      });
+      // A reload keeps the series already drawn until the new ones arrive.
+      if (!data[key]) {
+        data[key] = runs.map(function (run, i) {
+          return { name: run.name, color: PALETTE[i % PALETTE.length], series: null };
+        });
+      }
+      el.dataset.loading = "1";
       return runs.map(function (run, i) {
         return function () {
           if (!el.dataset.requestedAt) el.dataset.requestedAt = String(performance.now());
@@ -145,7 +160,14 @@
             data[key][i].series = series;
           }, function () { /* a run without this metric draws no line */ }).then(function () {
             remaining -= 1;
-            if (remaining === 0) draw(el);  // each chart as soon as its own data is in
+            if (remaining === 0) {
+              draw(el);  // each chart as soon as its own data is in
+              delete el.dataset.loading;
+              if (el.dataset.stale) {
+                delete el.dataset.stale;
+                limited(tasksFor(el), 1);
+              }
+            }
           });
         };
       });
@@ -153,10 +175,11 @@
     // The first charts load at once; with many metrics the rest wait until they scroll into view.
     var eager = charts.slice(0, EAGER_CHARTS);
     var lazy = charts.slice(EAGER_CHARTS);
-    limited([].concat.apply([], eager.map(tasksFor)), 4);
+    limited([].concat.apply([], eager.map(tasksFor)), 6);
+    var observer = null;
     if (lazy.length) {
       if ("IntersectionObserver" in window) {
-        var observer = new IntersectionObserver(function (entries) {
+        observer = new IntersectionObserver(function (entries) {
           entries.forEach(function (entry) {
             if (!entry.isIntersecting) return;
             observer.unobserve(entry.target);
@@ -179,6 +202,130 @@
       });
       controls.addEventListener("change", function () { charts.forEach(draw); });
     }
+    function find(key) {
+      for (var i = 0; i < charts.length; i++) if (charts[i].dataset.metricKey === key) return charts[i];
+      return null;
+    }
+    return {
+      has: function (key) { return find(key) !== null; },
+      add: function (key) {
+        var grid = root.querySelector("[data-charts]");
+        if (!grid || find(key)) return;
+        var card = document.createElement("div");
+        card.className = "chart-card";
+        var title = document.createElement("h3");
+        title.textContent = key;
+        var el = document.createElement("div");
+        el.className = "chart";
+        el.dataset.metricKey = key;
+        el.dataset.chartState = "loading";
+        card.appendChild(title);
+        card.appendChild(el);
+        grid.appendChild(card);
+        charts.push(el);
+        limited(tasksFor(el), 1);
+      },
+      reload: function (key) {
+        var el = find(key);
+        if (!el) return;
+        if (el.dataset.loading) { el.dataset.stale = "1"; return; }
+        if (observer && !data[key]) return;  // not scrolled into view yet: it loads fresh when it is
+        limited(tasksFor(el), 1);
+      }
+    };
+  }
+
+  function badge(status) {
+    var span = document.createElement("span");
+    span.className = "badge badge-" + (status || "none").toLowerCase();
+    span.textContent = status || "—";
+    return span;
+  }
+
+  function cell(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) el.className = className;
+    el.textContent = text;
+    return el;
+  }
+
+  // A running run's page asks for its status and latest metrics every few seconds: the table and the
+  // one-value tiles are rebuilt, charts of metrics with new points fetch their history again, and a
+  // metric seen for the first time gets a chart. Polling stops when the run has ended.
+  function setupLive(config, handle) {
+    var state = config.state;
+    if (!state || !state.active || !config.liveUrl) return;
+    var seen = {};
+    state.metrics.forEach(function (m) { seen[m.key] = m; });
+    var root = document.getElementById("charts");
+    function apply(next) {
+      document.querySelectorAll("[data-run-status]").forEach(function (el) {
+        el.replaceChildren(badge(next.status));
+      });
+      document.querySelectorAll("[data-run-duration]").forEach(function (el) { el.textContent = next.duration; });
+      var body = document.querySelector("#latest-metrics tbody");
+      if (body) {
+        body.replaceChildren.apply(body, next.metrics.map(function (m) {
+          var row = document.createElement("tr");
+          row.dataset.key = m.key;
+          row.appendChild(cell("th", "mono", m.key));
+          row.appendChild(cell("td", "num", m.display));
+          row.appendChild(cell("td", "muted small num", "step " + m.step));
+          return row;
+        }));
+      }
+      var none = document.querySelector("[data-no-metrics]");
+      if (none) none.hidden = next.metrics.length > 0;
+      var single = next.metrics.filter(function (m) { return m.count <= 1; });
+      var tiles = document.querySelector("[data-value-tiles]");
+      if (tiles) {
+        tiles.replaceChildren.apply(tiles, single.map(function (m) {
+          var tile = document.createElement("div");
+          tile.className = "value-tile";
+          tile.dataset.key = m.key;
+          tile.appendChild(cell("span", "value-key mono", m.key));
+          tile.appendChild(cell("span", "value-number num", m.display));
+          return tile;
+        }));
+        document.getElementById("single-values").hidden = single.length === 0;
+      }
+      var charted = 0;
+      next.metrics.forEach(function (m) {
+        if (m.count <= 1) return;
+        charted += 1;
+        var before = seen[m.key];
+        if (!handle.has(m.key)) handle.add(m.key);
+        else if (!before || before.count !== m.count || before.step !== m.step || before.timestamp !== m.timestamp) {
+          handle.reload(m.key);
+        }
+      });
+      var noCharts = root && root.querySelector("[data-no-charts]");
+      if (noCharts) noCharts.hidden = charted > 0;
+      seen = {};
+      next.metrics.forEach(function (m) { seen[m.key] = m; });
+      var note = document.querySelector("[data-live-note]");
+      if (note) note.hidden = !next.active;
+      document.body.dataset.runActive = next.active ? "1" : "0";
+    }
+    function tick() {
+      // A page in a background tab waits; it catches up as soon as it is looked at again.
+      if (document.hidden) {
+        document.addEventListener("visibilitychange", tick, { once: true });
+        return;
+      }
+      fetch(config.liveUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (next) {
+          apply(next);
+          state = next;
+        }, function () { /* a failed poll is tried again at the next tick */ })
+        .then(function () { if (state.active) setTimeout(tick, config.pollMs); });
+    }
+    document.body.dataset.runActive = "1";
+    setTimeout(tick, config.pollMs);
   }
 
   // Param values as numbers when all of them are; otherwise as categories.
@@ -190,6 +337,10 @@
       label: label, values: values.map(function (v) { return categories.indexOf(v === null || v === undefined ? "—" : String(v)); }),
       tickvals: categories.map(function (_, i) { return i; }), ticktext: categories
     };
+  }
+
+  function shortLabel(text, limit) {
+    return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
   }
 
   function valueOf(run, field) {
@@ -220,10 +371,25 @@
       });
       var metricValues = runs.map(function (r) { return r.metrics[metric]; });
       dims.push({ label: metric, values: metricValues });
+      // Many axes: short, slanted labels; the full name is in each label's tooltip.
+      var crowded = dims.length > 5;
+      var fullNames = dims.map(function (d) { return d.label; });
+      dims.forEach(function (d) { d.label = shortLabel(d.label, crowded ? 14 : 28); });
       Plotly.react(parEl, [{
-        type: "parcoords", dimensions: dims,
-        line: { color: metricValues, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric }, x: 1.08, thickness: 14 } }
-      }], { margin: { l: 50, r: 30, t: 50, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
+        type: "parcoords", dimensions: dims, labelangle: crowded ? -25 : 0, labelside: "top",
+        tickfont: { size: crowded ? 10 : 11 }, rangefont: { size: 9 },
+        line: { color: metricValues, colorscale: "Viridis", showscale: true,
+          colorbar: { title: { text: shortLabel(metric, 18) }, x: 1.04, thickness: 12 } }
+      }], { margin: { l: 40, r: 70, t: crowded ? 90 : 50, b: 20 }, font: FONT, paper_bgcolor: "rgba(0,0,0,0)" },
+      PLOT_CONFIG).then(function () {
+        parEl.querySelectorAll(".axis-title").forEach(function (label, i) {
+          if (!fullNames[i]) return;
+          var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+          title.textContent = fullNames[i];
+          label.appendChild(title);
+          label.dataset.fullName = fullNames[i];
+        });
+      });
       parEl.dataset.chartState = "drawn";
     }
 
@@ -240,14 +406,21 @@
         ys.push(y);
         names.push(r.name);
       });
+      var xLabel = sx.options[sx.selectedIndex].text, yLabel = sy.options[sy.selectedIndex].text;
+      // An empty scatter says why rather than showing bare axes.
+      var why = xs.length ? [] : [{
+        text: "None of these runs has both " + xLabel + " and " + yLabel + ".", xref: "paper", yref: "paper",
+        x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#5b6474" }
+      }];
       Plotly.react(scEl, [{
         type: "scatter", mode: "markers", x: xs, y: ys, text: names,
         marker: { size: 11, color: PALETTE[0], line: { color: "#fff", width: 1 } },
         hovertemplate: "%{text}<br>x %{x}<br>y %{y:.6g}<extra></extra>"
       }], {
+        annotations: why,
         margin: { l: 60, r: 15, t: 10, b: 50 }, font: FONT, hovermode: "closest",
-        xaxis: { title: { text: sx.options[sx.selectedIndex].text } },
-        yaxis: { title: { text: sy.options[sy.selectedIndex].text } },
+        xaxis: { title: { text: xLabel }, visible: xs.length > 0 },
+        yaxis: { title: { text: yLabel }, visible: xs.length > 0 },
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
       }, PLOT_CONFIG);
       scEl.dataset.chartState = xs.length ? "drawn" : "empty";
@@ -260,17 +433,21 @@
   }
 
   function start() {
-    if (typeof Plotly === "undefined") return;
     var runConfig = document.getElementById("chart-config");
     if (runConfig) {
       var config = JSON.parse(runConfig.textContent);
       var root = document.getElementById("charts");
-      if (root) setupMetricCharts(root, config.runs, config.maxPoints);
+      if (root) setupLive(config, setupMetricCharts(root, config.runs, config.maxPoints));
     }
     var compareData = document.getElementById("compare-data");
-    if (compareData) setupCompare(JSON.parse(compareData.textContent));
+    if (compareData) {
+      plotlyReady.then(function () {
+        if (typeof Plotly !== "undefined") setupCompare(JSON.parse(compareData.textContent));
+      });
+    }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // At the end of the run page's body, everything it needs is already parsed.
+  if (document.getElementById("chart-config") || document.readyState !== "loading") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

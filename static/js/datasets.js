@@ -74,6 +74,72 @@
     }
   }
 
+  // The run page carries Plotly's small bundle (lines and bars); a stored figure of another kind
+  // (a heat-map, WebGL scatter, ...) loads the full bundle, once, from this installation.
+  var BASIC_TRACES = { scatter: true, bar: true, pie: true };
+  var fullPlotly = null;
+  function plotlyFor(fig) {
+    var meta = document.querySelector("meta[name=steward-plotly-full]");
+    var needsFull = (fig.data || []).some(function (t) { return !BASIC_TRACES[t.type || "scatter"]; });
+    if (!meta || !needsFull) return Promise.resolve(plotly());
+    if (!fullPlotly) {
+      fullPlotly = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = meta.getAttribute("content");
+        script.onload = function () { resolve(plotly()); };
+        script.onerror = function () { reject(new Error("Plotly could not be loaded")); };
+        document.head.appendChild(script);
+      });
+    }
+    return fullPlotly;
+  }
+
+  // ColumnTransformer output names (num__age, cat__city_Oslo) read as the column: age, city_Oslo.
+  function withoutPipelinePrefix(labels) {
+    var prefixed = /^[A-Za-z0-9]+__(.+)$/;
+    if (!labels.length || !labels.every(function (l) { return typeof l === "string" && prefixed.test(l); })) return labels;
+    return labels.map(function (l) { return l.replace(prefixed, "$1"); });
+  }
+
+  // Readability fixes for stored training figures, whichever version of Steward wrote them.
+  function readable(fig) {
+    var layout = fig.layout;
+    (fig.data || []).forEach(function (trace) {
+      if (trace.type === "bar" && trace.orientation === "h" && Array.isArray(trace.y)) {
+        // Feature names: no pipeline prefixes, and a margin that fits the longest one.
+        trace.y = withoutPipelinePrefix(trace.y);
+        var longest = Math.max.apply(null, trace.y.map(function (l) { return String(l).length; }));
+        layout.margin = Object.assign({}, layout.margin, { l: Math.min(360, 20 + 7 * longest) });
+        layout.yaxis = Object.assign({ automargin: true }, layout.yaxis, { type: "category" });
+        trace.hovertemplate = trace.hovertemplate || "%{y}: %{x:.4g}<extra></extra>";
+      }
+      if (trace.type === "heatmap" && Array.isArray(trace.z) && Array.isArray(trace.x)) {
+        // Class labels such as 0, 1, 2 are categories: one tick each, not a numeric axis at 0.5 steps.
+        layout.xaxis = Object.assign({}, layout.xaxis, { type: "category", tickmode: "array",
+          tickvals: trace.x, ticktext: trace.x.map(String) });
+        layout.yaxis = Object.assign({}, layout.yaxis, { type: "category", tickmode: "array",
+          tickvals: trace.y, ticktext: (trace.y || []).map(String) });
+        // A light-to-dark scale (Plotly's named "Blues" runs dark-to-light), so that each count's
+        // colour can be chosen to read on its cell: white on the dark end, ink on the light end.
+        trace.colorscale = [[0, "#f7fbff"], [0.25, "#c6dbef"], [0.5, "#6baed6"], [0.75, "#2171b5"], [1, "#08306b"]];
+        trace.reversescale = false;
+        trace.zmin = 0;
+        var flat = [].concat.apply([], trace.z);
+        var max = Math.max.apply(null, flat.filter(function (v) { return typeof v === "number"; })) || 1;
+        if (trace.texttemplate) {
+          delete trace.texttemplate;
+          layout.annotations = (layout.annotations || []).concat([].concat.apply([], trace.z.map(function (row, i) {
+            return row.map(function (v, j) {
+              return { x: trace.x[j], y: (trace.y || [])[i], text: String(v), showarrow: false,
+                font: { color: v / max > 0.45 ? "#fff" : "#1f2430", size: 13 } };
+            });
+          })));
+        }
+      }
+    });
+    return fig;
+  }
+
   function drawArtifactPlots(root) {
     if (!root.querySelectorAll || !plotly()) return;
     root.querySelectorAll("[data-plot-url]").forEach(function (el) {
@@ -83,7 +149,10 @@
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (fig) {
           fig.layout = Object.assign({ font: FONT, margin: { t: 40 } }, fig.layout || {});
-          plotly().newPlot(el, fig.data, fig.layout, FIGURE_CONFIG);
+          readable(fig);
+          return plotlyFor(fig).then(function (lib) {
+            return lib.newPlot(el, fig.data, fig.layout, FIGURE_CONFIG);
+          }).then(function () { el.dataset.plotState = "drawn"; });
         })
         .catch(function (err) { el.textContent = "Could not load the plot (" + err.message + ")."; });
     });

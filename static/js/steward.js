@@ -109,7 +109,23 @@
     });
   }
 
+  // Runs table: the column the table is sorted by is scrolled into view (past the sticky name column).
+  function scrollToSorted() {
+    var link = document.querySelector("#runs-table thead a.sorted");
+    if (!link) return;
+    var cell = link.closest("th");
+    var wrap = cell.closest(".table-wrap");
+    var sticky = document.querySelector("#runs-table thead th:nth-child(2)");
+    if (!wrap || !sticky || cell === sticky) return;
+    var hidden = sticky.offsetLeft + sticky.offsetWidth;
+    var left = cell.offsetLeft - hidden;
+    if (left < wrap.scrollLeft || cell.offsetLeft + cell.offsetWidth > wrap.scrollLeft + wrap.clientWidth) {
+      wrap.scrollLeft = Math.max(0, left - 24);
+    }
+  }
+
   onReady(function () {
+    scrollToSorted();
     setupCopy();
     forgetTokenPost();
     setupRunSelection();

@@ -35,14 +35,27 @@ def test_try_it_predicts_with_the_session_and_names_a_bad_column(live_server, ne
     form.locator("button[type=submit]").click()
     result = page.locator("#try-result")
     expect(result).to_have_attribute("data-status", "200")
-    body = json.loads(result.text_content())
+    body = json.loads(result.locator(".try-json").text_content())
     expected = pd.DataFrame([row], columns=X.columns)
     assert body["predictions"] == forest.predict(expected).tolist()
     assert body["model_version"] == 1
+    # Shown as a table: the prediction and each class's probability, the likeliest marked.
+    table = result.locator("table.try-table")
+    assert table.locator("thead th").all_inner_texts() == ["Row", "Prediction", "P(0)", "P(1)"]
+    cells = table.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert cells[1] == str(body["predictions"][0])
+    probabilities = forest.predict_proba(expected)[0]
+    assert [float(c) for c in cells[2:]] == pytest.approx(list(probabilities), abs=1e-4)
+    expect(table.locator("td.best-cell")).to_have_count(1)
 
     form.locator("[name='mean area']").fill("big")
+    form.locator("[name='mean radius']").fill("huge")
     form.locator("button[type=submit]").click()
     expect(result).to_have_attribute("data-status", "400")
-    assert "mean area" in json.loads(result.text_content().split("\n", 1)[1])["error"]["fields"]
+    # Every bad field, in words, not raw JSON.
+    refused = result.locator("[role=alert]")
+    expect(refused.locator("li[data-field='mean area']")).to_be_visible()
+    expect(refused.locator("li[data-field='mean radius']")).to_be_visible()
+    assert "{" not in refused.inner_text()
     # Chromium reports that refused request on the console; it is the answer this test asked for.
     page_errors[:] = [e for e in page_errors if "status of 400" not in e]

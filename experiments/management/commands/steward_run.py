@@ -119,6 +119,8 @@ class Command(BaseCommand):
         port_check(host, port)
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Collecting static files (hashed and compressed) ...")
+        call_command("collectstatic", interactive=False, verbosity=0)
         admin, password, token = self._first_start()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{port}/"
