@@ -129,7 +129,18 @@ def choose(estimator, columns: list[str], classes: list[Any]) -> tuple[str, str]
 
 
 def named_output(estimator, X: pd.DataFrame, output: str, class_index: int, classifier: bool) -> np.ndarray:
-    """The named output of the whole pipeline for each row of X."""
+    """The named output of the whole pipeline for each row of X.
+
+    On one thread: these are small batches, and OpenMP threads of a histogram gradient boosting
+    model spinning on a shared worker's busy cores cost far more than the prediction itself.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _named_output(estimator, X, output, class_index, classifier)
+
+
+def _named_output(estimator, X, output: str, class_index: int, classifier: bool) -> np.ndarray:
     if not classifier:
         return np.asarray(estimator.predict(X), dtype=float).ravel()
     if output == PROBABILITY:
