@@ -210,6 +210,74 @@ def monitor_create(
     return monitor
 
 
+UPDATABLE = (
+    "features",
+    "schedule_minutes",
+    "window_hours",
+    "window_predictions",
+    "thresholds",
+    "alert_emails",
+    "webhook_url",
+    "webhook_secret",
+    "cooldown_minutes",
+    "retrain_on_alert",
+)
+
+
+def monitor_update(*, monitor: Monitor, changes: Any, user) -> Monitor:
+    """Change a monitor's settings; what is not given stays. The same checks as at creation."""
+    if not isinstance(changes, dict) or not changes:
+        raise ValidationError({"body": "Give an object of the settings to change."})
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: f"Cannot be changed; changeable: {', '.join(UPDATABLE)}."})
+    alias = (
+        ModelAlias.objects.filter(model=monitor.model, name=monitor.alias).select_related("version").first()
+    )
+    before = {name: getattr(monitor, name) for name in UPDATABLE if name != "webhook_secret"}
+    if "features" in changes:
+        monitor.features = _features_clean(changes["features"], alias.version if alias else None)
+    for name, maximum in (
+        ("schedule_minutes", SCHEDULE_MAX_MINUTES),
+        ("window_hours", 24 * 366),
+        ("window_predictions", WINDOW_MAX),
+    ):
+        if name in changes:
+            setattr(monitor, name, _positive(changes[name], name, maximum))
+    if monitor.window_hours and monitor.window_predictions:
+        raise ValidationError({"window": "Give a window in hours or in predictions, not both."})
+    if "cooldown_minutes" in changes:
+        monitor.cooldown_minutes = (
+            _positive(changes["cooldown_minutes"], "cooldown_minutes", 30 * 24 * 60) or 0
+        )
+    if "thresholds" in changes:
+        monitor.thresholds = {**(monitor.thresholds or {}), **_thresholds_clean(changes["thresholds"])}
+    if "alert_emails" in changes:
+        monitor.alert_emails = _emails_clean(changes["alert_emails"])
+    if "webhook_url" in changes or "webhook_secret" in changes:
+        monitor.webhook_url, monitor.webhook_secret = _webhook_clean(
+            changes.get("webhook_url", monitor.webhook_url),
+            changes.get("webhook_secret", monitor.webhook_secret),
+        )
+    if "retrain_on_alert" in changes:
+        if not isinstance(changes["retrain_on_alert"], bool):
+            raise ValidationError({"retrain_on_alert": "Give true or false."})
+        monitor.retrain_on_alert = changes["retrain_on_alert"]
+    with transaction.atomic():
+        monitor.save()
+        _schedule_sync(monitor)
+        audit_record(
+            action="monitor.updated",
+            actor=user,
+            object_type="monitor",
+            object_id=monitor.pk,
+            project_id=monitor.project_id,
+            before=before,
+            after={name: getattr(monitor, name) for name in before},
+        )
+    return monitor
+
+
 def _schedule_sync(monitor: Monitor) -> None:
     """One django-celery-beat periodic task per scheduled monitor."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
