@@ -154,6 +154,13 @@ class MonitorDetailApi(APIView):
             }
         )
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, monitor_id):
+        """Change thresholds, schedule, window, features, alert channels or the retraining trigger."""
+        monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)
+        monitor = services.monitor_update(monitor=monitor, changes=request.data, user=request.user)
+        return Response(monitor_output(monitor))
+
     @extend_schema(responses={204: None})
     def delete(self, request, monitor_id):
         monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)

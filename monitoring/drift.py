@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 PSI_BINS = 10
 # PSI takes log(current/reference) per bin; an empty bin would make it infinite. Shares are
@@ -111,6 +110,8 @@ def sorted_cdf_distances(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tupl
 
 def ks_test(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float, float]:
     """(D, p-value, Wasserstein-1) for two sorted samples."""
+    from scipy import stats  # here, not at import: web processes load this module but never test
+
     n1, n2 = len(ref_sorted), len(cur_sorted)
     d, wasserstein = sorted_cdf_distances(ref_sorted, cur_sorted)
     if max(n1, n2) <= KS_SCIPY_MAX:
@@ -228,6 +229,8 @@ def categorical_compare(reference, current, *, significance: float, psi_floor: f
     if table.shape[1] < 2:
         statistic, p_value = 0.0, 1.0
     else:
+        from scipy import stats
+
         statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
     ref_shares, cur_shares = _shares(ref_bins), _shares(cur_bins)
     value_psi = psi(ref_shares, cur_shares)

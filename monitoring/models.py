@@ -204,3 +204,22 @@ class Retraining(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ServingMinute(models.Model):
+    """Operational health of one served version in one minute: requests, rows, refusals,
+    failures and a latency histogram (counts per bucket of monitoring.health.LATENCY_EDGES)."""
+
+    id = models.BigAutoField(primary_key=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+    rows = models.BigIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    latency = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "minute"], name="serving_minute_unique")
+        ]

@@ -5,6 +5,7 @@ current window (served predictions of the versions its alias pointed at, from th
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,21 +46,26 @@ class DatasetColumns:
         self.names = [n for n in names if n in {c["name"] for c in version.columns}]
         self.rows = int(version.row_count)
         self._table: pa.Table | None = None
+        self._lock = threading.Lock()
 
     def column(self, name: str) -> np.ndarray:
         if self.version.format == "parquet":
             with datasets.version_path(self.version) as path:
                 return _column_array(pq.read_table(path, columns=[name]).column(name))
-        if self._table is None:
-            with datasets.version_path(self.version) as path:
-                self._table = dataset_files.read_table(
-                    path,
-                    fmt=self.version.format,
-                    read_options=self.version.read_options,
-                    columns=self.version.columns,
-                    include=self.names,
-                )
+        with self._lock:  # two features are read at a time (services.drift_compute)
+            if self._table is None:
+                self._load()
         return _column_array(self._table.column(name))
+
+    def _load(self) -> None:
+        with datasets.version_path(self.version) as path:
+            self._table = dataset_files.read_table(
+                path,
+                fmt=self.version.format,
+                read_options=self.version.read_options,
+                columns=self.version.columns,
+                include=self.names,
+            )
 
     def close(self) -> None:
         self._table = None

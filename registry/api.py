@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import orjson
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -366,6 +367,8 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
     DRF's request wrapping, negotiation and rendering cost more than the model.
     Authentication, permission and errors are the same as everywhere else.
     """
+    started = time.perf_counter()
+    target = None
     try:
         token = _bearer_token(request)
         target = serving.serving_target_resolve(
@@ -379,8 +382,15 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
             RequestDataTooBig) as exc:
         if isinstance(exc, exceptions.AuthenticationFailed):
             throttling.token_failure_record(request)
+        if target is not None:
+            serving.serving_observe(target.version_id, 0, time.perf_counter() - started, "refused")
         return _error_response(exc)
-    response = HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-                            content_type="application/json")
-    response["X-Request-ID"] = body["request_id"]
-    return response
+    except Exception:
+        if target is not None:
+            serving.serving_observe(target.version_id, 0, time.perf_counter() - started, "failed")
+        raise
+    answer = HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+                          content_type="application/json")
+    answer["X-Request-ID"] = body["request_id"]
+    serving.serving_observe(target.version_id, len(body["predictions"]), time.perf_counter() - started, "ok")
+    return answer

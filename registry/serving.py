@@ -45,6 +45,21 @@ from registry.selectors import VERSION_DIGITS_MAX, is_version_number
 
 _ALIAS = re.compile(ALIAS_RE)
 
+# Observers of every served request that reached a version: (version id, rows, seconds, outcome
+# "ok" | "refused" | "failed"). Monitoring registers its operational-health recorder here; an
+# observer runs on the request path, so it may only count in memory.
+_observers: list = []
+
+
+def serving_observer_register(observer) -> None:
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def serving_observe(version_id: int, rows: int, seconds: float, outcome: str) -> None:
+    for observer in _observers:
+        observer(version_id, rows, seconds, outcome)
+
 
 class Predictor:
     runtime = ""

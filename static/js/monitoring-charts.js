@@ -64,11 +64,26 @@
   function health(el, data) {
     var h = data.health;
     if (!h.minutes.length) return empty(el, "No predictions served in the last 6 hours.");
-    window.Plotly.newPlot(el, [
-      { type: "bar", name: "requests / min", x: h.minutes, y: h.requests },
-      { type: "scatter", mode: "lines", name: "rows / s", x: h.minutes, y: h.rows_per_second, yaxis: "y2" }
-    ], layout("Requests and throughput", { yaxis: { title: { text: "requests" } },
-      yaxis2: { title: { text: "rows / s" }, overlaying: "y", side: "right" } }), CONFIG);
+    var traces = [
+      { type: "bar", name: "requests / min", x: h.minutes, y: h.requests, marker: { color: "#cbd5e1" } },
+      { type: "scatter", mode: "lines", name: "rows / s", x: h.minutes, y: h.rows_per_second }
+    ];
+    [["p50_ms", "p50 ms"], ["p95_ms", "p95 ms"], ["p99_ms", "p99 ms"]].forEach(function (p) {
+      if (h[p[0]].some(function (v) { return v !== null; })) {
+        traces.push({ type: "scatter", mode: "lines", name: p[1], x: h.minutes, y: h[p[0]], yaxis: "y2" });
+      }
+    });
+    if (h.error_rate.some(function (v) { return v; })) {
+      traces.push({ type: "scatter", mode: "lines", name: "error rate", x: h.minutes, yaxis: "y3",
+        y: h.error_rate, line: { color: "#dc2626", dash: "dot" } });
+    }
+    window.Plotly.newPlot(el, traces, layout("Requests, throughput, latency and errors", {
+      xaxis: { domain: [0, 0.86] },
+      yaxis: { title: { text: "requests, rows/s" } },
+      yaxis2: { title: { text: "ms" }, overlaying: "y", side: "right", type: "log" },
+      yaxis3: { overlaying: "y", side: "right", position: 0.95, anchor: "free", tickformat: ".0%",
+        range: [0, 1], showgrid: false }
+    }), CONFIG);
   }
 
   function mids(edges) {

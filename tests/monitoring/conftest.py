@@ -8,6 +8,7 @@ import pytest
 
 from experiments import training
 from experiments.models import Run
+from monitoring import health
 from registry import prediction_log, serving
 from registry import services as registry_services
 from registry.models import ModelVersion
@@ -27,7 +28,9 @@ def serving_state(settings):
     settings.PREDICTION_LOG_BACKGROUND = False
     prediction_log._drain()
     serving.predictor_cache_clear()
+    health._counts.clear()
     yield
+    health._counts.clear()
     prediction_log._drain()
     serving.predictor_cache_clear()
 

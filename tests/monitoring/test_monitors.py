@@ -336,3 +336,24 @@ def test_a_feature_the_reference_lacks_is_named_not_compared(editor, project, se
     report = run_report(editor, body["id"])
     assert [f["feature"] for f in report["features"]] == ["income", "age", "region"]
     assert report["data_quality"]["not_in_reference"] == ["debt"]
+
+
+def test_settings_change_with_the_same_checks_and_the_schedule_follows(editor, viewer, monitor):
+    from django_celery_beat.models import PeriodicTask
+
+    url = f"/api/v1/monitors/{monitor['id']}/"
+    changed = editor.patch(
+        url, {"thresholds": {"psi": 0.2}, "schedule_minutes": 10, "retrain_on_alert": True}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+    body = changed.json()
+    assert body["thresholds"]["psi"] == 0.2 and body["thresholds"]["significance"] == 0.05
+    assert body["schedule_minutes"] == 10 and body["retrain_on_alert"] is True
+    assert PeriodicTask.objects.get(name=f"monitor-{monitor['id']}").interval.every == 10
+    bad = editor.patch(url, {"webhook_url": "http://10.0.0.1/", "webhook_secret": "s" * 20}, format="json")
+    assert bad.status_code == 400 and "webhook_url" in bad.json()["error"]["fields"]
+    assert editor.patch(url, {"alias": "other"}, format="json").status_code == 400
+    assert viewer.patch(url, {"schedule_minutes": 5}, format="json").status_code == 403
+    assert editor.patch(url, {"schedule_minutes": None}, format="json").json()["schedule_minutes"] is None
+    assert not PeriodicTask.objects.filter(name=f"monitor-{monitor['id']}").exists()
+    assert Monitor.objects.get(pk=monitor["id"]).thresholds == {"psi": 0.2}

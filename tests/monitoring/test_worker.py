@@ -89,3 +89,36 @@ def test_worker_reports_drift_and_delivers_a_signed_webhook(
     while not AlertDelivery.objects.filter(delivered=True).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert AlertDelivery.objects.get(channel="webhook").status_code == 204
+
+
+def test_worker_retrains_on_a_drift_alert_into_a_checked_version_and_no_alias_moves(
+    editor, project, served, queue, start_worker, settings
+):
+    import time as clock
+
+    from monitoring.models import Retraining
+    from registry.models import ModelAlias, ModelVersion
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    worker = start_worker(queue)
+    body = editor.post(
+        f"/api/v1/projects/{project.slug}/monitors/",
+        {"model": "scorer", "alias": "live", "retrain_on_alert": True},
+        format="json",
+    ).json()
+    send_traffic(editor, project, credit_frame(rows=600, seed=12, shift=SHIFT))
+    job_id = editor.post(f"/api/v1/monitors/{body['id']}/run/").json()["id"]
+    job, _ = wait_for_job(job_id, lambda j: j.is_final, worker, "finished")
+    assert job.status == JobStatus.SUCCEEDED, (job.error, worker.log())
+
+    retraining = Retraining.objects.get()
+    training, _ = wait_for_job(retraining.job_id, lambda j: j.is_final, worker, "retrained")
+    assert training.status == JobStatus.SUCCEEDED, (training.error, worker.log())
+    assert training.result["version"] == 2
+    deadline = clock.monotonic() + 120
+    new = ModelVersion.objects.get(model=served.model, version=2)
+    while new.status == "pending_checks" and clock.monotonic() < deadline:
+        clock.sleep(0.5)
+        new.refresh_from_db()
+    assert new.status == "ready", (new.status_message, worker.log())
+    assert ModelAlias.objects.get(model=served.model, name="live").version_id == served.pk

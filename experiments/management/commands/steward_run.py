@@ -130,7 +130,11 @@ class Command(BaseCommand):
             if not no_demo:
                 call_command("seed_demo", owner=admin.username, stdout=self.stdout)
                 # A served model with a monitor and drifted traffic (the monitoring app's command).
-                call_command("monitoring_demo", owner=admin.username, stdout=self.stdout)
+                # The rest of the demo is worth starting without it.
+                try:
+                    call_command("monitoring_demo", owner=admin.username, stdout=self.stdout)
+                except Exception as exc:  # noqa: BLE001 - reported, and the server starts anyway
+                    self.stderr.write(f"The monitoring demo could not be set up: {exc}")
             children = self._children(host, port, web_workers)
             stopping = threading.Event()
 
