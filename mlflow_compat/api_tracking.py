@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 
+import orjson
 from django.db.models import Q
+from django.http import HttpResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -362,15 +365,18 @@ class MetricHistory(MlflowView):
             rows = rows.filter(Q(step__gt=step) | Q(step=step, timestamp__gt=ts)
                                | Q(step=step, timestamp=ts, id__gt=last_id))
         page = list(rows.values_list("step", "timestamp", "value", "id")[:size + 1])
+        finite = math.isfinite
         body: dict = {"metrics": [
-            {"key": key, "value": v.float_out(value), "timestamp": ts, "step": step}
+            {"key": key, "value": value if value is not None and finite(value) else v.float_out(value),
+             "timestamp": ts, "step": step}
             for step, ts, value, _ in page[:size]
         ]}
         if len(page) > size:
             step, ts, _, last_id = page[size - 1]
             body["next_page_token"] = base64.urlsafe_b64encode(
                 json.dumps([step, ts, last_id]).encode()).decode()
-        return Response(body)
+        # Tens of thousands of points: orjson writes them several times faster than DRF's renderer.
+        return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
 class ServerInfo(MlflowView):
