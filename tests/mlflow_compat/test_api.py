@@ -223,3 +223,19 @@ def test_foreign_model_sources_are_refused(editor, project, run, source):
     assert_error(editor.post(url(project, "model-versions/create"), body, format="json"),
                  400, "INVALID_PARAMETER_VALUE")
     assert not ModelVersion.objects.exists()
+
+
+def test_experiment_search_filters_on_name_and_tags(editor, project):
+    for name, team in (("alpha", "a"), ("beta", "b"), ("alphabet", "b")):
+        editor.post(url(project, "experiments/create"),
+                    {"name": name, "tags": [{"key": "team", "value": team}]}, format="json")
+
+    def names(text):
+        body = editor.post(url(project, "experiments/search"), {"filter": text}, format="json").json()
+        return sorted(e["name"] for e in body.get("experiments", []))
+
+    assert names("name LIKE 'alpha%'") == ["alpha", "alphabet"]
+    assert names("name LIKE 'alpha%' AND tags.team = 'b'") == ["alphabet"]
+    assert names("tags.`team` != 'b'") == ["alpha"]
+    assert_error(editor.post(url(project, "experiments/search"), {"filter": "creation_time >> 1"},
+                             format="json"), 400, "INVALID_PARAMETER_VALUE")
