@@ -132,6 +132,12 @@ def test_experiments_create_get_rename_tag_delete(editor, project):
     assert [e["name"] for e in deleted.json()["experiments"]] == ["renamed"]
 
 
+def test_an_experiment_name_past_steward_limit_is_invalid(editor, project):
+    response = editor.post(url(project, "experiments/create"), {"name": "x" * 201}, format="json")
+    message = assert_error(response, 400, "INVALID_PARAMETER_VALUE")
+    assert "200" in message and not project.experiments.exists()
+
+
 def test_experiment_zero_is_the_projects_default(editor, project):
     body = editor.post(url(project, "runs/create"), {"experiment_id": "0", "start_time": 1_700_000_000_000},
                        format="json").json()["run"]
