@@ -3,6 +3,8 @@ on Steward's registry: registration runs Steward's checks, aliases keep their pr
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from rest_framework.response import Response
 
@@ -207,9 +209,17 @@ class LatestVersions(_RegistryView):
     get = post
 
 
+def _alias_check(alias) -> None:
+    """MLflow's own rules on top of Steward's: "latest" and "v<digits>" would read as versions
+    in a ``models:/name@alias`` URI."""
+    if isinstance(alias, str) and (alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias)):
+        raise errors.invalid(f"'{alias}' cannot be an alias: 'latest' and v<number> name versions.")
+
+
 class AliasApi(_RegistryView):
     def post(self, request, **kwargs):
         body = self.body(request)
+        _alias_check(body.get("alias"))
         version = self.version(request, body.get("name"), required(body, "version"), EDITOR)
         try:
             registry.alias_set(model=version.model, alias=required(body, "alias"), version=version,

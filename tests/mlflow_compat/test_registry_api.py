@@ -94,6 +94,9 @@ def test_aliases_stages_and_protection(editor, project, mlflow_model_run):
     message = assert_error(editor.post(url(project, "registered-models/alias"), {**body, "alias": "champion"},
                                        format="json"), 403, "PERMISSION_DENIED")
     assert "promotion request" in message
+    for bad in ("latest", "v2", "a b", "x" * 65):
+        response = editor.post(url(project, "registered-models/alias"), {**body, "alias": bad}, format="json")
+        assert_error(response, 400, "INVALID_PARAMETER_VALUE")
     assert_error(editor.post(url(project, "model-versions/transition-stage"),
                              {"name": "iris", "version": "1", "stage": "Production"}, format="json"),
                  403, "PERMISSION_DENIED")
