@@ -222,6 +222,8 @@ class MlflowClientDriver:
     def _experiment(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
 
+        # Its own experiments: it shares each server with the REST client's measures.
+        name = f"mlflow-client-{name}"
         if name not in self.experiments:
             found = self.client.get_experiment_by_name(name)
             if found is None:

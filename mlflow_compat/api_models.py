@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from experiments.models import TAG_VALUE_MAX_LENGTH
-from mlflow_compat import context, errors, output, services
+from mlflow_compat import context, errors, filters, output, services
 from mlflow_compat.models import LoggedModel, LoggedModelStatus
 from mlflow_compat.views_base import MlflowView, required, run_id_arg
 
@@ -147,40 +147,21 @@ class LoggedModelSearch(_ModelView):
                 ids.append(context.experiment_for(project, str(experiment_id)).pk)
             except errors.MlflowError:
                 continue
-        models = LoggedModel.objects.filter(experiment_id__in=ids, deleted_at__isnull=True)
-        for field, value in _simple_conditions(body.get("filter") or ""):
-            if field == "name":
-                models = models.filter(name=value)
-            elif field == "source_run_id":
-                models = models.filter(run_id=context.run_uuid(value))
-            elif field == "status":
-                models = models.filter(status=value)
-            elif field.startswith("tags."):
-                models = models.filter(**{f"tags__{field[5:]}": value})
-            else:
-                raise errors.invalid(f"filter: Steward cannot filter logged models on '{field[:100]}'.")
+        conditions = filters.parse(body.get("filter"), {"name", "source_run_id", "status", "model_type"})
+        models = [
+            m for m in LoggedModel.objects.filter(experiment_id__in=ids, deleted_at__isnull=True)
+            .order_by("-created_at", "id")
+            if filters.matches(conditions, {"name": m.name, "source_run_id": m.run_id.hex,
+                                            "status": m.status, "model_type": m.model_type}, m.tags)
+        ]
         size = int(body.get("max_results") or 100)
         size = max(1, min(size, 1000))
         offset = int(body.get("page_token") or 0) if str(body.get("page_token") or "0").isdigit() else 0
-        page = list(models.order_by("-created_at", "id")[offset:offset + size + 1])
+        page = models[offset:offset + size + 1]
         answer = {"models": [logged_model_json(m) for m in page[:size]]}
         if len(page) > size:
             answer["next_page_token"] = str(offset + size)
         return Response(answer)
-
-
-def _simple_conditions(text: str) -> list[tuple[str, str]]:
-    """``field = 'value'`` conditions joined by AND: what MLflow's client itself sends."""
-    out = []
-    if not text.strip():
-        return out
-    for part in text.replace(" and ", " AND ").split(" AND "):
-        left, sep, right = part.partition("=")
-        right = right.strip()
-        if not sep or len(right) < 2 or right[0] not in "'\"" or right[-1] != right[0]:
-            raise errors.invalid(f"filter: Expected field = 'value', got {part.strip()[:100]!r}.")
-        out.append((left.strip().strip("`"), right[1:-1]))
-    return out
 
 
 class RunOutputs(MlflowView):

@@ -3,13 +3,15 @@ on Steward's registry: registration runs Steward's checks, aliases keep their pr
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from rest_framework.response import Response
 
 from accounts.models import Role
-from mlflow_compat import errors, output
+from mlflow_compat import errors, filters, output
 from mlflow_compat import registry as reg
-from mlflow_compat.api_tracking import _experiment_filter, _offset_token, _offset_token_make
+from mlflow_compat.api_tracking import _offset_token, _offset_token_make
 from mlflow_compat.models import VersionTags
 from mlflow_compat.views_base import MlflowView, required
 from registry import selectors
@@ -153,10 +155,10 @@ class RegisteredModelSearch(_RegistryView):
         project = self.project(request)
         size = min(max(int(body.get("max_results") or 100), 1), 1000)
         offset = _offset_token(body.get("page_token"))
-        models = RegisteredModel.objects.filter(project=project).select_related("owner").order_by("name")
-        if body.get("filter"):
-            models = models.filter(_experiment_filter(body["filter"]))
-        page = list(models[offset:offset + size + 1])
+        conditions = filters.parse(body.get("filter"), {"name"})
+        stored = RegisteredModel.objects.filter(project=project).select_related("owner").order_by("name")
+        models = [m for m in stored if filters.matches(conditions, {"name": m.name}, m.tags or {})]
+        page = models[offset:offset + size + 1]
         answer = {"registered_models": [model_json(m) for m in page[:size]]}
         if len(page) > size:
             answer["next_page_token"] = _offset_token_make(offset + size)
@@ -207,9 +209,17 @@ class LatestVersions(_RegistryView):
     get = post
 
 
+def _alias_check(alias) -> None:
+    """MLflow's own rules on top of Steward's: "latest" and "v<digits>" would read as versions
+    in a ``models:/name@alias`` URI."""
+    if isinstance(alias, str) and (alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias)):
+        raise errors.invalid(f"'{alias}' cannot be an alias: 'latest' and v<number> name versions.")
+
+
 class AliasApi(_RegistryView):
     def post(self, request, **kwargs):
         body = self.body(request)
+        _alias_check(body.get("alias"))
         version = self.version(request, body.get("name"), required(body, "version"), EDITOR)
         try:
             registry.alias_set(model=version.model, alias=required(body, "alias"), version=version,
@@ -308,21 +318,21 @@ class VersionSearch(_RegistryView):
         project = self.project(request)
         size = min(max(int(body.get("max_results") or 200), 1), 10_000)
         offset = _offset_token(body.get("page_token"))
-        versions = ModelVersion.objects.filter(model__project=project).select_related("model", "author")
-        from mlflow_compat.api_models import _simple_conditions
-        from mlflow_compat.context import run_uuid
-
-        for field, value in _simple_conditions(body.get("filter") or ""):
-            if field == "name":
-                versions = versions.filter(model__name=value)
-            elif field == "run_id":
-                versions = versions.filter(run_id=run_uuid(value))
-            elif field in ("version", "version_number") and value.isdigit():
-                versions = versions.filter(version=int(value))
-            else:
-                raise errors.invalid(f"filter: Steward cannot filter model versions on '{field[:100]}'.")
-        page = list(versions.order_by("model__name", "-version")[offset:offset + min(size, 1000) + 1])
+        conditions = filters.parse(body.get("filter"), {"name", "run_id", "version", "version_number",
+                                                        "source", "user_id"})
+        rows = ModelVersion.objects.filter(model__project=project).select_related("model", "author")
+        tags_of = dict(VersionTags.objects.filter(version__model__project=project)
+                       .values_list("version_id", "tags"))
+        versions = []
+        for version in rows.order_by("model__name", "-version"):
+            fields = {"name": version.model.name, "run_id": version.run_id.hex,
+                      "version": str(version.version), "version_number": str(version.version),
+                      "source": reg.version_source(version),
+                      "user_id": version.author.username if version.author_id else ""}
+            if filters.matches(conditions, fields, tags_of.get(version.pk, {})):
+                versions.append(version)
         size = min(size, 1000)
+        page = versions[offset:offset + size + 1]
         answer = {"model_versions": [version_json(v) for v in page[:size]]}
         if len(page) > size:
             answer["next_page_token"] = _offset_token_make(offset + size)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
+import math
 
+import orjson
 from django.db.models import Q
+from django.http import HttpResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -16,7 +18,7 @@ from experiments import search
 from experiments import validation as v
 from experiments.models import Experiment, Metric, Run
 from experiments.selectors import runs_with_details
-from mlflow_compat import context, errors, output, services
+from mlflow_compat import context, errors, filters, output, services
 from mlflow_compat.models import DeletedRun, ExperimentState
 from mlflow_compat.views_base import MlflowView, required, run_id_arg
 
@@ -100,45 +102,15 @@ class ExperimentSearch(MlflowView):
             experiments = experiments.exclude(pk__in=deleted.values("experiment_id"))
         elif view_type == DELETED_ONLY:
             experiments = experiments.filter(pk__in=deleted.values("experiment_id"))
-        text = args.get("filter") or ""
-        if text:
-            experiments = experiments.filter(_experiment_filter(text))
-        page = list(experiments[offset:offset + size + 1])
-        body = {"experiments": [_experiment_out(e) for e in page[:size]]}
+        conditions = filters.parse(args.get("filter"), {"name"})
+        states = {s.experiment_id: s for s in ExperimentState.objects.filter(experiment__project=project)}
+        found = [e for e in experiments if filters.matches(
+            conditions, {"name": e.name}, output.experiment_tags(e, states.get(e.pk)))]
+        page = found[offset:offset + size + 1]
+        body = {"experiments": [output.experiment_json(e, states.get(e.pk)) for e in page[:size]]}
         if len(page) > size:
             body["next_page_token"] = _offset_token_make(offset + size)
         return Response(body)
-
-
-def _experiment_filter(text: str) -> Q:
-    """The part of MLflow's experiment filter Steward answers: conditions on the name, joined by AND."""
-    query = Q()
-    for part in text.split(" and ") if " and " in text else text.split(" AND "):
-        part = part.strip()
-        for op in ("ILIKE", "LIKE", "!=", "="):
-            left, sep, right = part.partition(f" {op} ")
-            if sep:
-                break
-        else:
-            raise errors.invalid(
-                f"Invalid filter '{text[:200]}': expected name = 'value' or name LIKE '%x%'."
-            )
-        field = left.strip().split(".")[-1].strip("`")
-        value = right.strip()
-        if field != "name" or len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:
-            raise errors.invalid(f"Invalid filter '{text[:200]}': only conditions on the name are supported.")
-        value = value[1:-1]
-        if op == "=":
-            query &= Q(name=value)
-        elif op == "!=":
-            query &= ~Q(name=value)
-        else:
-            lookup = "name__iregex" if op == "ILIKE" else "name__regex"
-            pattern = "^" + "".join(
-                ".*" if c == "%" else "." if c == "_" else re.escape(c) for c in value
-            ) + "$"
-            query &= Q(**{lookup: pattern})
-    return query
 
 
 def _offset_token(token) -> int:
@@ -362,15 +334,18 @@ class MetricHistory(MlflowView):
             rows = rows.filter(Q(step__gt=step) | Q(step=step, timestamp__gt=ts)
                                | Q(step=step, timestamp=ts, id__gt=last_id))
         page = list(rows.values_list("step", "timestamp", "value", "id")[:size + 1])
+        finite = math.isfinite
         body: dict = {"metrics": [
-            {"key": key, "value": v.float_out(value), "timestamp": ts, "step": step}
+            {"key": key, "value": value if value is not None and finite(value) else v.float_out(value),
+             "timestamp": ts, "step": step}
             for step, ts, value, _ in page[:size]
         ]}
         if len(page) > size:
             step, ts, _, last_id = page[size - 1]
             body["next_page_token"] = base64.urlsafe_b64encode(
                 json.dumps([step, ts, last_id]).encode()).decode()
-        return Response(body)
+        # Tens of thousands of points: orjson writes them several times faster than DRF's renderer.
+        return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
 class ServerInfo(MlflowView):

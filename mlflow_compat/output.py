@@ -27,10 +27,15 @@ def run_artifact_uri(experiment_id: int, run_id) -> str:
     return f"{ARTIFACT_SCHEME}/{experiment_id}/{run_hex(run_id)}/artifacts"
 
 
-def experiment_json(experiment: Experiment, state=None) -> dict[str, Any]:
+def experiment_tags(experiment: Experiment, state=None) -> dict[str, str]:
     tags = dict(state.tags) if state is not None else {}
     if experiment.description:
         tags.setdefault("mlflow.note.content", experiment.description)
+    return tags
+
+
+def experiment_json(experiment: Experiment, state=None) -> dict[str, Any]:
+    tags = experiment_tags(experiment, state)
     deleted = state is not None and state.deleted_at is not None
     updated = state.updated_at if state is not None else experiment.created_at
     return {

@@ -275,8 +275,13 @@ def metrics_log_once(*, run: Run, points: list[tracking.MetricPoint]) -> int:
         return 0
     keys = {p.key for p in fresh}
     steps = {p.step for p in fresh}
-    stamps = {p.timestamp for p in fresh}
-    stored = Metric.objects.filter(run=run, key__in=keys, step__in=steps, timestamp__in=stamps)
+    low, high = min(steps), max(steps)
+    stored = Metric.objects.filter(run=run, key__in=keys)
+    if high - low <= 4 * len(fresh):
+        # A batch's steps are usually consecutive: one range of the (run, key, step) index.
+        stored = stored.filter(step__gte=low, step__lte=high)
+    else:
+        stored = stored.filter(step__in=steps, timestamp__in={p.timestamp for p in fresh})
     existing = {
         (key, step, ts, value if value is None or not math.isnan(value) else None)
         for key, step, ts, value in stored.values_list("key", "step", "timestamp", "value")

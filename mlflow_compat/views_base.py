@@ -23,9 +23,13 @@ class MlflowView(APIView):
         return errors.mlflow_exception_handler
 
     def body(self, request) -> dict[str, Any]:
-        if request.method in ("GET", "DELETE"):
-            return {key: request.query_params.get(key) for key in request.query_params}
+        query = {key: request.query_params.get(key) for key in request.query_params}
+        if request.method == "GET":
+            return query
         data = request.data
+        if request.method == "DELETE":
+            # MLflow's client sends a DELETE's arguments as a JSON body; other clients use the query.
+            return {**query, **data} if isinstance(data, dict) else query
         if not isinstance(data, dict):
             if data in (None, "", b"") or (hasattr(data, "__len__") and not len(data)):
                 return {}
@@ -33,7 +37,7 @@ class MlflowView(APIView):
         return data
 
     def list_arg(self, request, name: str) -> list:
-        if request.method in ("GET", "DELETE"):
+        if request.method == "GET":
             return request.query_params.getlist(name)
         value = request.data.get(name) if isinstance(request.data, dict) else None
         if value is None:

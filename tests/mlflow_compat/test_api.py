@@ -132,6 +132,12 @@ def test_experiments_create_get_rename_tag_delete(editor, project):
     assert [e["name"] for e in deleted.json()["experiments"]] == ["renamed"]
 
 
+def test_an_experiment_name_past_steward_limit_is_invalid(editor, project):
+    response = editor.post(url(project, "experiments/create"), {"name": "x" * 201}, format="json")
+    message = assert_error(response, 400, "INVALID_PARAMETER_VALUE")
+    assert "200" in message and not project.experiments.exists()
+
+
 def test_experiment_zero_is_the_projects_default(editor, project):
     body = editor.post(url(project, "runs/create"), {"experiment_id": "0", "start_time": 1_700_000_000_000},
                        format="json").json()["run"]
@@ -223,3 +229,19 @@ def test_foreign_model_sources_are_refused(editor, project, run, source):
     assert_error(editor.post(url(project, "model-versions/create"), body, format="json"),
                  400, "INVALID_PARAMETER_VALUE")
     assert not ModelVersion.objects.exists()
+
+
+def test_experiment_search_filters_on_name_and_tags(editor, project):
+    for name, team in (("alpha", "a"), ("beta", "b"), ("alphabet", "b")):
+        editor.post(url(project, "experiments/create"),
+                    {"name": name, "tags": [{"key": "team", "value": team}]}, format="json")
+
+    def names(text):
+        body = editor.post(url(project, "experiments/search"), {"filter": text}, format="json").json()
+        return sorted(e["name"] for e in body.get("experiments", []))
+
+    assert names("name LIKE 'alpha%'") == ["alpha", "alphabet"]
+    assert names("name LIKE 'alpha%' AND tags.team = 'b'") == ["alphabet"]
+    assert names("tags.`team` != 'b'") == ["alpha"]
+    assert_error(editor.post(url(project, "experiments/search"), {"filter": "creation_time >> 1"},
+                             format="json"), 400, "INVALID_PARAMETER_VALUE")

@@ -35,11 +35,15 @@ def test_training_script_registers_aliases_and_loads_its_model(live_server, mlfl
     assert [c["name"] for c in version.columns] == ["sepal length (cm)", "sepal width (cm)",
                                                     "petal length (cm)", "petal width (cm)"]
     assert out["status"] == "READY"
-    assert ModelAlias.objects.get(model=version.model, name="candidate").version == version
+    assert AliasEvent.objects.filter(model=version.model, alias="candidate", version=version).exists()
     assert out["alias_version"] == out["version"]
     assert out["predictions"] == out["expected"]
     assert out["latest"] == [out["version"]]
     assert out["download_uri"] == f"mlflow-artifacts:/{run.experiment_id}/{run.pk.hex}/artifacts/{folder}"
+    assert out["alias_gone"] and not ModelAlias.objects.filter(name="candidate").exists()
+    assert out["searched"] == ["iris-clf"] and out["versions"] == [out["version"]]
+    assert out["model_tags"] == {"team": "growth"} and out["version_tags"] == {"validated": "yes"}
+    assert out["description"] == "first try"
     # The protected alias stays protected.
     assert out["refused"]["code"] == "PERMISSION_DENIED"
     assert "promotion request" in out["refused"]["message"]

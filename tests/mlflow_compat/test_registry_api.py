@@ -94,6 +94,9 @@ def test_aliases_stages_and_protection(editor, project, mlflow_model_run):
     message = assert_error(editor.post(url(project, "registered-models/alias"), {**body, "alias": "champion"},
                                        format="json"), 403, "PERMISSION_DENIED")
     assert "promotion request" in message
+    for bad in ("latest", "v2", "a b", "x" * 65):
+        response = editor.post(url(project, "registered-models/alias"), {**body, "alias": bad}, format="json")
+        assert_error(response, 400, "INVALID_PARAMETER_VALUE")
     assert_error(editor.post(url(project, "model-versions/transition-stage"),
                              {"name": "iris", "version": "1", "stage": "Production"}, format="json"),
                  403, "PERMISSION_DENIED")
@@ -101,6 +104,13 @@ def test_aliases_stages_and_protection(editor, project, mlflow_model_run):
     assert not AliasEvent.objects.filter(alias__in=["champion", "production"]).exists()
     response = editor.delete(url(project, "registered-models/alias") + "?name=iris&alias=candidate")
     assert response.status_code == 200 and not ModelAlias.objects.filter(name="candidate").exists()
+    # MLflow's client sends a DELETE's arguments as JSON.
+    editor.post(url(project, "registered-models/alias"), body, format="json")
+    response = editor.delete(url(project, "registered-models/alias"), {"name": "iris", "alias": "candidate"},
+                             format="json")
+    assert response.status_code == 200 and not ModelAlias.objects.filter(name="candidate").exists()
+    assert_error(editor.delete(url(project, "registered-models/alias"), {"name": "iris", "alias": "champion"},
+                               format="json"), 403, "PERMISSION_DENIED")
     latest = editor.post(url(project, "registered-models/get-latest-versions"), {"name": "iris"},
                          format="json")
     assert [v["version"] for v in latest.json()["model_versions"]] == ["1"]

@@ -23,6 +23,10 @@ def test_unchanged_script_logs_a_run_with_nested_child(live_server, mlflow_user)
     assert run.name == "baseline"
     assert run.status == "FINISHED" and run.end_time is not None
     assert run.author == mlflow_user.user
+    # MLflow's source tags fill the run's source fields.
+    tags = dict(run.tags.values_list("key", "value"))
+    assert run.entry_point == tags["mlflow.source.name"] and run.entry_point.endswith("track_basic.py")
+    assert run.git_commit == tags.get("mlflow.source.git.commit", "")
     assert dict(run.params.values_list("key", "value")) == {"lr": "0.1", "depth": "4", "model": "rf"}
     tags = dict(run.tags.values_list("key", "value"))
     assert tags["team"] == "growth" and tags["a"] == "1" and "b" not in tags

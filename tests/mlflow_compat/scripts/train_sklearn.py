@@ -28,6 +28,20 @@ by_alias = client.get_model_version_by_alias("iris-clf", "candidate")
 loaded = mlflow.pyfunc.load_model("models:/iris-clf@candidate")
 predictions = loaded.predict(X.head(3))
 
+client.set_registered_model_tag("iris-clf", "team", "growth")
+client.set_registered_model_tag("iris-clf", "temp", "x")
+client.delete_registered_model_tag("iris-clf", "temp")
+client.set_model_version_tag("iris-clf", version.version, "validated", "yes")
+client.update_model_version("iris-clf", version.version, description="first try")
+searched = [m.name for m in client.search_registered_models(filter_string="name LIKE 'iris%'")]
+versions = [v.version for v in client.search_model_versions("name = 'iris-clf'")]
+client.delete_registered_model_alias("iris-clf", "candidate")
+try:
+    client.get_model_version_by_alias("iris-clf", "candidate")
+    alias_gone = False
+except mlflow.exceptions.MlflowException as exc:
+    alias_gone = exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+
 refused = None
 try:
     client.set_registered_model_alias("iris-clf", "champion", version.version)
@@ -45,6 +59,12 @@ print(json.dumps({
     "latest": [v.version for v in client.get_latest_versions("iris-clf")],
     "download_uri": client.get_model_version_download_uri("iris-clf", version.version),
     "refused": refused,
+    "alias_gone": alias_gone,
+    "searched": searched,
+    "versions": versions,
+    "model_tags": client.get_registered_model("iris-clf").tags,
+    "version_tags": client.get_model_version("iris-clf", version.version).tags,
+    "description": client.get_model_version("iris-clf", version.version).description,
     "autolog_params": sorted(client.get_run(run.info.run_id).data.params)[:3],
 }))
 sys.stdout.flush()
