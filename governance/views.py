@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,13 +28,6 @@ def _error_text(exc: Exception) -> str:
                              for k, v in exc.error_dict.items())
         return " ".join(exc.messages)
     return str(getattr(exc, "detail", exc))
-
-
-def _related(obj, name: str):
-    try:
-        return getattr(obj, name)
-    except ObjectDoesNotExist:
-        return None
 
 
 @login_required

@@ -103,10 +103,24 @@ def example_frame(example: dict, columns: list[dict] | None = None) -> pd.DataFr
 
 def example_from_frame(frame: pd.DataFrame, rows: int = MAX_EXAMPLE_ROWS) -> dict:
     """JSON-safe example rows (missing values as null, dates as ISO text) from a DataFrame."""
+    import pandas as pd  # loaded once per call, not per value (web start does not import it)
+
+    def json_value(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if value is pd.NaT or (hasattr(value, "isoformat") and not isinstance(value, (int, float, str))):
+            try:
+                return None if pd.isna(value) else value.isoformat()
+            except (TypeError, ValueError):
+                return str(value)
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
     head = frame.head(rows)
     data = []
     for row in head.astype(object).itertuples(index=False):
-        data.append([_json_value(v) for v in row])
+        data.append([json_value(v) for v in row])
     return {"columns": [str(c) for c in head.columns], "dtypes": [str(t) for t in head.dtypes], "data": data}
 
 
@@ -120,21 +134,6 @@ def example_coerce(example: dict, columns: list[dict]) -> dict:
             if type(value) is float and value.is_integer():
                 row[i] = int(value)
     return example
-
-
-def _json_value(value: Any) -> Any:
-    import pandas as pd
-
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if value is pd.NaT or (hasattr(value, "isoformat") and not isinstance(value, (int, float, str))):
-        try:
-            return None if pd.isna(value) else value.isoformat()
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def signature_from_training(spec: Any, dataset_columns: list[dict] | None) -> dict:
