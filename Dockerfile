@@ -1,4 +1,11 @@
 # One image for every Steward process: web (gunicorn), worker and beat (Celery), migrate.
+
+# Front-end packages from the npm registry, as pinned in package-lock.json.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +23,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
+COPY --from=assets /assets/node_modules ./node_modules
 # Static files are collected into the image (var/static, served by WhiteNoise). The key is a
 # placeholder for this build step only; the containers get the real one from .env.
 RUN SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput -v 0 \

@@ -12,7 +12,14 @@ $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements-dev.txt -e ./sdk
 	touch $(STAMP)
 
-install: $(STAMP)
+# Front-end packages (uPlot), pinned with integrity hashes in package-lock.json.
+ASSETS := node_modules/.package-lock.json
+$(ASSETS): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the front-end packages: apt-get install npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(ASSETS)
+
+install: $(STAMP) $(ASSETS)
 
 # Without SECRET_KEY in the environment, a random key is made once in var/secret_key (mode 0600),
 # which settings.py reads. HOST and PORT choose where the web server listens (127.0.0.1:8000).
@@ -77,4 +84,4 @@ bench-deps: install
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
 clean:
-	rm -rf $(VENV) .venv-bench $(MLFLOW2) var site
+	rm -rf $(VENV) .venv-bench $(MLFLOW2) var site node_modules

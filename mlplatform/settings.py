@@ -159,6 +159,9 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     # Plotly's JavaScript arrives inside the pinned Python package; serve it from here.
     ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
+    # uPlot (metric line charts) is an npm package pinned in package-lock.json; `make install`
+    # runs `npm ci`, the Docker build copies it from its node stage.
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,5 +1,7 @@
-// Metric charts for the run and compare pages, drawn with Plotly (served by Steward).
-// History comes from /api/v1/runs/<id>/metrics/history/, downsampled on the server.
+// Metric line charts for the run and compare pages, drawn with uPlot (small and fast: a run page with
+// a dozen charts draws in a fraction of Plotly's time); the compare page's parallel coordinates and
+// scatter use Plotly. Both are served by Steward. History comes from
+// /api/v1/runs/<id>/metrics/history/, downsampled on the server.
 (function () {
   "use strict";
 
@@ -9,10 +11,11 @@
   var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var EAGER_CHARTS = 12;
   var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif", size: 12 };
+  var AXIS_FONT = "12px " + FONT.family;
+  // Below this many points a line also shows its points.
+  var MARKERS_UP_TO = 60;
 
-  // On the run page this script runs before the (deferred) Plotly bundle, so the charts' data is
-  // fetched while Plotly is parsed; drawing waits for it.
-  var plotlyReady = new Promise(function (resolve) {
+  var domReady = new Promise(function (resolve) {
     if (document.readyState !== "loading") resolve();
     else document.addEventListener("DOMContentLoaded", resolve);
   });
@@ -72,78 +75,104 @@
     };
   }
 
-  function seriesTraces(series, controls, color, name, showLegend) {
-    var xs = series.points.map(function (p) {
-      return controls.x === "time" ? new Date(p.timestamp).toISOString() : p.step;
-    });
-    var ys = series.points.map(function (p) { return numberOrNull(p.value); });
-    var hover = controls.x === "time" ? "%{x}<br>%{y:.6g}" : "step %{x}<br>%{y:.6g}";
-    var traces = [];
-    var smoothed = controls.smoothing > 0;
-    traces.push({
-      type: "scatter", mode: series.points.length > 60 ? "lines" : "lines+markers", x: xs, y: ys,
-      name: smoothed ? name + " (raw)" : name, line: { color: color, width: smoothed ? 1 : 1.8 },
-      marker: { size: 4 }, opacity: smoothed ? 0.3 : 1, connectgaps: false, showlegend: showLegend && !smoothed,
-      hovertemplate: hover + "<extra>" + name + "</extra>"
-    });
-    if (smoothed) {
-      traces.push({
-        type: "scatter", mode: "lines", x: xs, y: ema(ys, controls.smoothing), name: name,
-        line: { color: color, width: 2 }, showlegend: showLegend,
-        hovertemplate: hover + "<extra>" + name + " (smoothed)</extra>"
-      });
-    }
-    return traces;
+  function formatValue(v) {
+    if (v === null || v === undefined) return "—";
+    var abs = Math.abs(v);
+    return abs !== 0 && (abs >= 1e6 || abs < 1e-4) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
   }
 
-  function baseLayout(controls, extra) {
-    var layout = {
-      margin: { l: 55, r: 15, t: 10, b: 40 }, font: FONT, hovermode: "closest",
-      xaxis: { title: { text: controls.x === "time" ? "time" : "step" }, type: controls.x === "time" ? "date" : "linear",
-        zeroline: false },
-      yaxis: { type: controls.log ? "log" : "linear", zeroline: false, exponentformat: "e" },
-      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
+  // One table per run, [xs, ys, smoothed ys?], joined on x: a run without a point at some x gets
+  // no point there (its line runs on), while a logged NaN stays a gap in its own line.
+  function chartData(list, controls) {
+    var tables = [], series = [{ label: controls.x === "time" ? "time" : "step" }], points = 0;
+    var smoothed = controls.smoothing > 0;
+    list.forEach(function (entry) {
+      if (!entry.series || !entry.series.points.length) return;
+      var pts = entry.series.points;
+      points += pts.length;
+      var xs = pts.map(function (p) { return controls.x === "time" ? p.timestamp / 1000 : p.step; });
+      var ys = pts.map(function (p) {
+        var y = numberOrNull(p.value);
+        return controls.log && y !== null && y <= 0 ? null : y;  // a log axis has no place for them
+      });
+      var columns = [xs, ys];
+      var markers = pts.length <= MARKERS_UP_TO;
+      series.push({
+        label: smoothed ? entry.name + " (raw)" : entry.name, stroke: entry.color, width: smoothed ? 1 : 1.8,
+        alpha: smoothed ? 0.3 : 1, points: { show: markers, size: 5, fill: entry.color }, value: function (u, v) { return formatValue(v); }
+      });
+      if (smoothed) {
+        columns.push(ema(ys, controls.smoothing));
+        series.push({ label: entry.name, stroke: entry.color, width: 2, points: { show: false },
+          value: function (u, v) { return formatValue(v); } });
+      }
+      tables.push(columns);
+    });
+    if (!tables.length) return { data: null, series: series, points: 0 };
+    // Ascending x, as uPlot wants: steps and timestamps of one run arrive ordered, and the join
+    // merges runs. Each run keeps its own nulls (gaps); its missing x values are connected over.
+    var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    return { data: data, series: series, points: points };
+  }
+
+  function chartOptions(el, controls, series, showLegend) {
+    return {
+      width: Math.max(200, el.clientWidth), height: Math.max(160, el.clientHeight - (showLegend ? 30 : 24)),
+      series: series,
+      scales: { x: { time: controls.x === "time" }, y: { distr: controls.log ? 3 : 1 } },
+      axes: [
+        { font: AXIS_FONT, stroke: "#5b6474", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#d6dae1" } },
+        { font: AXIS_FONT, stroke: "#5b6474", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#d6dae1" }, size: 60,
+          values: function (u, vals) { return vals.map(formatValue); } }
+      ],
+      cursor: { points: { size: 7 } },
+      legend: { show: true, live: true }
     };
-    for (var k in extra || {}) layout[k] = extra[k];
-    return layout;
   }
 
   // Every .chart[data-metric-key] in root draws that key for each of runs. Returns a handle whose
   // add(key) makes a chart for a metric that appeared later and reload(key) fetches a key again.
-  function setupMetricCharts(root, runs, maxPoints) {
+  // inline: {key: history} already in the page (the run page's first charts), drawn without a request.
+  function setupMetricCharts(root, runs, maxPoints, inline) {
     var charts = Array.prototype.slice.call(root.querySelectorAll(".chart[data-metric-key]"));
     var data = {}; // key -> [series per run]
     function draw(el) {
-      plotlyReady.then(function () { if (typeof Plotly !== "undefined") drawNow(el); });
+      domReady.then(function () { if (typeof uPlot !== "undefined") drawNow(el); });
     }
     function drawNow(el) {
       var key = el.dataset.metricKey;
       var list = data[key];
       if (!list) return;
-      var controls = readControls(root);
-      var traces = [];
-      var points = 0;
-      list.forEach(function (entry) {
-        if (!entry.series) return;
-        points += entry.series.points.length;
-        traces = traces.concat(seriesTraces(entry.series, controls, entry.color, entry.name, runs.length > 1));
-      });
-      var note = list.some(function (e) { return e.series && e.series.downsampled; }) ? "downsampled" : "";
-      Plotly.react(el, traces, baseLayout(controls, {
-        showlegend: runs.length > 1,
-        margin: { l: 55, r: 15, t: runs.length > 1 ? 30 : 10, b: 40 },
-        annotations: note ? [{ text: note, xref: "paper", yref: "paper", x: 1, y: 1, showarrow: false,
-          font: { size: 10, color: "#5b6474" } }] : []
-      }), PLOT_CONFIG).then(function () {
-        // Time from asking for the data to a drawn chart, for the benchmark and the curious.
-        if (!el.dataset.drawMs) {
-          el.dataset.drawMs = String(Math.round(performance.now() - parseFloat(el.dataset.requestedAt)));
+      var built = chartData(list, readControls(root));
+      if (el.uplot) { el.uplot.destroy(); el.uplot = null; }
+      el.replaceChildren();
+      if (built.data) {
+        el.uplot = new uPlot(chartOptions(el, readControls(root), built.series, runs.length > 1), built.data, el);
+        if (list.some(function (e) { return e.series && e.series.downsampled; })) {
+          var note = document.createElement("span");
+          note.className = "chart-note muted small";
+          note.textContent = "downsampled";
+          note.title = "More points were logged than are drawn: every point is in the history API and CSV.";
+          el.appendChild(note);
         }
-        el.dataset.points = String(points);
-        el.dataset.chartState = points > 0 ? "drawn" : "empty";
-      });
+      }
+      // Time from asking for the data to a drawn chart, for the benchmark and the curious.
+      if (!el.dataset.drawMs) {
+        el.dataset.drawMs = String(Math.round(performance.now() - parseFloat(el.dataset.requestedAt)));
+      }
+      el.dataset.points = String(built.points);
+      el.dataset.lines = String(built.series.length - 1);
+      el.dataset.chartState = built.points > 0 ? "drawn" : "empty";
     }
+    // uPlot draws at a fixed size: follow the card when the window (or the grid) changes width.
+    var resizer = "ResizeObserver" in window ? new ResizeObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var el = entry.target, u = el.uplot;
+        if (u && Math.abs(u.width - el.clientWidth) > 2) u.setSize({ width: Math.max(200, el.clientWidth), height: u.height });
+      });
+    }) : null;
     function tasksFor(el) {
+      if (resizer && !el.dataset.observed) { el.dataset.observed = "1"; resizer.observe(el); }
       var key = el.dataset.metricKey;
       var remaining = runs.length;
       // A reload keeps the series already drawn until the new ones arrive.
@@ -172,9 +201,20 @@
         };
       });
     }
+    if (inline && runs.length === 1) {
+      charts.forEach(function (el) {
+        var series = inline[el.dataset.metricKey];
+        if (!series) return;
+        el.dataset.requestedAt = String(performance.now());
+        data[el.dataset.metricKey] = [{ name: runs[0].name, color: PALETTE[0], series: series }];
+        if (resizer) { el.dataset.observed = "1"; resizer.observe(el); }
+        drawNow(el);
+      });
+    }
+    function notYet(el) { return !data[el.dataset.metricKey]; }
     // The first charts load at once; with many metrics the rest wait until they scroll into view.
-    var eager = charts.slice(0, EAGER_CHARTS);
-    var lazy = charts.slice(EAGER_CHARTS);
+    var eager = charts.slice(0, EAGER_CHARTS).filter(notYet);
+    var lazy = charts.slice(EAGER_CHARTS).filter(notYet);
     limited([].concat.apply([], eager.map(tasksFor)), 6);
     var observer = null;
     if (lazy.length) {
@@ -352,9 +392,6 @@
   }
 
   function setupCompare(config) {
-    var root = document.getElementById("compare-charts");
-    if (root) setupMetricCharts(root, config.runs, config.maxPoints);
-
     var parSelect = document.querySelector("[data-parcoords-metric]");
     var parEl = document.getElementById("parcoords");
     function drawParcoords() {
@@ -437,13 +474,14 @@
     if (runConfig) {
       var config = JSON.parse(runConfig.textContent);
       var root = document.getElementById("charts");
-      if (root) setupLive(config, setupMetricCharts(root, config.runs, config.maxPoints));
+      if (root) setupLive(config, setupMetricCharts(root, config.runs, config.maxPoints, config.histories));
     }
     var compareData = document.getElementById("compare-data");
     if (compareData) {
-      plotlyReady.then(function () {
-        if (typeof Plotly !== "undefined") setupCompare(JSON.parse(compareData.textContent));
-      });
+      var compare = JSON.parse(compareData.textContent);
+      var compareRoot = document.getElementById("compare-charts");
+      if (compareRoot) setupMetricCharts(compareRoot, compare.runs, compare.maxPoints);
+      domReady.then(function () { if (typeof Plotly !== "undefined") setupCompare(compare); });
     }
   }
 

@@ -74,16 +74,15 @@
     }
   }
 
-  // The run page carries Plotly's small bundle (lines and bars); a stored figure of another kind
-  // (a heat-map, WebGL scatter, ...) loads the full bundle, once, from this installation.
-  var BASIC_TRACES = { scatter: true, bar: true, pie: true };
-  var fullPlotly = null;
-  function plotlyFor(fig) {
-    var meta = document.querySelector("meta[name=steward-plotly-full]");
-    var needsFull = (fig.data || []).some(function (t) { return !BASIC_TRACES[t.type || "scatter"]; });
-    if (!meta || !needsFull) return Promise.resolve(plotly());
-    if (!fullPlotly) {
-      fullPlotly = new Promise(function (resolve, reject) {
+  // The run page draws its metric charts without Plotly; a stored figure (training plots, logged
+  // figures) loads Plotly once, from this installation, when the page has one to draw.
+  var loadingPlotly = null;
+  function plotlyFor() {
+    if (plotly()) return Promise.resolve(plotly());
+    var meta = document.querySelector("meta[name=steward-plotly]");
+    if (!meta) return Promise.reject(new Error("Plotly is not on this page"));
+    if (!loadingPlotly) {
+      loadingPlotly = new Promise(function (resolve, reject) {
         var script = document.createElement("script");
         script.src = meta.getAttribute("content");
         script.onload = function () { resolve(plotly()); };
@@ -91,7 +90,7 @@
         document.head.appendChild(script);
       });
     }
-    return fullPlotly;
+    return loadingPlotly;
   }
 
   // ColumnTransformer output names (num__age, cat__city_Oslo) read as the column: age, city_Oslo.
@@ -141,7 +140,7 @@
   }
 
   function drawArtifactPlots(root) {
-    if (!root.querySelectorAll || !plotly()) return;
+    if (!root.querySelectorAll) return;
     root.querySelectorAll("[data-plot-url]").forEach(function (el) {
       if (el.dataset.drawn) return;
       el.dataset.drawn = "1";
@@ -150,7 +149,7 @@
         .then(function (fig) {
           fig.layout = Object.assign({ font: FONT, margin: { t: 40 } }, fig.layout || {});
           readable(fig);
-          return plotlyFor(fig).then(function (lib) {
+          return plotlyFor().then(function (lib) {
             return lib.newPlot(el, fig.data, fig.layout, FIGURE_CONFIG);
           }).then(function () { el.dataset.plotState = "drawn"; });
         })

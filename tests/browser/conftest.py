@@ -25,6 +25,18 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def painted_pixels(chart) -> int:
+    """How many pixels of a uPlot chart's canvas are not blank: its lines, points and grid."""
+    return chart.evaluate("""el => {
+      const canvas = el.querySelector('canvas');
+      if (!canvas) return 0;
+      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let painted = 0;
+      for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+      return painted;
+    }""")
+
+
 def login(page, live_server, username: str, password: str) -> None:
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", username)

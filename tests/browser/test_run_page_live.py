@@ -21,14 +21,15 @@ from accounts import services as account_services
 from experiments import services
 from experiments.models import Run
 from experiments.services import MetricPoint
-from tests.browser.conftest import login, screenshot, wait_for
+from tests.browser.conftest import login, painted_pixels, screenshot, wait_for
 from tests.browser.seed import PASSWORD
 from tests.factories import UserFactory
 from tests.workers import worker_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Where the time went: the page's HTML, the first chart data asked for, Plotly parsed (DOMContentLoaded).
+# Where the time went: the page's HTML, the charts' script started, the page's scripts parsed
+# (DOMContentLoaded).
 PHASES_JS = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
   const charts = document.querySelectorAll('.chart[data-metric-key]');
@@ -172,6 +173,11 @@ def test_cold_run_page_with_twelve_charts_draws_every_chart(production_server, n
         phases.append(cold.evaluate(PHASES_JS))
         if attempt == 0:
             screenshot(cold, "run-twelve-charts")
-    # Timed, not judged: a shared machine makes a time budget a coin toss (run with -s to see it).
+        assert painted_pixels(charts.nth(11)) > 300
     print(f"cold run page, 12 charts drawn after (ms): {[round(t) for t in timings]}; phases {phases}")
+    # The budget is judged on what the page itself does, from its charts' script starting to the last
+    # chart drawn (the server's and the network's share depends on what else this machine runs), on
+    # the best of three loads; the whole cold time is printed (run with -s).
+    in_page = [t - p["firstRequest"] for t, p in zip(timings, phases)]
+    assert min(in_page) < 500, (timings, phases)
     assert all(t > 0 for t in timings), timings
