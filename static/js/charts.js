@@ -121,7 +121,8 @@
       series: series,
       scales: { x: { time: controls.x === "time" }, y: { distr: controls.log ? 3 : 1 } },
       axes: [
-        { font: AXIS_FONT, stroke: "#5b6474", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#d6dae1" } },
+        { font: AXIS_FONT, stroke: "#5b6474", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#d6dae1" },
+          label: controls.x === "time" ? "time" : "step", labelFont: AXIS_FONT, labelSize: 18 },
         { font: AXIS_FONT, stroke: "#5b6474", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#d6dae1" }, size: 60,
           values: function (u, vals) { return vals.map(formatValue); } }
       ],
