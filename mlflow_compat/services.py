@@ -14,7 +14,7 @@ from accounts.errors import Conflict
 from accounts.models import Project
 from experiments import services as tracking
 from experiments import validation as v
-from experiments.models import Experiment, Metric, Run, RunStatus
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Metric, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors
 from mlflow_compat.models import DeletedRun, ExperimentState
@@ -24,7 +24,7 @@ MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_BATCH_ENTITIES = 1000
-MAX_EXPERIMENT_NAME = 200  # Steward's column; MLflow allows 500
+MAX_EXPERIMENT_NAME = EXPERIMENT_NAME_MAX_LENGTH
 
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"
