@@ -139,14 +139,26 @@ class RegisteredModelRename(_RegistryView):
         return Response({"registered_model": model_json(model)})
 
 
-class RegisteredModelDelete(_RegistryView):
-    def delete(self, request, **kwargs):
-        self.model(request, self.body(request).get("name"), EDITOR)
+def _refuse_protected_aliases(model: RegisteredModel, aliases) -> None:
+    """A delete never takes a protected alias with it: the alias leaves only through an approval."""
+    protected = sorted(a.name for a in aliases if model.is_protected(a.name))
+    if protected:
+        names = ", ".join(f"'{name}'" for name in protected)
         raise errors.MlflowError(
             errors.PERMISSION_DENIED,
-            "Steward keeps registered models and their versions: they carry the audit trail, approvals "
-            "and serving history. Remove its aliases instead.",
+            f"Protected alias {names} of {model.name} points at what would be deleted: a protected alias "
+            "moves only through an approved promotion request, not by hand." + PROMOTION_HINT,
         )
+
+
+class RegisteredModelDelete(_RegistryView):
+    """Deleted with its versions on Steward's rules: refused while an alias points at a version."""
+
+    def delete(self, request, **kwargs):
+        model = self.model(request, self.body(request).get("name"), EDITOR)
+        _refuse_protected_aliases(model, ModelAlias.objects.filter(model=model))
+        registry.registered_model_delete(model=model, user=request.user)
+        return Response({})
 
 
 class RegisteredModelSearch(_RegistryView):
@@ -294,13 +306,14 @@ class VersionUpdate(_RegistryView):
 
 
 class VersionDelete(_RegistryView):
+    """Deleted on Steward's rules: refused while an alias points at the version."""
+
     def delete(self, request, **kwargs):
         body = self.body(request)
-        self.version(request, body.get("name"), required(body, "version"), EDITOR)
-        raise errors.MlflowError(
-            errors.PERMISSION_DENIED,
-            "Steward keeps model versions: they carry the audit trail, approvals and serving history.",
-        )
+        version = self.version(request, body.get("name"), required(body, "version"), EDITOR)
+        _refuse_protected_aliases(version.model, ModelAlias.objects.filter(version=version))
+        registry.model_version_delete(version=version, user=request.user)
+        return Response({})
 
 
 class VersionDownloadUri(_RegistryView):

@@ -9,8 +9,9 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from experiments.services import run_create
+from governance.models import AuditEvent
 from registry import services as registry_services
-from registry.models import AliasEvent, ModelAlias, ModelVersion
+from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 from tests.mlflow_compat.test_api import assert_error, url
 from tests.registry.conftest import upload
 
@@ -136,10 +137,79 @@ def test_models_and_versions_tags_descriptions_rename_search(editor, project, ml
     assert [m["name"] for m in found["registered_models"]] == ["iris2"]
     versions = editor.get(url(project, "model-versions/search"), {"filter": "name = 'iris2'"}).json()
     assert [v["version"] for v in versions["model_versions"]] == ["1"]
-    assert_error(editor.delete(url(project, "registered-models/delete") + "?name=iris2"),
-                 403, "PERMISSION_DENIED")
     assert_error(viewer.post(url(project, "registered-models/set-tag"),
                              {"name": "iris2", "key": "x", "value": "y"}, format="json"),
                  403, "PERMISSION_DENIED")
     assert_error(editor.get(url(project, "registered-models/get"), {"name": "nope"}), 404,
                  "RESOURCE_DOES_NOT_EXIST")
+
+
+class _Approval:
+    """Stands in for the approved promotion request a protected alias moves with."""
+
+    pk = 1
+
+
+def test_version_delete_follows_stewards_alias_rules_and_is_audited(editor, project, mlflow_model_run,
+                                                                   viewer):
+    _, v1 = _register(editor, project, mlflow_model_run)
+    _, v2 = _register(editor, project, mlflow_model_run)
+    _, v3 = _register(editor, project, mlflow_model_run)
+    for version in (v1, v2, v3):
+        _check(version)
+    registry_services.alias_set(model=v1.model, alias="candidate", version=v1, user=editor.user)
+    registry_services.alias_set_protected(model=v2.model, alias="champion", version=v2, approval=_Approval())
+    one = {"name": "iris", "version": "1"}
+    message = assert_error(editor.delete(url(project, "model-versions/delete"), one, format="json"),
+                           400, "INVALID_PARAMETER_VALUE")
+    assert "'candidate'" in message and "Move or remove the alias first" in message
+    message = assert_error(editor.delete(url(project, "model-versions/delete"), {**one, "version": "2"},
+                                         format="json"), 403, "PERMISSION_DENIED")
+    assert "'champion'" in message and "promotion request" in message
+    assert_error(viewer.delete(url(project, "model-versions/delete"), {**one, "version": "3"}, format="json"),
+                 403, "PERMISSION_DENIED")
+    assert_error(editor.delete(url(project, "model-versions/delete"), {**one, "version": "9"}, format="json"),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    assert sorted(ModelVersion.objects.values_list("version", flat=True)) == [1, 2, 3]
+
+    # MLflow's client sends the arguments as JSON; other clients use the query string.
+    assert editor.delete(url(project, "model-versions/delete") + "?name=iris&version=3").json() == {}
+    assert sorted(ModelVersion.objects.values_list("version", flat=True)) == [1, 2]
+    assert AuditEvent.objects.filter(action="model_version.delete", object_id=str(v3.pk)).count() == 1
+    assert_error(editor.get(url(project, "model-versions/get"), {**one, "version": "3"}),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    # Unaliased, it goes.
+    registry_services.alias_remove(model=v1.model, alias="candidate", user=editor.user)
+    assert editor.delete(url(project, "model-versions/delete"), one, format="json").json() == {}
+    assert list(ModelVersion.objects.values_list("version", flat=True)) == [2]
+    assert mlflow_model_run.artifacts.filter(path="model/model.skops").exists()  # the run's files stay
+
+
+def test_registered_model_delete_takes_its_versions_unless_an_alias_points_at_one(editor, project,
+                                                                                 mlflow_model_run):
+    _, v1 = _register(editor, project, mlflow_model_run)
+    _, v2 = _register(editor, project, mlflow_model_run)
+    for version in (v1, v2):
+        _check(version)
+    registry_services.alias_set_protected(model=v1.model, alias="champion", version=v1, approval=_Approval())
+    registry_services.alias_set(model=v1.model, alias="candidate", version=v2, user=editor.user)
+    message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
+                                         format="json"), 403, "PERMISSION_DENIED")
+    assert "'champion'" in message and "promotion request" in message
+    registry_services.alias_remove_protected(model=v1.model, alias="champion", approval=_Approval())
+    message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
+                                         format="json"), 400, "INVALID_PARAMETER_VALUE")
+    assert "'candidate' (v2)" in message
+    assert ModelVersion.objects.count() == 2 and RegisteredModel.objects.filter(name="iris").exists()
+
+    registry_services.alias_remove(model=v1.model, alias="candidate", user=editor.user)
+    model_id = v1.model_id
+    deleted = editor.delete(url(project, "registered-models/delete"), {"name": "iris"}, format="json")
+    assert deleted.status_code == 200 and deleted.json() == {}
+    assert not RegisteredModel.objects.filter(name="iris").exists() and not ModelVersion.objects.exists()
+    assert AuditEvent.objects.filter(action="registered_model.delete", object_id=str(model_id)).count() == 1
+    assert AuditEvent.objects.filter(action="model_version.delete").count() == 2
+    assert_error(editor.get(url(project, "registered-models/get"), {"name": "iris"}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
+    assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"}, format="json"),
+                 404, "RESOURCE_DOES_NOT_EXIST")
