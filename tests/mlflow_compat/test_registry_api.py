@@ -35,9 +35,13 @@ saved_input_example_info:
 
 @pytest.fixture
 def mlflow_model_run(editor, project, artifact_root):
+    return model_run(project, editor.user)
+
+
+def model_run(project, user):
     """A run holding a model as MLflow 3 logs it: MLmodel, model.skops, split-JSON input example."""
     X, y = load_iris(return_X_y=True, as_frame=True)
-    run = run_create(project=project, experiment="iris", user=editor.user).run
+    run = run_create(project=project, experiment="iris", user=user).run
     upload(run, "model/model.skops", sio.dumps(LogisticRegression(max_iter=300).fit(X, y)))
     upload(run, "model/MLmodel", MLMODEL.encode())
     example = {"columns": list(X.columns), "data": X.head(3).values.tolist()}
@@ -213,3 +217,66 @@ def test_registered_model_delete_takes_its_versions_unless_an_alias_points_at_on
                  "RESOURCE_DOES_NOT_EXIST")
     assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"}, format="json"),
                  404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_registry_searches_take_mlflows_filters_order_and_page_tokens(editor, project, mlflow_model_run):
+    other = model_run(project, editor.user)
+    for name, run in (("iris-a", mlflow_model_run), ("iris-a", other), ("iris-a", mlflow_model_run),
+                      ("Iris-B", other), ("wine", mlflow_model_run)):
+        _register(editor, project, run, name=name)
+    editor.post(url(project, "registered-models/set-tag"), {"name": "wine", "key": "team", "value": "x"},
+                format="json")
+    editor.post(url(project, "model-versions/set-tag"), {"name": "iris-a", "version": "2", "key": "stage",
+                                                          "value": "qa"}, format="json")
+
+    def models(**query):
+        response = editor.get(url(project, "registered-models/search"), query)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [m["name"] for m in body["registered_models"]], body.get("next_page_token")
+
+    def versions(**query):
+        response = editor.get(url(project, "model-versions/search"), query)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [(v["name"], v["version"]) for v in body["model_versions"]], body.get("next_page_token")
+
+    assert models(filter="name = 'wine'")[0] == ["wine"]
+    assert models(filter="name LIKE 'iris%'")[0] == ["iris-a"]
+    assert models(filter="name ILIKE 'iris%'")[0] == ["Iris-B", "iris-a"]
+    assert models(filter="tags.team = 'x'")[0] == ["wine"]
+    assert models(order_by=["name DESC"])[0] == ["wine", "iris-a", "Iris-B"]
+    first, token = models(max_results=2, order_by=["name ASC"])
+    assert first == ["Iris-B", "iris-a"] and token
+    assert models(max_results=2, order_by=["name ASC"], page_token=token) == (["wine"], None)
+
+    run_hex = other.pk.hex
+    assert versions(filter=f"run_id = '{run_hex}'")[0] == [("Iris-B", "1"), ("iris-a", "2")]
+    assert versions(filter=f"run_id IN ('{str(other.pk)}', 'ffff')")[0] == [("Iris-B", "1"), ("iris-a", "2")]
+    assert versions(filter="name = 'iris-a' AND version_number >= 2")[0] == [("iris-a", "3"), ("iris-a", "2")]
+    assert versions(filter="name = 'iris-a'", order_by=["version_number ASC"])[0] == \
+        [("iris-a", "1"), ("iris-a", "2"), ("iris-a", "3")]
+    assert versions(filter="tags.stage = 'qa'")[0] == [("iris-a", "2")]
+    assert versions(filter="name ILIKE '%IRIS%' AND version_number IN (1, 3)")[0] == \
+        [("Iris-B", "1"), ("iris-a", "3"), ("iris-a", "1")]
+    newest, _ = versions(order_by=["last_updated_timestamp DESC"], max_results=1)
+    assert newest == [("wine", "1")]
+    seen, token = [], None
+    while True:
+        page, token = versions(max_results=2, **({"page_token": token} if token else {}))
+        seen += page
+        if not token:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+    for endpoint, bad in (("registered-models/search", {"filter": "owner = 'ada'"}),
+                          ("registered-models/search", {"filter": "name = wine"}),
+                          ("registered-models/search", {"order_by": ["size DESC"]}),
+                          ("registered-models/search", {"max_results": "many"}),
+                          ("registered-models/search", {"page_token": "not-a-token"}),
+                          ("model-versions/search", {"filter": "version_number = 'two'"}),
+                          ("model-versions/search", {"filter": "name > 'a'"}),
+                          ("model-versions/search", {"filter": "run_id IN 'x'"}),
+                          ("model-versions/search", {"order_by": ["version_number SIDEWAYS"]})):
+        message = assert_error(editor.get(url(project, endpoint), bad), 400, "INVALID_PARAMETER_VALUE")
+        assert message
