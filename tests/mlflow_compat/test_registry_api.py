@@ -12,6 +12,7 @@ from experiments.services import run_create
 from governance.models import AuditEvent
 from registry import services as registry_services
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
+from tests.mlflow_compat.conftest import Approval
 from tests.mlflow_compat.test_api import assert_error, url
 from tests.registry.conftest import upload
 
@@ -148,12 +149,6 @@ def test_models_and_versions_tags_descriptions_rename_search(editor, project, ml
                  "RESOURCE_DOES_NOT_EXIST")
 
 
-class _Approval:
-    """Stands in for the approved promotion request a protected alias moves with."""
-
-    pk = 1
-
-
 def test_version_delete_follows_stewards_alias_rules_and_is_audited(editor, project, mlflow_model_run,
                                                                    viewer):
     _, v1 = _register(editor, project, mlflow_model_run)
@@ -162,7 +157,7 @@ def test_version_delete_follows_stewards_alias_rules_and_is_audited(editor, proj
     for version in (v1, v2, v3):
         _check(version)
     registry_services.alias_set(model=v1.model, alias="candidate", version=v1, user=editor.user)
-    registry_services.alias_set_protected(model=v2.model, alias="champion", version=v2, approval=_Approval())
+    registry_services.alias_set_protected(model=v2.model, alias="champion", version=v2, approval=Approval())
     one = {"name": "iris", "version": "1"}
     message = assert_error(editor.delete(url(project, "model-versions/delete"), one, format="json"),
                            400, "INVALID_PARAMETER_VALUE")
@@ -195,12 +190,12 @@ def test_registered_model_delete_takes_its_versions_unless_an_alias_points_at_on
     _, v2 = _register(editor, project, mlflow_model_run)
     for version in (v1, v2):
         _check(version)
-    registry_services.alias_set_protected(model=v1.model, alias="champion", version=v1, approval=_Approval())
+    registry_services.alias_set_protected(model=v1.model, alias="champion", version=v1, approval=Approval())
     registry_services.alias_set(model=v1.model, alias="candidate", version=v2, user=editor.user)
     message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
                                          format="json"), 403, "PERMISSION_DENIED")
     assert "'champion'" in message and "promotion request" in message
-    registry_services.alias_remove_protected(model=v1.model, alias="champion", approval=_Approval())
+    registry_services.alias_remove_protected(model=v1.model, alias="champion", approval=Approval())
     message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
                                          format="json"), 400, "INVALID_PARAMETER_VALUE")
     assert "'candidate' (v2)" in message
