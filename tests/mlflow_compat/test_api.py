@@ -258,3 +258,11 @@ def test_experiment_search_filters_on_name_and_tags(editor, project):
     assert names("tags.`team` != 'b'") == ["alpha"]
     assert_error(editor.post(url(project, "experiments/search"), {"filter": "creation_time >> 1"},
                              format="json"), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_searches_refuse_a_page_size_that_is_not_a_number(editor, project):
+    for method, endpoint in ((editor.post, "logged-models/search"), (editor.get, "registered-models/search"),
+                             (editor.get, "model-versions/search"), (editor.post, "experiments/search")):
+        response = method(url(project, endpoint), {"max_results": "many"},
+                          **({"format": "json"} if method == editor.post else {}))
+        assert "max_results" in assert_error(response, 400, "INVALID_PARAMETER_VALUE")
