@@ -14,7 +14,7 @@ from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
 from experiments import jobs, selectors, services
 from experiments import validation as v
-from experiments.models import Experiment, Job, Lifecycle, Run
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Job, Lifecycle, Run
 from experiments.selectors import run_for_user
 
 
@@ -28,7 +28,7 @@ class ExperimentOutput(serializers.Serializer):
 
 class ExperimentListApi(APIView):
     class Input(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+        name = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(
@@ -109,7 +109,7 @@ class SourceInput(serializers.Serializer):
 
 class RunCreateApi(APIView):
     class Input(serializers.Serializer):
-        experiment = serializers.CharField(max_length=200)
+        experiment = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
         id = serializers.UUIDField(required=False)
         name = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
         start_time = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.permissions import project_for_user
 from experiments import search
 from experiments import validation as v
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 
 
 class OrjsonRenderer(JSONRenderer):
@@ -74,7 +75,8 @@ class RunSearchApi(APIView):
 
     class Input(serializers.Serializer):
         experiment = serializers.ListField(
-            child=serializers.CharField(max_length=200), required=False, max_length=100,
+            child=serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH), required=False,
+            max_length=100,
             help_text="Experiment name(s); all experiments of the project when left out.",
         )
         filter = serializers.CharField(

@@ -15,7 +15,7 @@ from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
 from experiments import sweeps, training
 from experiments.api import job_output
-from experiments.models import Sweep
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Sweep
 from experiments.selectors import run_for_user
 
 
@@ -27,7 +27,7 @@ class EstimatorListApi(APIView):
 
 class TrainingJobApi(APIView):
     class Input(serializers.Serializer):
-        experiment = serializers.CharField(max_length=200)
+        experiment = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
         spec = serializers.JSONField()
 
     @extend_schema(request=Input, responses={202: OpenApiTypes.OBJECT})
@@ -83,7 +83,7 @@ def sweep_for_user(user, sweep_id: int, min_role: Role = Role.VIEWER) -> Sweep:
 
 class SweepListApi(APIView):
     class Input(serializers.Serializer):
-        experiment = serializers.CharField(max_length=200)
+        experiment = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
         spec = serializers.JSONField()
         search = serializers.JSONField()
         objective = serializers.CharField(required=False, max_length=250)

@@ -1,8 +1,10 @@
 from django import forms
 
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
+
 
 class ExperimentCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 

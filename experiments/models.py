@@ -10,6 +10,8 @@ KEY_MAX_LENGTH = 250
 PARAM_VALUE_MAX_LENGTH = 6000
 TAG_VALUE_MAX_LENGTH = 8000
 ARTIFACT_PATH_MAX_LENGTH = 1024
+# MLflow's own limit, so an experiment named by an MLflow script fits.
+EXPERIMENT_NAME_MAX_LENGTH = 500
 
 
 class Lifecycle(models.TextChoices):
@@ -21,7 +23,7 @@ class Lifecycle(models.TextChoices):
 
 class Experiment(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

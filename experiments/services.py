@@ -29,6 +29,7 @@ from accounts.json_input import check_json_value
 from accounts.models import Project
 from experiments import validation as v
 from experiments.models import (
+    EXPERIMENT_NAME_MAX_LENGTH,
     Experiment,
     IdempotentRequest,
     LatestMetric,
@@ -64,8 +65,9 @@ def experiment_get_or_create(*, project: Project, name: str, user=None) -> Exper
 
 def experiment_create(*, project: Project, name: str, description: str = "", user=None) -> Experiment:
     name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError({"name": "Give an experiment name of 1-200 characters."})
+    if not name or len(name) > EXPERIMENT_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {"name": f"Give an experiment name of 1-{EXPERIMENT_NAME_MAX_LENGTH} characters."})
     try:
         with transaction.atomic():
             return Experiment.objects.create(
@@ -197,8 +199,9 @@ def run_create(
 
 def _experiment_name(name: str) -> str:
     name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    if not name or len(name) > EXPERIMENT_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {"experiment": f"Give an experiment name of 1-{EXPERIMENT_NAME_MAX_LENGTH} characters."})
     return name
 
 

@@ -32,6 +32,7 @@ from accounts.models import Project
 from accounts.permissions import can_see_pii
 from experiments import artifacts, datasets, jobs, services
 from experiments.models import (
+    EXPERIMENT_NAME_MAX_LENGTH,
     DatasetVersion,
     Job,
     JobStatus,
@@ -444,8 +445,10 @@ def params_restore(estimator: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _experiment_name(experiment: Any) -> str:
-    if not isinstance(experiment, str) or not experiment.strip() or len(experiment.strip()) > 200:
-        raise ValidationError({"experiment": "Give an experiment name of 1-200 characters."})
+    if (not isinstance(experiment, str) or not experiment.strip()
+            or len(experiment.strip()) > EXPERIMENT_NAME_MAX_LENGTH):
+        raise ValidationError(
+            {"experiment": f"Give an experiment name of 1-{EXPERIMENT_NAME_MAX_LENGTH} characters."})
     return experiment.strip()
 
 

@@ -28,7 +28,7 @@ from experiments.api_datasets import (
     validation_for,
 )
 from experiments.api_training import sweep_for_user
-from experiments.models import ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
 from experiments.selectors import run_for_user
 
 
@@ -172,7 +172,7 @@ def version_detail(request, version_id: int):
 
 
 class TrainingForm(forms.Form):
-    experiment = forms.CharField(max_length=200)
+    experiment = forms.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
     dataset_version = forms.IntegerField(widget=forms.HiddenInput)
     target = forms.ChoiceField()
     task = forms.ChoiceField(choices=[("classification", "classification"), ("regression", "regression")])

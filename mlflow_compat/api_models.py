@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from accounts.models import Role
 from experiments.models import TAG_VALUE_MAX_LENGTH
 from mlflow_compat import context, errors, filters, output, services
+from mlflow_compat.api_tracking import _page_size
 from mlflow_compat.models import LoggedModel, LoggedModelStatus
 from mlflow_compat.views_base import MlflowView, required, run_id_arg
 
@@ -154,8 +155,7 @@ class LoggedModelSearch(_ModelView):
             if filters.matches(conditions, {"name": m.name, "source_run_id": m.run_id.hex,
                                             "status": m.status, "model_type": m.model_type}, m.tags)
         ]
-        size = int(body.get("max_results") or 100)
-        size = max(1, min(size, 1000))
+        size = _page_size(body.get("max_results"), 1000) if body.get("max_results") else 100
         offset = int(body.get("page_token") or 0) if str(body.get("page_token") or "0").isdigit() else 0
         page = models[offset:offset + size + 1]
         answer = {"models": [logged_model_json(m) for m in page[:size]]}

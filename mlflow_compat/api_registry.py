@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from accounts.models import Role
 from mlflow_compat import errors, filters, output
 from mlflow_compat import registry as reg
-from mlflow_compat.api_tracking import _offset_token, _offset_token_make
+from mlflow_compat.api_tracking import _offset_token, _offset_token_make, _page_size
 from mlflow_compat.models import VersionTags
 from mlflow_compat.views_base import MlflowView, required
 from registry import selectors
@@ -139,25 +139,68 @@ class RegisteredModelRename(_RegistryView):
         return Response({"registered_model": model_json(model)})
 
 
-class RegisteredModelDelete(_RegistryView):
-    def delete(self, request, **kwargs):
-        self.model(request, self.body(request).get("name"), EDITOR)
+def _refuse_protected_aliases(model: RegisteredModel, aliases) -> None:
+    """A delete never takes a protected alias with it: the alias leaves only through an approval."""
+    protected = sorted(a.name for a in aliases if model.is_protected(a.name))
+    if protected:
+        names = ", ".join(f"'{name}'" for name in protected)
         raise errors.MlflowError(
             errors.PERMISSION_DENIED,
-            "Steward keeps registered models and their versions: they carry the audit trail, approvals "
-            "and serving history. Remove its aliases instead.",
+            f"Protected alias {names} of {model.name} points at what would be deleted: a protected alias "
+            "moves only through an approved promotion request, not by hand." + PROMOTION_HINT,
         )
 
 
+class RegisteredModelDelete(_RegistryView):
+    """Deleted with its versions on Steward's rules: refused while an alias points at a version."""
+
+    def delete(self, request, **kwargs):
+        model = self.model(request, self.body(request).get("name"), EDITOR)
+        _refuse_protected_aliases(model, ModelAlias.objects.filter(model=model))
+        registry.registered_model_delete(model=model, user=request.user)
+        return Response({})
+
+
+def _size(value, default: int, cap: int) -> int:
+    """A page size as MLflow's client asks for it; more than ``cap`` gets ``cap`` and a token."""
+    return min(_page_size(value, cap) if value not in (None, "") else default, cap)
+
+
+MODEL_ORDER = {"name": "name", "creation_timestamp": "created", "timestamp": "created",
+               "last_updated_timestamp": "updated"}
+VERSION_ORDER = {**MODEL_ORDER, "version_number": "version"}
+
+
+def _model_value(model: RegisteredModel, field: str):
+    return {"name": lambda: model.name, "created": lambda: model.created_at,
+            "updated": lambda: model.updated_at}[field]()
+
+
+def _version_value(version: ModelVersion, field: str):
+    return {"name": lambda: version.model.name, "version": lambda: version.version,
+            "created": lambda: version.created_at,
+            "updated": lambda: version.checked_at or version.created_at}[field]()
+
+
+def _run_hex(value: str) -> str:
+    return value.replace("-", "").lower()
+
+
 class RegisteredModelSearch(_RegistryView):
+    """MLflow's search_registered_models: ``name`` (=, !=, LIKE, ILIKE, IN) and ``tags.<key>``
+    conditions, order_by name / creation_timestamp / last_updated_timestamp, offset page tokens."""
+
     def get(self, request, **kwargs):
         body = self.body(request)
         project = self.project(request)
-        size = min(max(int(body.get("max_results") or 100), 1), 1000)
+        size = _size(body.get("max_results"), 100, 1000)
         offset = _offset_token(body.get("page_token"))
         conditions = filters.parse(body.get("filter"), {"name"})
+        # Ties fall to the name, which is unique in a project, so pages never overlap.
+        order = filters.order_parse(self.list_arg(request, "order_by"), MODEL_ORDER) + [("name", False)]
         stored = RegisteredModel.objects.filter(project=project).select_related("owner").order_by("name")
         models = [m for m in stored if filters.matches(conditions, {"name": m.name}, m.tags or {})]
+        models = filters.order_apply(models, order, _model_value)
         page = models[offset:offset + size + 1]
         answer = {"registered_models": [model_json(m) for m in page[:size]]}
         if len(page) > size:
@@ -294,13 +337,14 @@ class VersionUpdate(_RegistryView):
 
 
 class VersionDelete(_RegistryView):
+    """Deleted on Steward's rules: refused while an alias points at the version."""
+
     def delete(self, request, **kwargs):
         body = self.body(request)
-        self.version(request, body.get("name"), required(body, "version"), EDITOR)
-        raise errors.MlflowError(
-            errors.PERMISSION_DENIED,
-            "Steward keeps model versions: they carry the audit trail, approvals and serving history.",
-        )
+        version = self.version(request, body.get("name"), required(body, "version"), EDITOR)
+        _refuse_protected_aliases(version.model, ModelAlias.objects.filter(version=version))
+        registry.model_version_delete(version=version, user=request.user)
+        return Response({})
 
 
 class VersionDownloadUri(_RegistryView):
@@ -313,25 +357,34 @@ class VersionDownloadUri(_RegistryView):
 
 
 class VersionSearch(_RegistryView):
+    """MLflow's search_model_versions: ``name`` (=, !=, LIKE, ILIKE, IN), ``run_id`` (= or IN),
+    ``version_number`` (comparisons, IN), ``source_path``, ``user_id`` and ``tags.<key>`` conditions,
+    order_by name / version_number / creation_timestamp / last_updated_timestamp, offset page tokens.
+    The client asks for 10,000 a page: it gets 1,000 and a token."""
+
     def get(self, request, **kwargs):
         body = self.body(request)
         project = self.project(request)
-        size = min(max(int(body.get("max_results") or 200), 1), 10_000)
+        size = _size(body.get("max_results"), 1000, 1000)
         offset = _offset_token(body.get("page_token"))
-        conditions = filters.parse(body.get("filter"), {"name", "run_id", "version", "version_number",
-                                                        "source", "user_id"})
+        conditions = filters.parse(body.get("filter"), {"name", "run_id", "source", "source_path", "user_id"},
+                                   numeric={"version", "version_number"}, normalise={"run_id": _run_hex})
+        order = filters.order_parse(self.list_arg(request, "order_by"), VERSION_ORDER)
+        # Newest versions first within a model, as before; (name, version) is unique, so pages never overlap.
+        order += [("name", False), ("version", True)]
         rows = ModelVersion.objects.filter(model__project=project).select_related("model", "author")
         tags_of = dict(VersionTags.objects.filter(version__model__project=project)
                        .values_list("version_id", "tags"))
         versions = []
         for version in rows.order_by("model__name", "-version"):
+            source = reg.version_source(version)
             fields = {"name": version.model.name, "run_id": version.run_id.hex,
-                      "version": str(version.version), "version_number": str(version.version),
-                      "source": reg.version_source(version),
+                      "version": version.version, "version_number": version.version,
+                      "source": source, "source_path": source,
                       "user_id": version.author.username if version.author_id else ""}
             if filters.matches(conditions, fields, tags_of.get(version.pk, {})):
                 versions.append(version)
-        size = min(size, 1000)
+        versions = filters.order_apply(versions, order, _version_value)
         page = versions[offset:offset + size + 1]
         answer = {"model_versions": [version_json(v) for v in page[:size]]}
         if len(page) > size:

@@ -16,10 +16,10 @@ from rest_framework.response import Response
 from accounts.models import Role
 from experiments import search
 from experiments import validation as v
-from experiments.models import Experiment, Metric, Run
+from experiments.models import Experiment, Lifecycle, Metric, Run
 from experiments.selectors import runs_with_details
 from mlflow_compat import context, errors, filters, output, services
-from mlflow_compat.models import DeletedRun, ExperimentState
+from mlflow_compat.models import ExperimentState
 from mlflow_compat.views_base import MlflowView, required, run_id_arg
 
 EDITOR = Role.EDITOR
@@ -97,11 +97,10 @@ class ExperimentSearch(MlflowView):
         size = _page_size(args.get("max_results"), 1000)
         offset = _offset_token(args.get("page_token"))
         experiments = Experiment.objects.filter(project=project).order_by("-created_at", "-pk")
-        deleted = ExperimentState.objects.filter(experiment__project=project, deleted_at__isnull=False)
         if view_type == ACTIVE_ONLY:
-            experiments = experiments.exclude(pk__in=deleted.values("experiment_id"))
+            experiments = experiments.filter(lifecycle=Lifecycle.ACTIVE)
         elif view_type == DELETED_ONLY:
-            experiments = experiments.filter(pk__in=deleted.values("experiment_id"))
+            experiments = experiments.filter(lifecycle=Lifecycle.DELETED)
         conditions = filters.parse(args.get("filter"), {"name"})
         states = {s.experiment_id: s for s in ExperimentState.objects.filter(experiment__project=project)}
         found = [e for e in experiments if filters.matches(
@@ -145,7 +144,7 @@ class ExperimentDelete(MlflowView):
         args = self.body(request)
         project = self.project(request, EDITOR)
         experiment = context.experiment_for(project, required(args, "experiment_id"))
-        services.experiment_delete(experiment=experiment)
+        services.experiment_delete(experiment=experiment, user=request.user)
         return Response({})
 
 
@@ -154,7 +153,7 @@ class ExperimentRestore(MlflowView):
         args = self.body(request)
         project = self.project(request, EDITOR)
         experiment = context.experiment_for(project, required(args, "experiment_id"))
-        services.experiment_restore(experiment=experiment)
+        services.experiment_restore(experiment=experiment, user=request.user)
         return Response({})
 
 
@@ -182,7 +181,7 @@ class ExperimentTagDelete(MlflowView):
 def _run_out(run: Run) -> dict:
     if not hasattr(run, "details"):
         runs_with_details([run])
-    return output.run_json(run, deleted=DeletedRun.objects.filter(run=run).exists())
+    return output.run_json(run)
 
 
 class RunCreate(MlflowView):
@@ -212,21 +211,20 @@ class RunUpdate(MlflowView):
         run = self.run(request, run_id_arg(args), EDITOR)
         services.run_update(run=run, status=args.get("status"), end_time=args.get("end_time"),
                             run_name=args.get("run_name"))
-        return Response({"run_info": output.run_info_json(
-            run, deleted=DeletedRun.objects.filter(run=run).exists())})
+        return Response({"run_info": output.run_info_json(run)})
 
 
 class RunDelete(MlflowView):
     def post(self, request, **kwargs):
         run = self.run(request, run_id_arg(self.body(request)), EDITOR)
-        services.run_delete(run=run)
+        services.run_delete(run=run, user=request.user)
         return Response({})
 
 
 class RunRestore(MlflowView):
     def post(self, request, **kwargs):
         run = self.run(request, run_id_arg(self.body(request)), EDITOR)
-        services.run_restore(run=run)
+        services.run_restore(run=run, user=request.user)
         return Response({})
 
 
@@ -304,14 +302,9 @@ class RunSearch(MlflowView):
         runs, token = search.runs_search(
             project=project, experiment_ids=sorted(known) if ids else None,
             filter_string=args.get("filter") or "", order_by=order_by or None,
-            max_results=size, page_token=args.get("page_token") or None,
+            max_results=size, page_token=args.get("page_token") or None, view_type=view_type.lower(),
         )
-        deleted = set(
-            DeletedRun.objects.filter(run__in=[r.pk for r in runs]).values_list("run_id", flat=True)
-        )
-        keep = {ACTIVE_ONLY: lambda r: r.pk not in deleted, DELETED_ONLY: lambda r: r.pk in deleted,
-                ALL: lambda r: True}[view_type]
-        body: dict = {"runs": [output.run_json(r, deleted=r.pk in deleted) for r in runs if keep(r)]}
+        body: dict = {"runs": [output.run_json(r) for r in runs]}
         if token:
             body["next_page_token"] = token
         return Response(body)

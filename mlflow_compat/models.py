@@ -1,5 +1,6 @@
-"""What MLflow keeps that Steward's own tables have no column for: experiment tags and the
-deleted (restorable) state of experiments and runs. Everything else lives in Steward's tables."""
+"""What MLflow keeps that Steward's own tables have no column for: experiment tags, logged models
+and model version tags. Everything else lives in Steward's tables; a deleted run or experiment is
+in Steward's own trash (``lifecycle`` on the run and the experiment)."""
 
 from django.db import models
 from django.utils import timezone
@@ -12,15 +13,7 @@ class ExperimentState(models.Model):
         Experiment, primary_key=True, on_delete=models.CASCADE, related_name="mlflow_state"
     )
     tags = models.JSONField(default=dict, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
-
-
-class DeletedRun(models.Model):
-    """A run MLflow's ``delete_run`` put aside: hidden from MLflow's searches until restored."""
-
-    run = models.OneToOneField(Run, primary_key=True, on_delete=models.CASCADE, related_name="mlflow_deleted")
-    deleted_at = models.DateTimeField(default=timezone.now)
 
 
 class LoggedModelStatus(models.TextChoices):

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from experiments import validation as v
-from experiments.models import Experiment, Run
+from experiments.models import Experiment, Lifecycle, Run
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 
@@ -36,21 +36,25 @@ def experiment_tags(experiment: Experiment, state=None) -> dict[str, str]:
 
 def experiment_json(experiment: Experiment, state=None) -> dict[str, Any]:
     tags = experiment_tags(experiment, state)
-    deleted = state is not None and state.deleted_at is not None
-    updated = state.updated_at if state is not None else experiment.created_at
+    updated = max(t for t in (experiment.created_at, experiment.deleted_at,
+                              state.updated_at if state is not None else None) if t is not None)
     return {
         "experiment_id": str(experiment.pk),
         "name": experiment.name,
         "artifact_location": experiment_artifact_location(experiment.pk),
-        "lifecycle_stage": "deleted" if deleted else "active",
+        "lifecycle_stage": lifecycle_stage(experiment),
         "creation_time": ms(experiment.created_at),
-        "last_update_time": ms(max(updated, experiment.created_at)),
+        "last_update_time": ms(updated),
         "tags": [{"key": k, "value": val} for k, val in sorted(tags.items())],
     }
 
 
-def run_info_json(run: Run, *, deleted: bool = False, experiment_id=None, author: str | None = None,
-                  ) -> dict[str, Any]:
+def lifecycle_stage(obj: Experiment | Run) -> str:
+    """MLflow's lifecycle_stage is Steward's trash state: "deleted" while in the trash."""
+    return "deleted" if obj.lifecycle == Lifecycle.DELETED else "active"
+
+
+def run_info_json(run: Run, *, experiment_id=None, author: str | None = None) -> dict[str, Any]:
     rid = run_hex(run.pk)
     exp_id = experiment_id if experiment_id is not None else run.experiment_id
     info = {
@@ -62,7 +66,7 @@ def run_info_json(run: Run, *, deleted: bool = False, experiment_id=None, author
         "status": run.status,
         "start_time": ms(run.start_time),
         "artifact_uri": run_artifact_uri(exp_id, run.pk),
-        "lifecycle_stage": "deleted" if deleted else "active",
+        "lifecycle_stage": lifecycle_stage(run),
     }
     if run.end_time is not None:
         info["end_time"] = ms(run.end_time)
@@ -80,9 +84,9 @@ def run_data_json(details) -> dict[str, Any]:
     }
 
 
-def run_json(run: Run, *, deleted: bool = False) -> dict[str, Any]:
+def run_json(run: Run) -> dict[str, Any]:
     return {
-        "info": run_info_json(run, deleted=deleted),
+        "info": run_info_json(run),
         "data": run_data_json(run.details),
         "inputs": {},
     }

@@ -13,18 +13,19 @@ from django.utils import timezone
 from accounts.errors import Conflict
 from accounts.models import Project
 from experiments import services as tracking
+from experiments import trash
 from experiments import validation as v
-from experiments.models import Experiment, Metric, Run, RunStatus
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Metric, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors
-from mlflow_compat.models import DeletedRun, ExperimentState
+from mlflow_compat.models import ExperimentState
 
 # MLflow's own limits on this path (mlflow/utils/validation.py).
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_BATCH_ENTITIES = 1000
-MAX_EXPERIMENT_NAME = 200  # Steward's column; MLflow allows 500
+MAX_EXPERIMENT_NAME = EXPERIMENT_NAME_MAX_LENGTH
 
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"
@@ -60,8 +61,12 @@ def experiment_create(*, project: Project, name: Any, tags: list | None, user) -
             if rest:
                 ExperimentState.objects.create(experiment=experiment, tags=rest)
     except Conflict:
+        # A deleted experiment keeps its name until the trash is purged, as in MLflow.
+        deleted = Experiment.objects.filter(project=project, name=name, lifecycle=Lifecycle.DELETED).exists()
         raise errors.MlflowError(
-            errors.RESOURCE_ALREADY_EXISTS, f"Experiment '{name}' already exists."
+            errors.RESOURCE_ALREADY_EXISTS,
+            f"Experiment '{name}' already exists in deleted state. Restore it, or choose another name."
+            if deleted else f"Experiment '{name}' already exists.",
         ) from None
     return experiment
 
@@ -121,12 +126,13 @@ def experiment_tag_delete(*, experiment: Experiment, key: Any) -> None:
         _state_touch(experiment, tags=tags)
 
 
-def experiment_delete(*, experiment: Experiment) -> None:
-    _state_touch(experiment, deleted_at=timezone.now())
+def experiment_delete(*, experiment: Experiment, user) -> None:
+    """MLflow's delete_experiment is Steward's trash: the experiment and its active runs."""
+    trash.experiment_delete(experiment=experiment, user=user)
 
 
-def experiment_restore(*, experiment: Experiment) -> None:
-    _state_touch(experiment, deleted_at=None)
+def experiment_restore(*, experiment: Experiment, user) -> None:
+    trash.experiment_restore(experiment=experiment, user=user)
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -189,6 +195,7 @@ def _parent_uuid(value: str) -> str:
 
 
 def run_update(*, run: Run, status: Any, end_time: Any, run_name: Any) -> Run:
+    run_check_active(run)
     if status is not None and status not in RunStatus.values:
         if status == "SCHEDULED":
             status = None
@@ -204,16 +211,20 @@ def run_update(*, run: Run, status: Any, end_time: Any, run_name: Any) -> Run:
     return run
 
 
-def run_delete(*, run: Run) -> None:
-    DeletedRun.objects.get_or_create(run=run)
+def run_delete(*, run: Run, user) -> None:
+    trash.run_delete(run=run, user=user)
 
 
-def run_restore(*, run: Run) -> None:
-    DeletedRun.objects.filter(run=run).delete()
+def run_restore(*, run: Run, user) -> None:
+    try:
+        trash.run_restore(run=run, user=user)
+    except Conflict as exc:
+        raise errors.invalid(str(exc.detail)) from None
 
 
 def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
     """Tags, with MLflow's own tags filling the run's fields they name."""
+    run_check_active(run)
     tracking.tags_set(run=run, pairs=pairs)
     fields = dict(pairs)
     if TAG_RUN_NAME in fields:
@@ -223,6 +234,7 @@ def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
 
 
 def tag_delete(*, run: Run, key: Any) -> None:
+    run_check_active(run)
     key = v.key_check(key, "key")
     from django.http import Http404
 
@@ -317,7 +329,7 @@ def batch_log(*, run: Run, metrics: Any, params: Any, tags: Any) -> None:
     points = metric_points(metrics)
     param_pairs = tracking.param_pairs_parse(_string_values(params), "params")
     tag_pairs = _pairs(tags, "tags")
-    _check_running_or_ended(run)
+    run_check_active(run)
     with transaction.atomic():
         _run_locked(run)
         if param_pairs:
@@ -333,13 +345,14 @@ def _string_values(params: list) -> list:
             else {**p, "value": str(p["value"])} for p in params]
 
 
-def _check_running_or_ended(run: Run) -> None:
-    if DeletedRun.objects.filter(run=run).exists():
+def run_check_active(run: Run) -> None:
+    """MLflow refuses every write to a deleted run; Steward's trash is read-only too."""
+    if run.lifecycle == Lifecycle.DELETED:
         raise errors.invalid(f"The run {run.pk.hex} must be in the 'active' state. Current state is deleted.")
 
 
 def param_log(*, run: Run, key: Any, value: Any) -> None:
-    _check_running_or_ended(run)
+    run_check_active(run)
     pairs = tracking.param_pairs_parse([{"key": key, "value": value if value is not None else ""}], "param")
     try:
         tracking.params_log(run=run, pairs=pairs)
@@ -348,7 +361,7 @@ def param_log(*, run: Run, key: Any, value: Any) -> None:
 
 
 def metric_log(*, run: Run, item: dict) -> None:
-    _check_running_or_ended(run)
+    run_check_active(run)
     points = metric_points([item], "metric")
     with transaction.atomic():
         _run_locked(run)

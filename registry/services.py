@@ -751,6 +751,33 @@ def model_version_delete(*, version: ModelVersion, user) -> None:
 
 
 @transaction.atomic
+def registered_model_delete(*, model: RegisteredModel, user) -> None:
+    """Delete a registered model with its versions, unless an alias points at one of them (move or
+    remove the aliases first).
+
+    Each version goes the way ``model_version_delete`` takes it, audited one by one: a version
+    that a promotion request or another record still refers to stops the whole deletion. The runs
+    the versions were registered from, and their artifacts, stay.
+    """
+    model = _model_locked(model)
+    aliases = list(ModelAlias.objects.filter(model=model).order_by("name")
+                   .values_list("name", "version__version"))
+    if aliases:
+        names = ", ".join(f"'{name}' (v{number})" for name, number in aliases)
+        raise Conflict(f"{model.name} cannot be deleted: alias {names} points at its versions. "
+                       "Move or remove the aliases first.")
+    numbers = []
+    for version in model.versions.order_by("version"):
+        version.model = model
+        model_version_delete(version=version, user=user)
+        numbers.append(version.version)
+    audit_record(action="registered_model.delete", actor=user, object_type="registry.RegisteredModel",
+                 object_id=model.pk, project_id=model.project_id,
+                 before={"name": model.name, "versions": numbers}, after=None)
+    model.delete()
+
+
+@transaction.atomic
 def alias_set_protected(
     *, model: RegisteredModel, alias: Any, version: ModelVersion, approval, actor=None
 ) -> ModelAlias:

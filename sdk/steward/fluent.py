@@ -27,6 +27,9 @@ from steward.spool import SyncReport
 
 log = logging.getLogger("steward")
 
+# The server's limit (MLflow's too).
+EXPERIMENT_NAME_MAX = 500
+
 
 @with_run_options
 def start_run(*args: Any, url: str | None = None, token: str | None = None, **options: Any) -> Run:
@@ -158,7 +161,7 @@ def set_experiment(experiment_name: str, *, project: str | None = None) -> dict[
     """Make ``experiment_name`` the experiment of the runs started from now on, creating it if missing.
 
     Args:
-        experiment_name: The experiment's name (1-200 characters).
+        experiment_name: The experiment's name (1-500 characters).
         project: Also make this the default project (created if missing,
             when the server lets you create projects).
 
@@ -168,9 +171,9 @@ def set_experiment(experiment_name: str, *, project: str | None = None) -> dict[
         with the first run that reaches it).
     """
     name = (experiment_name or "").strip() if isinstance(experiment_name, str) else ""
-    if not name or len(name) > 200:
+    if not name or len(name) > EXPERIMENT_NAME_MAX:
         raise InvalidInputError(
-            f"An experiment name is 1-200 characters, got {experiment_name!r}."
+            f"An experiment name is 1-{EXPERIMENT_NAME_MAX} characters, got {experiment_name!r}."
         )
     config.configure(experiment=name, project=project)
     with Client() as client:

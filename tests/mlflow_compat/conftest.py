@@ -10,10 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import skops.io as sio
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from accounts import services as account_services
 from accounts.models import Role
+from experiments.services import run_create
+from registry import services as registry_services
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.registry.conftest import register, store_model
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -50,3 +56,21 @@ def run_script(name: str, env: dict[str, str], *args: str, python: str | None = 
             f"{name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+class Approval:
+    """Stands in for the approved promotion request a protected alias moves with."""
+
+    pk = 1
+
+
+@pytest.fixture
+def guarded(mlflow_user, artifact_root):
+    """A model whose version 1 carries the protected alias "champion", set through an approval."""
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    run = run_create(project=mlflow_user.project, experiment="guarded", user=mlflow_user.user).run
+    store_model(run, None, data=sio.dumps(LogisticRegression(max_iter=300).fit(X, y)), example=X.head(3))
+    version = register(project=mlflow_user.project, run=run, user=mlflow_user.user, name="guarded")
+    registry_services.alias_set_protected(model=version.model, alias="champion", version=version,
+                                          approval=Approval())
+    return version

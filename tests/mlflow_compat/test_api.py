@@ -132,10 +132,23 @@ def test_experiments_create_get_rename_tag_delete(editor, project):
     assert [e["name"] for e in deleted.json()["experiments"]] == ["renamed"]
 
 
-def test_an_experiment_name_past_steward_limit_is_invalid(editor, project):
-    response = editor.post(url(project, "experiments/create"), {"name": "x" * 201}, format="json")
+def test_experiment_names_reach_mlflows_limit_of_500_and_no_further(editor, project):
+    response = editor.post(url(project, "experiments/create"), {"name": "x" * 501}, format="json")
     message = assert_error(response, 400, "INVALID_PARAMETER_VALUE")
-    assert "200" in message and not project.experiments.exists()
+    assert "500" in message and not project.experiments.exists()
+    created = editor.post(url(project, "experiments/create"), {"name": "y" * 500}, format="json")
+    assert created.status_code == 200, created.content
+    assert project.experiments.get().name == "y" * 500
+    renamed = editor.post(url(project, "experiments/update"),
+                          {"experiment_id": created.json()["experiment_id"], "new_name": "z" * 501},
+                          format="json")
+    assert_error(renamed, 400, "INVALID_PARAMETER_VALUE")
+    # Steward's own API takes the same names.
+    assert editor.post(f"/api/v1/projects/{project.slug}/experiments/", {"name": "w" * 500},
+                       format="json").status_code == 201
+    response = editor.post(f"/api/v1/projects/{project.slug}/experiments/", {"name": "w" * 501},
+                           format="json")
+    assert response.status_code == 400 and "name" in response.json()["error"]["fields"]
 
 
 def test_experiment_zero_is_the_projects_default(editor, project):
@@ -245,3 +258,11 @@ def test_experiment_search_filters_on_name_and_tags(editor, project):
     assert names("tags.`team` != 'b'") == ["alpha"]
     assert_error(editor.post(url(project, "experiments/search"), {"filter": "creation_time >> 1"},
                              format="json"), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_searches_refuse_a_page_size_that_is_not_a_number(editor, project):
+    for method, endpoint in ((editor.post, "logged-models/search"), (editor.get, "registered-models/search"),
+                             (editor.get, "model-versions/search"), (editor.post, "experiments/search")):
+        response = method(url(project, endpoint), {"max_results": "many"},
+                          **({"format": "json"} if method == editor.post else {}))
+        assert "max_results" in assert_error(response, 400, "INVALID_PARAMETER_VALUE")

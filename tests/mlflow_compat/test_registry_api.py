@@ -9,8 +9,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from experiments.services import run_create
+from governance.models import AuditEvent
 from registry import services as registry_services
-from registry.models import AliasEvent, ModelAlias, ModelVersion
+from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
+from tests.mlflow_compat.conftest import Approval
 from tests.mlflow_compat.test_api import assert_error, url
 from tests.registry.conftest import upload
 
@@ -34,9 +36,13 @@ saved_input_example_info:
 
 @pytest.fixture
 def mlflow_model_run(editor, project, artifact_root):
+    return model_run(project, editor.user)
+
+
+def model_run(project, user):
     """A run holding a model as MLflow 3 logs it: MLmodel, model.skops, split-JSON input example."""
     X, y = load_iris(return_X_y=True, as_frame=True)
-    run = run_create(project=project, experiment="iris", user=editor.user).run
+    run = run_create(project=project, experiment="iris", user=user).run
     upload(run, "model/model.skops", sio.dumps(LogisticRegression(max_iter=300).fit(X, y)))
     upload(run, "model/MLmodel", MLMODEL.encode())
     example = {"columns": list(X.columns), "data": X.head(3).values.tolist()}
@@ -136,10 +142,136 @@ def test_models_and_versions_tags_descriptions_rename_search(editor, project, ml
     assert [m["name"] for m in found["registered_models"]] == ["iris2"]
     versions = editor.get(url(project, "model-versions/search"), {"filter": "name = 'iris2'"}).json()
     assert [v["version"] for v in versions["model_versions"]] == ["1"]
-    assert_error(editor.delete(url(project, "registered-models/delete") + "?name=iris2"),
-                 403, "PERMISSION_DENIED")
     assert_error(viewer.post(url(project, "registered-models/set-tag"),
                              {"name": "iris2", "key": "x", "value": "y"}, format="json"),
                  403, "PERMISSION_DENIED")
     assert_error(editor.get(url(project, "registered-models/get"), {"name": "nope"}), 404,
                  "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_version_delete_follows_stewards_alias_rules_and_is_audited(editor, project, mlflow_model_run,
+                                                                   viewer):
+    _, v1 = _register(editor, project, mlflow_model_run)
+    _, v2 = _register(editor, project, mlflow_model_run)
+    _, v3 = _register(editor, project, mlflow_model_run)
+    for version in (v1, v2, v3):
+        _check(version)
+    registry_services.alias_set(model=v1.model, alias="candidate", version=v1, user=editor.user)
+    registry_services.alias_set_protected(model=v2.model, alias="champion", version=v2, approval=Approval())
+    one = {"name": "iris", "version": "1"}
+    message = assert_error(editor.delete(url(project, "model-versions/delete"), one, format="json"),
+                           400, "INVALID_PARAMETER_VALUE")
+    assert "'candidate'" in message and "Move or remove the alias first" in message
+    message = assert_error(editor.delete(url(project, "model-versions/delete"), {**one, "version": "2"},
+                                         format="json"), 403, "PERMISSION_DENIED")
+    assert "'champion'" in message and "promotion request" in message
+    assert_error(viewer.delete(url(project, "model-versions/delete"), {**one, "version": "3"}, format="json"),
+                 403, "PERMISSION_DENIED")
+    assert_error(editor.delete(url(project, "model-versions/delete"), {**one, "version": "9"}, format="json"),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    assert sorted(ModelVersion.objects.values_list("version", flat=True)) == [1, 2, 3]
+
+    # MLflow's client sends the arguments as JSON; other clients use the query string.
+    assert editor.delete(url(project, "model-versions/delete") + "?name=iris&version=3").json() == {}
+    assert sorted(ModelVersion.objects.values_list("version", flat=True)) == [1, 2]
+    assert AuditEvent.objects.filter(action="model_version.delete", object_id=str(v3.pk)).count() == 1
+    assert_error(editor.get(url(project, "model-versions/get"), {**one, "version": "3"}),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    # Unaliased, it goes.
+    registry_services.alias_remove(model=v1.model, alias="candidate", user=editor.user)
+    assert editor.delete(url(project, "model-versions/delete"), one, format="json").json() == {}
+    assert list(ModelVersion.objects.values_list("version", flat=True)) == [2]
+    assert mlflow_model_run.artifacts.filter(path="model/model.skops").exists()  # the run's files stay
+
+
+def test_registered_model_delete_takes_its_versions_unless_an_alias_points_at_one(editor, project,
+                                                                                 mlflow_model_run):
+    _, v1 = _register(editor, project, mlflow_model_run)
+    _, v2 = _register(editor, project, mlflow_model_run)
+    for version in (v1, v2):
+        _check(version)
+    registry_services.alias_set_protected(model=v1.model, alias="champion", version=v1, approval=Approval())
+    registry_services.alias_set(model=v1.model, alias="candidate", version=v2, user=editor.user)
+    message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
+                                         format="json"), 403, "PERMISSION_DENIED")
+    assert "'champion'" in message and "promotion request" in message
+    registry_services.alias_remove_protected(model=v1.model, alias="champion", approval=Approval())
+    message = assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"},
+                                         format="json"), 400, "INVALID_PARAMETER_VALUE")
+    assert "'candidate' (v2)" in message
+    assert ModelVersion.objects.count() == 2 and RegisteredModel.objects.filter(name="iris").exists()
+
+    registry_services.alias_remove(model=v1.model, alias="candidate", user=editor.user)
+    model_id = v1.model_id
+    deleted = editor.delete(url(project, "registered-models/delete"), {"name": "iris"}, format="json")
+    assert deleted.status_code == 200 and deleted.json() == {}
+    assert not RegisteredModel.objects.filter(name="iris").exists() and not ModelVersion.objects.exists()
+    assert AuditEvent.objects.filter(action="registered_model.delete", object_id=str(model_id)).count() == 1
+    assert AuditEvent.objects.filter(action="model_version.delete").count() == 2
+    assert_error(editor.get(url(project, "registered-models/get"), {"name": "iris"}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
+    assert_error(editor.delete(url(project, "registered-models/delete"), {"name": "iris"}, format="json"),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_registry_searches_take_mlflows_filters_order_and_page_tokens(editor, project, mlflow_model_run):
+    other = model_run(project, editor.user)
+    for name, run in (("iris-a", mlflow_model_run), ("iris-a", other), ("iris-a", mlflow_model_run),
+                      ("Iris-B", other), ("wine", mlflow_model_run)):
+        _register(editor, project, run, name=name)
+    editor.post(url(project, "registered-models/set-tag"), {"name": "wine", "key": "team", "value": "x"},
+                format="json")
+    editor.post(url(project, "model-versions/set-tag"), {"name": "iris-a", "version": "2", "key": "stage",
+                                                          "value": "qa"}, format="json")
+
+    def models(**query):
+        response = editor.get(url(project, "registered-models/search"), query)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [m["name"] for m in body["registered_models"]], body.get("next_page_token")
+
+    def versions(**query):
+        response = editor.get(url(project, "model-versions/search"), query)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [(v["name"], v["version"]) for v in body["model_versions"]], body.get("next_page_token")
+
+    assert models(filter="name = 'wine'")[0] == ["wine"]
+    assert models(filter="name LIKE 'iris%'")[0] == ["iris-a"]
+    assert models(filter="name ILIKE 'iris%'")[0] == ["Iris-B", "iris-a"]
+    assert models(filter="tags.team = 'x'")[0] == ["wine"]
+    assert models(order_by=["name DESC"])[0] == ["wine", "iris-a", "Iris-B"]
+    first, token = models(max_results=2, order_by=["name ASC"])
+    assert first == ["Iris-B", "iris-a"] and token
+    assert models(max_results=2, order_by=["name ASC"], page_token=token) == (["wine"], None)
+
+    run_hex = other.pk.hex
+    assert versions(filter=f"run_id = '{run_hex}'")[0] == [("Iris-B", "1"), ("iris-a", "2")]
+    assert versions(filter=f"run_id IN ('{str(other.pk)}', 'ffff')")[0] == [("Iris-B", "1"), ("iris-a", "2")]
+    assert versions(filter="name = 'iris-a' AND version_number >= 2")[0] == [("iris-a", "3"), ("iris-a", "2")]
+    assert versions(filter="name = 'iris-a'", order_by=["version_number ASC"])[0] == \
+        [("iris-a", "1"), ("iris-a", "2"), ("iris-a", "3")]
+    assert versions(filter="tags.stage = 'qa'")[0] == [("iris-a", "2")]
+    assert versions(filter="name ILIKE '%IRIS%' AND version_number IN (1, 3)")[0] == \
+        [("Iris-B", "1"), ("iris-a", "3"), ("iris-a", "1")]
+    newest, _ = versions(order_by=["last_updated_timestamp DESC"], max_results=1)
+    assert newest == [("wine", "1")]
+    seen, token = [], None
+    while True:
+        page, token = versions(max_results=2, **({"page_token": token} if token else {}))
+        seen += page
+        if not token:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+    for endpoint, bad in (("registered-models/search", {"filter": "owner = 'ada'"}),
+                          ("registered-models/search", {"filter": "name = wine"}),
+                          ("registered-models/search", {"order_by": ["size DESC"]}),
+                          ("registered-models/search", {"max_results": "many"}),
+                          ("registered-models/search", {"page_token": "not-a-token"}),
+                          ("model-versions/search", {"filter": "version_number = 'two'"}),
+                          ("model-versions/search", {"filter": "name > 'a'"}),
+                          ("model-versions/search", {"filter": "run_id IN 'x'"}),
+                          ("model-versions/search", {"order_by": ["version_number SIDEWAYS"]})):
+        message = assert_error(editor.get(url(project, endpoint), bad), 400, "INVALID_PARAMETER_VALUE")
+        assert message
