@@ -103,13 +103,33 @@ class ExperimentSearch(MlflowView):
             experiments = experiments.filter(lifecycle=Lifecycle.DELETED)
         conditions = filters.parse(args.get("filter"), {"name"})
         states = {s.experiment_id: s for s in ExperimentState.objects.filter(experiment__project=project)}
+        order = filters.order_parse(self.list_arg(request, "order_by"), EXPERIMENT_ORDER)
         found = [e for e in experiments if filters.matches(
             conditions, {"name": e.name}, output.experiment_tags(e, states.get(e.pk)))]
+        if order:
+            # Ties fall to the experiment id, newest first, as MLflow breaks them.
+            found = filters.order_apply(found, order + [("id", True)],
+                                        lambda e, field: _experiment_value(e, field, states.get(e.pk)))
         page = found[offset:offset + size + 1]
         body = {"experiments": [output.experiment_json(e, states.get(e.pk)) for e in page[:size]]}
         if len(page) > size:
             body["next_page_token"] = _offset_token_make(offset + size)
         return Response(body)
+
+
+EXPERIMENT_ORDER = {"name": "name", "attribute.name": "name", "experiment_id": "id",
+                    "attribute.experiment_id": "id", "creation_time": "created",
+                    "attribute.creation_time": "created", "last_update_time": "updated",
+                    "attribute.last_update_time": "updated"}
+
+
+def _experiment_value(experiment: Experiment, field: str, state):
+    if field == "name":
+        return experiment.name
+    if field == "id":
+        return experiment.pk
+    times = output.experiment_json(experiment, state)
+    return times["creation_time"] if field == "created" else times["last_update_time"]
 
 
 def _offset_token(token) -> int:

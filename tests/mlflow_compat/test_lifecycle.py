@@ -29,6 +29,13 @@ def lifecycle_checks(out: dict, mlflow_user, guarded) -> None:
     assert out["deleted_experiments"] == ["lifecycle"] and "lifecycle" not in out["active_experiments"]
     assert out["run_stage_with_experiment"] == "deleted"
     assert out["restored_experiment"] == "active"
+    # Experiment search orders as asked.
+    names = out["experiment_orders"]["name_desc"]
+    assert names == sorted(names, reverse=True) and {"lifecycle", "x" * 500} <= set(names)
+    ids = out["experiment_orders"]["id_asc"]
+    assert ids == sorted(ids, key=int) and len(ids) == len(names)
+    assert out["experiment_orders"]["created"] == ids  # created in id order
+    assert out["bad_experiment_order"]["code"] == "INVALID_PARAMETER_VALUE"
     experiment = Experiment.objects.get(pk=int(out["experiment_id"]))
     assert experiment.lifecycle == Lifecycle.ACTIVE
     runs = Run.objects.filter(experiment=experiment)

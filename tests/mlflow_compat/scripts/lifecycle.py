@@ -59,6 +59,12 @@ active_experiments = [e.name for e in client.search_experiments(view_type=ViewTy
 run_stage_with_experiment = client.get_run(kept.info.run_id).info.lifecycle_stage
 client.restore_experiment(experiment_id)
 restored_experiment = client.get_experiment(experiment_id).lifecycle_stage
+experiment_orders = {
+    "name_desc": [e.name for e in client.search_experiments(order_by=["name DESC"])],
+    "id_asc": [e.experiment_id for e in client.search_experiments(order_by=["attribute.experiment_id ASC"])],
+    "created": [e.experiment_id for e in client.search_experiments(order_by=["creation_time ASC"])],
+}
+bad_experiment_order = refusal(lambda: client.search_experiments(order_by=["owner ASC"]))
 
 # The registry: three versions of one model, two models more to search among.
 for _ in range(3):
@@ -107,6 +113,7 @@ print(json.dumps({
     "by_name": [by_name.experiment_id, by_name.lifecycle_stage], "name_taken": name_taken,
     "deleted_experiments": deleted_experiments, "active_experiments": active_experiments,
     "run_stage_with_experiment": run_stage_with_experiment, "restored_experiment": restored_experiment,
+    "experiment_orders": experiment_orders, "bad_experiment_order": bad_experiment_order,
     "statuses": statuses, "alias_refused": alias_refused, "aliased": aliased, "left": left,
     "searches": searches, "bad_filter": bad_filter,
     "model_aliased": model_aliased, "model_gone": model_gone,
