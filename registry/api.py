@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import throttling
-from accounts.authentication import MALFORMED, bearer_token
+from accounts.authentication import request_bearer_token
 from accounts.errors import api_exception_handler
 from accounts.json_input import json_parse
 from accounts.models import Role
@@ -337,24 +337,12 @@ def _error_response(exc: Exception) -> HttpResponse:
 def _session_user(request):
     """The page's "try it" form: the session's user, with the same CSRF check DRF applies."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or not user.is_active:
+    if user is None or not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
     if reason is not None:
         raise exceptions.PermissionDenied("CSRF check failed; reload the page.")
     return user
-
-
-def _bearer_token(request) -> str | None:
-    header = request.headers.get("Authorization")
-    if not header:
-        return None
-    throttling.token_failure_check(request)
-    token = bearer_token(header)
-    if token is None:
-        # Serving knows one scheme: any other is refused rather than ignored.
-        raise exceptions.AuthenticationFailed(MALFORMED)
-    return token
 
 
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
@@ -370,18 +358,20 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
     started = time.perf_counter()
     target = None
     try:
-        token = _bearer_token(request)
-        target = serving.serving_target_resolve(
-            slug=slug, model_name=name, ref=ref, token=token,
-            user=None if token is not None else _session_user(request),
-        )
+        # Parsed as for every other endpoint: another scheme is left to the session.
+        token = request_bearer_token(request)
+        user = None if token is not None else _session_user(request)
+        try:
+            target = serving.serving_target_resolve(slug=slug, model_name=name, ref=ref, token=token,
+                                                    user=user)
+        except exceptions.AuthenticationFailed:
+            throttling.token_failure_record(request)  # as BearerTokenAuthentication counts it
+            raise
         # NaN literals are read: the signature check then refuses them naming the column.
         data = json_parse(request.body, allow_nan=True)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
     except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied,
             RequestDataTooBig) as exc:
-        if isinstance(exc, exceptions.AuthenticationFailed):
-            throttling.token_failure_record(request)
         if target is not None:
             serving.serving_observe(target.version_id, 0, time.perf_counter() - started, "refused")
         return _error_response(exc)
