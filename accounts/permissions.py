@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Project, Role
-from accounts.selectors import NO_PROJECT, role_for
+from accounts.selectors import NO_PROJECT, pii_visible, role_for
 
 __all__ = ["can_see_pii", "project_create_allowed", "project_create_check", "project_for_user",
            "projects_visible_to", "require_pii_access", "require_role", "role_for"]
@@ -43,14 +43,9 @@ def require_role(user, project: Project, min_role: Role) -> Role:
 
 
 def can_see_pii(user, project: Project) -> bool:
-    """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them.
-
-    The one rule for PII everywhere (previews, profiles, validation reports,
-    PII-trained model files and the model versions made from them): editors
-    and above.
-    """
-    role = role_for(user, project)
-    return role is not None and role >= Role.EDITOR
+    """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them
+    (accounts.selectors.pii_visible: editors and above)."""
+    return pii_visible(user, project)
 
 
 def require_pii_access(user, project: Project) -> None:

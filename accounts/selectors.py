@@ -229,3 +229,57 @@ def project_access_resolve(*, slug: str, token: str | None = None, user=None, co
     access = ProjectAccess(user_id=user_id, project_id=project_id, role=role, token_id=token_id,
                            token_last_used_at=_aware(last_used_at))
     return access, tuple(row[_ACCESS_WIDTH:])
+
+
+# --- PII ----------------------------------------------------------------------------------
+# Which values of a column a reader may see. Every output that carries column values (a
+# dataset's preview, profile and validation report, a model's signature and example, the
+# version page's "try it" form, explanation rows, fairness groups, monitor histograms) asks
+# ``pii_hidden`` which columns to mask for this reader, and masks exactly those.
+
+PII_MASK = "***"
+
+
+def pii_visible(user, project: Project) -> bool:
+    """Whether ``user`` may see values of PII-flagged columns in ``project``: editors and above."""
+    role = role_for(user, project)
+    return role is not None and role >= Role.EDITOR
+
+
+def pii_columns(*column_lists, names=()) -> frozenset[str]:
+    """The PII columns among column lists (``[{"name", "pii", ...}]``: a dataset version's, a
+    model signature's), with ``names`` already known to be PII added."""
+    found = set(names)
+    for columns in column_lists:
+        found.update(c["name"] for c in columns or () if c.get("pii"))
+    return frozenset(found)
+
+
+def pii_hidden(user, project: Project, *column_lists, names=()) -> frozenset[str]:
+    """The columns whose values ``user`` may not see in an output built from ``column_lists``
+    (and ``names``): none for a role that may see PII, else every PII column among them."""
+    if pii_visible(user, project):
+        return frozenset()
+    return pii_columns(*column_lists, names=names)
+
+
+def pii_mask_record(record: dict, hidden: frozenset[str], mask=None) -> dict:
+    """A ``{column: value}`` mapping with the values of ``hidden`` columns replaced by ``mask``."""
+    if not hidden:
+        return record
+    return {k: (mask if k in hidden else v) for k, v in record.items()}
+
+
+def pii_mask_mapping(mapping: dict, hidden: frozenset[str]) -> dict:
+    """A ``{column: anything derived from its values}`` mapping without the ``hidden`` columns."""
+    if not hidden:
+        return mapping
+    return {k: v for k, v in mapping.items() if k not in hidden}
+
+
+def pii_mask_rows(rows, names: list[str], hidden: frozenset[str], mask=PII_MASK) -> list[list]:
+    """Rows of values in the order of ``names``, the ``hidden`` columns' values replaced by ``mask``."""
+    positions = {i for i, name in enumerate(names) if name in hidden}
+    if not positions:
+        return [list(row) for row in rows]
+    return [[mask if i in positions else v for i, v in enumerate(row)] for row in rows]
