@@ -311,13 +311,10 @@ def _training_dataset(run: Run, recorded: Any) -> DatasetVersion | None:
     return versions.filter(pk=link.dataset_version_id).first() if link else None
 
 
-def _pii_from_datasets(run: Run) -> set[str]:
-    names: set[str] = set()
-    for columns in DatasetVersion.objects.filter(
+def _pii_from_datasets(run: Run) -> frozenset[str]:
+    return pii_columns(*DatasetVersion.objects.filter(
         run_links__run=run, run_links__direction=LineageDirection.INPUT
-    ).values_list("columns", flat=True):
-        names.update(c["name"] for c in columns or [] if c.get("pii"))
-    return names
+    ).values_list("columns", flat=True))
 
 
 def _run_metrics(run: Run) -> dict[str, Any]:
