@@ -1,7 +1,8 @@
 """The one permission helper: every view and endpoint asks it for a project.
 
 A project the user cannot see answers 404 (so its existence is not revealed);
-a project they can see but not change answers 403.
+a project they can see but not change answers 403. Who has which role is
+decided in accounts.selectors, which serving asks too.
 """
 
 from __future__ import annotations
@@ -11,34 +12,18 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from accounts.models import Membership, Project, Role
+from accounts.models import Project, Role
+from accounts.selectors import NO_PROJECT, pii_visible, role_for
 
-
-def role_for(user, project: Project) -> Role | None:
-    if user is None or not user.is_authenticated:
-        return None
-    if user.is_staff:
-        return Role.OWNER
-    cache = getattr(user, "_steward_roles", None)
-    if cache is None:
-        cache = user._steward_roles = {}
-    if project.pk not in cache:
-        role = (
-            Membership.objects.filter(project=project, user=user)
-            .values_list("role", flat=True)
-            .first()
-        )
-        cache[project.pk] = Role(role) if role is not None else None
-    return cache[project.pk]
+__all__ = ["can_see_pii", "project_create_allowed", "project_create_check", "project_for_user",
+           "projects_visible_to", "require_pii_access", "require_role", "role_for"]
 
 
 def project_for_user(user, slug: str, min_role: Role = Role.VIEWER) -> Project:
     project = Project.objects.filter(slug=slug).first()
-    if project is None:
-        raise Http404("No such project.")
-    role = role_for(user, project)
+    role = role_for(user, project) if project is not None else None
     if role is None:
-        raise Http404("No such project.")
+        raise Http404(NO_PROJECT)
     if role < min_role:
         raise PermissionDenied(
             f"This needs the {Role(min_role).label} role in '{slug}'; you are {role.label}."
@@ -58,14 +43,9 @@ def require_role(user, project: Project, min_role: Role) -> Role:
 
 
 def can_see_pii(user, project: Project) -> bool:
-    """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them.
-
-    The one rule for PII everywhere (previews, profiles, validation reports,
-    PII-trained model files and the model versions made from them): editors
-    and above.
-    """
-    role = role_for(user, project)
-    return role is not None and role >= Role.EDITOR
+    """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them
+    (accounts.selectors.pii_visible: editors and above)."""
+    return pii_visible(user, project)
 
 
 def require_pii_access(user, project: Project) -> None:
@@ -76,6 +56,8 @@ def require_pii_access(user, project: Project) -> None:
 
 
 def projects_visible_to(user) -> QuerySet[Project]:
+    if not user.is_active:
+        return Project.objects.none()
     if user.is_staff:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)

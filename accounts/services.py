@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import selectors
 from accounts.models import ApiToken, Membership, Project, Role, token_generate, token_hash
 from core.audit import audit_record
 
@@ -39,17 +40,19 @@ def api_token_create(
 
 
 def api_token_authenticate(*, raw: str, now: dt.datetime) -> ApiToken | None:
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=token_hash(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if token is None or (token.expires_at is not None and token.expires_at <= now):
-        return None
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    """The usable token ``raw`` names (accounts.selectors.api_token_find), its use recorded."""
+    token = selectors.api_token_find(raw=raw, now=now)
+    if token is not None:
+        token.last_used_at = api_token_used(token_id=token.pk, last_used_at=token.last_used_at, now=now)
     return token
+
+
+def api_token_used(*, token_id: int, last_used_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """Record a token's use, at most once per LAST_USED_RESOLUTION; the last use now recorded."""
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+        return now
+    return last_used_at
 
 
 def api_token_revoke(*, user, token_id: int) -> ApiToken:

@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from accounts.permissions import can_see_pii, project_for_user, require_pii_access, require_role
+from accounts.permissions import project_for_user, require_pii_access, require_role
+from accounts.selectors import pii_hidden
 from experiments import artifacts, dataset_profile, datasets
 from experiments.api import job_output
 from experiments.models import Dataset, DatasetVersion, Job, RunDataset, ValidationRule
@@ -35,13 +36,12 @@ def _job_brief(job: Job | None) -> dict[str, Any] | None:
             "error": job.error}
 
 
-def profile_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | None:
-    """The profile, with the value-revealing parts of PII columns left out unless ``show_pii``."""
+def profile_for(version: DatasetVersion, hidden: frozenset[str]) -> dict[str, Any] | None:
+    """The profile, with the value-revealing parts of the ``hidden`` columns left out
+    (accounts.selectors.pii_hidden says which they are for the reader)."""
     profile = version.profile
-    if profile is None or show_pii:
-        return profile
-    pii = {c["name"] for c in version.columns if c.get("pii")}
-    if not pii:
+    pii = hidden
+    if profile is None or not pii:
         return profile
     columns = []
     for col in profile["columns"]:
@@ -55,24 +55,22 @@ def profile_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | Non
     return profile | {"columns": columns, "sensitive_groups": groups, "labels": labels}
 
 
-def rule_config_shown(config: dict[str, Any], column: str, pii: set[str]) -> dict[str, Any]:
+def rule_config_shown(config: dict[str, Any], column: str, pii: frozenset[str]) -> dict[str, Any]:
     """A rule's config; the listed values of a PII column (they may be its very values) only counted."""
     if column in pii and isinstance(config.get("values"), list):
         return {"values_count": len(config["values"]), "hidden": True}
     return config
 
 
-def validation_for(version: DatasetVersion, show_pii: bool) -> dict[str, Any] | None:
-    """The stored validation report, with nothing that could quote a PII column's values unless ``show_pii``.
+def validation_for(version: DatasetVersion, hidden: frozenset[str]) -> dict[str, Any] | None:
+    """The stored validation report, with nothing that could quote the values of a ``hidden`` column.
 
     Reports store counts only for PII columns; this also covers a report made
     before its column was flagged.
     """
     report = version.validation
-    if report is None or show_pii:
-        return report
-    pii = {c["name"] for c in version.columns if c.get("pii")}
-    if not pii:
+    pii = hidden
+    if report is None or not pii:
         return report
     rules = []
     for entry in report.get("rules", []):
@@ -118,9 +116,9 @@ def version_output(version: DatasetVersion, user, *, full: bool = True) -> dict[
         "validation_job": _job_brief(version.validation_job),
     }
     if full:
-        show_pii = can_see_pii(user, version.dataset.project)
-        body["profile"] = profile_for(version, show_pii)
-        body["validation"] = validation_for(version, show_pii)
+        hidden = pii_hidden(user, version.dataset.project, version.columns)
+        body["profile"] = profile_for(version, hidden)
+        body["validation"] = validation_for(version, hidden)
         body["lineage"] = lineage_for_version(version)
     return body
 
@@ -138,15 +136,16 @@ def dataset_output(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def rule_output(rule: ValidationRule, pii_hidden: set[str] | frozenset = frozenset()) -> dict[str, Any]:
-    """A rule; ``pii_hidden`` names the PII columns whose allowed values the reader may not see."""
+def rule_output(rule: ValidationRule, hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A rule; ``hidden`` names the PII columns whose allowed values the reader may not see."""
     return {"id": rule.pk, "kind": rule.kind, "column": rule.column,
-            "config": rule_config_shown(rule.config, rule.column, set(pii_hidden)),
+            "config": rule_config_shown(rule.config, rule.column, hidden),
             "created_at": rule.created_at.isoformat()}
 
 
-def pii_hidden_for(user, dataset: Dataset) -> set[str]:
-    return set() if can_see_pii(user, dataset.project) else datasets.dataset_pii_columns(dataset)
+def pii_hidden_for(user, dataset: Dataset) -> frozenset[str]:
+    """The PII columns of any version of ``dataset`` that ``user`` may not see values of."""
+    return pii_hidden(user, dataset.project, *dataset.versions.values_list("columns", flat=True))
 
 
 def _content_length(request) -> int:

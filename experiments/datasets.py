@@ -23,7 +23,8 @@ from django.http import Http404
 
 from accounts.json_input import check_json_value
 from accounts.models import Project, Role
-from accounts.permissions import can_see_pii, project_for_user, require_role
+from accounts.permissions import project_for_user, require_role
+from accounts.selectors import pii_hidden, pii_mask_rows
 from experiments import artifacts, dataset_files, jobs
 from experiments.models import (
     ColumnRole,
@@ -104,14 +105,6 @@ def dataset_version_for_user(user, version_id, min_role: Role = Role.VIEWER) -> 
         raise Http404("No such dataset version.") from None
     require_role(user, version.dataset.project, min_role)
     return version
-
-
-def dataset_pii_columns(dataset: Dataset) -> set[str]:
-    """Columns flagged PII in any version of ``dataset`` (rules are the dataset's, flags per version)."""
-    names: set[str] = set()
-    for columns in dataset.versions.values_list("columns", flat=True):
-        names.update(c["name"] for c in columns or [] if c.get("pii"))
-    return names
 
 
 # --- upload --------------------------------------------------------------------------------
@@ -271,14 +264,10 @@ def dataset_version_preview(*, version: DatasetVersion, user, rows: int = 20) ->
         data = dataset_files.read_head(
             path, fmt=version.format, read_options=version.read_options, columns=version.columns, rows=rows
         )
-    hidden = set()
-    if not can_see_pii(user, version.dataset.project):
-        hidden = {i for i, c in enumerate(version.columns) if c.get("pii")}
-    out = []
-    for row in data:
-        out.append([("***" if i in hidden else _jsonable(v)) for i, v in enumerate(row)])
-    return {"columns": [c["name"] for c in version.columns], "rows": out,
-            "hidden_columns": [version.columns[i]["name"] for i in sorted(hidden)]}
+    hidden = pii_hidden(user, version.dataset.project, version.columns)
+    names = [c["name"] for c in version.columns]
+    out = pii_mask_rows(([_jsonable(v) for v in row] for row in data), names, hidden)
+    return {"columns": names, "rows": out, "hidden_columns": [n for n in names if n in hidden]}
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.http import Http404
 
+from accounts import selectors as account_selectors
 from accounts.json_input import check_json_value
 from accounts.models import Project
 from accounts.permissions import can_see_pii
@@ -314,8 +315,8 @@ def resolve_features(version: DatasetVersion, target: str, features: list[str] |
     return [f for f in candidates if f not in pii], [f for f in candidates if f in pii]
 
 
-def pii_columns(version: DatasetVersion) -> set[str]:
-    return {c["name"] for c in version.columns if c.get("pii")}
+def pii_columns(version: DatasetVersion) -> frozenset[str]:
+    return account_selectors.pii_columns(version.columns)
 
 
 def spec_clean(*, project: Project, spec: Any, user) -> tuple[dict[str, Any], DatasetVersion]:

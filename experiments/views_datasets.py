@@ -17,6 +17,7 @@ from accounts.errors import PayloadTooLarge, error_body, json_error, validation_
 from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user, role_for
+from accounts.selectors import pii_hidden
 from experiments import datasets, figures, jobs, sweeps, training
 from experiments.api import job_for_user
 from experiments.api_datasets import (
@@ -155,18 +156,18 @@ def version_detail(request, version_id: int):
         except ValidationError as exc:
             messages.error(request, _errors(exc))
         return redirect("datasets:version", version_id=version.pk)
-    show_pii = can_see_pii(request.user, project)
+    hidden = pii_hidden(request.user, project, version.columns)
     try:
         preview = datasets.dataset_version_preview(version=version, user=request.user, rows=20)
     except (OSError, ValueError) as exc:
         preview = {"columns": [], "rows": [], "hidden_columns": [], "error": str(exc)}
-    profile = profile_for(version, show_pii)
+    profile = profile_for(version, hidden)
     version.refresh_from_db(fields=["profile_job", "validation_job"])
     return render(request, "datasets/version.html", {
         "project": project, "dataset": version.dataset, "version": version, "can_edit": can_edit,
         "roles": ColumnRole.values, "preview": preview, "profile": profile,
         "profile_by_name": {c["name"]: c for c in (profile or {}).get("columns", [])},
-        "validation": validation_for(version, show_pii), "lineage": lineage_for_version(version),
+        "validation": validation_for(version, hidden), "lineage": lineage_for_version(version),
         "profile_job": version.profile_job, "validation_job": version.validation_job, "nav": "projects",
     })
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.selectors import pii_columns
 from experiments import jobs
 from experiments.models import ColumnRole, DatasetVersion, Job, JobStatus, TrainingRun
 from governance import explain as shap_explain
@@ -345,14 +346,10 @@ def fairness_compute(*, job_id: int) -> None:
     _run(FairnessReport, job_id, work)
 
 
-def _pii_columns(version: ModelVersion, data: EvaluationData) -> set[str]:
-    names = {c["name"] for c in version.columns if c.get("pii")}
+def _pii_columns(version: ModelVersion, data: EvaluationData) -> frozenset[str]:
     dataset_id = data.source.get("dataset_version_id")
-    if dataset_id:
-        dataset = DatasetVersion.objects.filter(pk=dataset_id).only("columns").first()
-        if dataset is not None:
-            names |= {c["name"] for c in dataset.columns if c.get("pii")}
-    return names
+    dataset = DatasetVersion.objects.filter(pk=dataset_id).only("columns").first() if dataset_id else None
+    return pii_columns(version.columns, dataset.columns if dataset is not None else ())
 
 
 def _explanation_rows(version: ModelVersion) -> tuple[pd.DataFrame, dict[str, Any], str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.selectors import pii_columns, pii_mask_record
 from experiments.models import Job
 from governance.fairness import groups_masked
 from governance.models import Explanation, FairnessReport
@@ -42,8 +43,8 @@ def fairness_output(version: ModelVersion, *, show_pii: bool) -> dict[str, Any]:
         return {"status": _no_row_status(version), "version": version.version, "job": None, "error": "",
                 "task": version.output_kind, "groups": [], "summary": {}, "verdicts": [],
                 "sensitive_features": [], "data_source": {}}
-    pii = set((report.data_source or {}).get("pii_features") or [])
-    groups = report.groups if show_pii else groups_masked(report.groups, report.summary, pii)
+    pii = pii_columns(names=(report.data_source or {}).get("pii_features") or ())
+    groups = report.groups if show_pii else groups_masked(report.groups, report.summary, set(pii))
     thresholds = thresholds_for_version(version)
     verdicts = fairness_verdicts(summary=report.summary, groups=groups, thresholds=thresholds,
                                  task=report.task or "classification") if report.summary else []
@@ -66,10 +67,6 @@ def fairness_output(version: ModelVersion, *, show_pii: bool) -> dict[str, Any]:
     }
 
 
-def _pii_inputs(version: ModelVersion) -> set[str]:
-    return {c["name"] for c in version.columns if c.get("pii")}
-
-
 def explanation_output(version: ModelVersion, *, show_pii: bool, beeswarm: bool = False) -> dict[str, Any]:
     explanation = Explanation.objects.select_related("job").filter(version=version).first()
     if explanation is None:
@@ -77,10 +74,9 @@ def explanation_output(version: ModelVersion, *, show_pii: bool, beeswarm: bool 
                 "explainer": "", "output": "", "base_value": None, "global_importance": {}, "rows": [],
                 "additivity_ok": None}
     rows = explanation.rows
-    pii = _pii_inputs(version)
+    pii = pii_columns(version.columns)
     if pii and not show_pii:
-        rows = [{**row, "input": {k: (None if k in pii else v) for k, v in row["input"].items()}}
-                for row in rows]
+        rows = [{**row, "input": pii_mask_record(row["input"], pii)} for row in rows]
     body = {
         "status": explanation.status,
         "version": version.version,
@@ -107,7 +103,7 @@ def explanation_output(version: ModelVersion, *, show_pii: bool, beeswarm: bool 
     return body
 
 
-def beeswarm_shown(explanation: Explanation, pii: set[str], show_pii: bool) -> dict[str, Any]:
+def beeswarm_shown(explanation: Explanation, pii: frozenset[str], show_pii: bool) -> dict[str, Any]:
     """The beeswarm data; without PII access, PII columns keep their SHAP values but lose the
     colour that encodes their values."""
     if show_pii or not pii:

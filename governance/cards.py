@@ -16,6 +16,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.selectors import pii_columns
 from core.audit import audit_record
 from experiments.models import LineageDirection, RunDataset, TrainingRun
 from governance.models import MODEL_CARD_SECTIONS, ModelCard
@@ -31,14 +32,12 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def _pii_columns(version: ModelVersion) -> set[str]:
-    names = {c["name"] for c in version.columns if c.get("pii")}
-    if version.training_dataset_version_id:
-        names |= {c["name"] for c in version.training_dataset_version.columns or [] if c.get("pii")}
-    return names
+def _pii_columns(version: ModelVersion) -> frozenset[str]:
+    dataset = version.training_dataset_version if version.training_dataset_version_id else None
+    return pii_columns(version.columns, dataset.columns if dataset else ())
 
 
-def _is_pii_feature(feature: str, pii: set[str]) -> bool:
+def _is_pii_feature(feature: str, pii: frozenset[str]) -> bool:
     # An intersection is named "a & b": it is PII if any of its parts is.
     return any(part.strip() in pii for part in str(feature).split("&"))
 
@@ -89,7 +88,7 @@ def _fairness(version: ModelVersion, *, show_pii: bool) -> dict[str, Any] | None
     report = _related_or_none(version, "fairness_report")
     if report is None:
         return None
-    pii = set() if show_pii else _pii_columns(version)
+    pii = frozenset() if show_pii else _pii_columns(version)
     groups = []
     for group in report.groups or []:
         row = dict(group)

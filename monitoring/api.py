@@ -46,7 +46,9 @@ def monitor_output(monitor: Monitor) -> dict:
     }
 
 
-def report_output(report: MonitorReport, *, histograms: bool = True) -> dict:
+def report_output(report: MonitorReport, *, hidden: frozenset[str] | None) -> dict:
+    """A report with its histograms but those of the ``hidden`` features
+    (selectors.monitor_pii_hidden); without histograms when ``hidden`` is None."""
     body = {
         "id": report.pk,
         "monitor_id": report.monitor_id,
@@ -66,8 +68,8 @@ def report_output(report: MonitorReport, *, histograms: bool = True) -> dict:
         "seconds": report.seconds,
         "created_at": _iso(report.created_at),
     }
-    if histograms:
-        body["histograms"] = report.histograms
+    if hidden is not None:
+        body["histograms"] = selectors.histograms_shown(report.histograms, hidden)
     return body
 
 
@@ -149,7 +151,7 @@ class MonitorDetailApi(APIView):
         return Response(
             monitor_output(monitor)
             | {
-                "reports": [report_output(r, histograms=False) for r in reports],
+                "reports": [report_output(r, hidden=None) for r in reports],
                 "alerts": [alert_output(a) for a in monitor.alerts.all()[:50]],
             }
         )
@@ -233,7 +235,9 @@ class PredictionsApi(APIView):
 class ReportDetailApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, report_id):
-        return Response(report_output(selectors.report_for_user(request.user, report_id)))
+        report = selectors.report_for_user(request.user, report_id)
+        hidden = selectors.monitor_pii_hidden(request.user, report.monitor)
+        return Response(report_output(report, hidden=hidden))
 
 
 class AlertListApi(APIView):

@@ -7,7 +7,10 @@ from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
+from accounts.selectors import pii_hidden, pii_mask_record
+from experiments.models import DatasetVersion
 from monitoring.models import Alert, AlertStatus, Monitor, MonitorReport
+from registry.models import ModelVersion
 
 
 def _by_id(queryset: QuerySet, pk, what: str):
@@ -65,3 +68,19 @@ def monitor_overview(monitor: Monitor) -> dict:
             else (latest.status if latest else "no_report")
         ),
     }
+
+
+def monitor_pii_hidden(user, monitor: Monitor) -> frozenset[str]:
+    """The features of ``monitor`` whose values ``user`` may not see: PII columns of any version of
+    its model or of a reference dataset it compared against (accounts.selectors.pii_hidden)."""
+    signatures = ModelVersion.objects.filter(model_id=monitor.model_id).values_list("signature", flat=True)
+    references = DatasetVersion.objects.filter(
+        pk__in={monitor.reference_dataset_version_id,
+                *monitor.reports.values_list("reference_dataset_version_id", flat=True)} - {None}
+    ).values_list("columns", flat=True)
+    return pii_hidden(user, monitor.project, *((s or {}).get("columns", []) for s in signatures), *references)
+
+
+def histograms_shown(histograms: dict, hidden: frozenset[str]) -> dict:
+    """A report's histograms; a hidden feature's (its bins are its values) only says it is hidden."""
+    return pii_mask_record(histograms, hidden, mask={"hidden": True})

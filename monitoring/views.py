@@ -44,7 +44,7 @@ def monitor_index(request):
     return render(request, "monitoring/index.html", {"rows": rows, "nav": "monitors", "editable": editable})
 
 
-def _chart_data(monitor, selected) -> dict:
+def _chart_data(monitor, selected, hidden: frozenset[str]) -> dict:
     reports = list(monitor.reports.order_by("-created_at", "-id")[:HEATMAP_REPORTS])[::-1]
     judged = [r for r in reports if r.features]
     features = sorted({f["feature"] for r in judged for f in r.features})
@@ -67,7 +67,7 @@ def _chart_data(monitor, selected) -> dict:
             for r in reports
         ],
         "heatmap": {"features": features, "reports": [r.created_at.isoformat() for r in judged], "psi": heat},
-        "histograms": selected.histograms if selected else {},
+        "histograms": selectors.histograms_shown(selected.histograms, hidden) if selected else {},
         "drifted": [f["feature"] for f in selected.features if f["drifted"]] if selected else [],
         "performance": performance,
         "performance_over_time": (selected.performance or {}).get("over_time", []) if selected else [],
@@ -105,7 +105,7 @@ def monitor_detail(request, monitor_id: int):
             "alerts": monitor.alerts.select_related("acknowledged_by")[:50],
             "retrainings": monitor.retrainings.select_related("version", "job")[:10],
             "can_edit": role is not None and role >= Role.EDITOR,
-            "charts": _chart_data(monitor, selected),
+            "charts": _chart_data(monitor, selected, selectors.monitor_pii_hidden(request.user, monitor)),
             "thresholds": {n: monitor.threshold(n) for n in sorted(services.DEFAULT_THRESHOLDS)},
         },
     )

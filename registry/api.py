@@ -19,11 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import throttling
-from accounts.authentication import MALFORMED, bearer_token
+from accounts.authentication import request_bearer_token
 from accounts.errors import api_exception_handler
 from accounts.json_input import json_parse
 from accounts.models import Role
-from accounts.permissions import can_see_pii, project_for_user
+from accounts.permissions import project_for_user
+from accounts.selectors import pii_hidden, pii_mask_mapping
 from experiments.api import job_output
 from experiments.models import DatasetVersion
 from experiments.selectors import run_for_user
@@ -54,20 +55,22 @@ def model_output(model: RegisteredModel) -> dict:
     }
 
 
-def signature_shown(version: ModelVersion, show_pii: bool) -> dict:
-    """The signature; without ``show_pii``, no fill value of a PII column (the fills are data values)."""
+def signature_shown(version: ModelVersion, user) -> dict:
+    """The signature, without the fill values (they are data values) of columns ``user`` may not
+    see; of a model trained on PII data, every fill is such a value."""
     signature = version.signature or {}
     fills = signature.get("onnx_fills")
-    if show_pii or not fills:
+    if not fills:
         return signature
-    if version.holds_pii:
-        return {k: v for k, v in signature.items() if k != "onnx_fills"}
-    pii = {c["name"] for c in signature.get("columns", []) if c.get("pii")}
-    return signature | {"onnx_fills": {k: v for k, v in fills.items() if k not in pii}}
+    hidden = pii_hidden(user, version.model.project, signature.get("columns", []),
+                        names=fills if version.holds_pii else ())
+    if not hidden:
+        return signature
+    return signature | {"onnx_fills": pii_mask_mapping(fills, hidden)}
 
 
-def version_output(version: ModelVersion, aliases: list[str] | None = None, *, show_pii: bool) -> dict:
-    """A version as the API gives it; ``show_pii`` says whether the reader may see PII values."""
+def version_output(version: ModelVersion, aliases: list[str] | None = None, *, user) -> dict:
+    """A version as ``user`` may see it."""
     if aliases is None:
         aliases = list(version.aliases.values_list("name", flat=True))
     body = {
@@ -82,7 +85,7 @@ def version_output(version: ModelVersion, aliases: list[str] | None = None, *, s
         "model_format": version.model_format,
         "flavour": version.flavour,
         "pii": version.holds_pii,
-        "signature": signature_shown(version, show_pii),
+        "signature": signature_shown(version, user),
         "output_kind": version.output_kind,
         "classes": version.classes,
         "metrics": version.metrics,
@@ -167,8 +170,7 @@ class VersionListApi(APIView):
         model = selectors.model_for_user(request.user, slug, name)
         by_version = selectors.aliases_by_version(model)
         versions = ModelVersion.objects.filter(model=model).select_related("author", "model", "artifact")
-        show_pii = can_see_pii(request.user, model.project)
-        return Response({"versions": [version_output(v, by_version.get(v.pk, []), show_pii=show_pii)
+        return Response({"versions": [version_output(v, by_version.get(v.pk, []), user=request.user)
                                       for v in versions]})
 
     @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
@@ -184,7 +186,7 @@ class VersionListApi(APIView):
             description=data.validated_data["description"],
             pii_columns=data.validated_data.get("pii_columns"),
         )
-        return Response(version_output(version, [], show_pii=can_see_pii(request.user, project)),
+        return Response(version_output(version, [], user=request.user),
                         status=status.HTTP_201_CREATED)
 
 
@@ -193,7 +195,7 @@ class VersionDetailApi(APIView):
     def get(self, request, slug, name, ref):
         model = selectors.model_for_user(request.user, slug, name)
         version = selectors.version_by_ref(model, ref)
-        return Response(version_output(version, show_pii=can_see_pii(request.user, model.project)))
+        return Response(version_output(version, user=request.user))
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug, name, ref):
@@ -337,24 +339,12 @@ def _error_response(exc: Exception) -> HttpResponse:
 def _session_user(request):
     """The page's "try it" form: the session's user, with the same CSRF check DRF applies."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or not user.is_active:
+    if user is None or not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
     if reason is not None:
         raise exceptions.PermissionDenied("CSRF check failed; reload the page.")
     return user
-
-
-def _bearer_token(request) -> str | None:
-    header = request.headers.get("Authorization")
-    if not header:
-        return None
-    throttling.token_failure_check(request)
-    token = bearer_token(header)
-    if token is None:
-        # Serving knows one scheme: any other is refused rather than ignored.
-        raise exceptions.AuthenticationFailed(MALFORMED)
-    return token
 
 
 @csrf_exempt  # enforced above for session requests; a bearer token is not sent by browsers
@@ -370,18 +360,20 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
     started = time.perf_counter()
     target = None
     try:
-        token = _bearer_token(request)
-        target = serving.serving_target_resolve(
-            slug=slug, model_name=name, ref=ref, token=token,
-            user=None if token is not None else _session_user(request),
-        )
+        # Parsed as for every other endpoint: another scheme is left to the session.
+        token = request_bearer_token(request)
+        user = None if token is not None else _session_user(request)
+        try:
+            target = serving.serving_target_resolve(slug=slug, model_name=name, ref=ref, token=token,
+                                                    user=user)
+        except exceptions.AuthenticationFailed:
+            throttling.token_failure_record(request)  # as BearerTokenAuthentication counts it
+            raise
         # NaN literals are read: the signature check then refuses them naming the column.
         data = json_parse(request.body, allow_nan=True)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
     except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied,
             RequestDataTooBig) as exc:
-        if isinstance(exc, exceptions.AuthenticationFailed):
-            throttling.token_failure_record(request)
         if target is not None:
             serving.serving_observe(target.version_id, 0, time.perf_counter() - started, "refused")
         return _error_response(exc)

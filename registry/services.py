@@ -19,6 +19,7 @@ from rest_framework import exceptions
 from accounts.errors import Conflict
 from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
+from accounts.selectors import pii_columns, pii_mask_rows
 from core.audit import audit_record
 from experiments import jobs
 from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage, blob_delete
@@ -310,13 +311,10 @@ def _training_dataset(run: Run, recorded: Any) -> DatasetVersion | None:
     return versions.filter(pk=link.dataset_version_id).first() if link else None
 
 
-def _pii_from_datasets(run: Run) -> set[str]:
-    names: set[str] = set()
-    for columns in DatasetVersion.objects.filter(
+def _pii_from_datasets(run: Run) -> frozenset[str]:
+    return pii_columns(*DatasetVersion.objects.filter(
         run_links__run=run, run_links__direction=LineageDirection.INPUT
-    ).values_list("columns", flat=True):
-        names.update(c["name"] for c in columns or [] if c.get("pii"))
-    return names
+    ).values_list("columns", flat=True))
 
 
 def _run_metrics(run: Run) -> dict[str, Any]:
@@ -475,10 +473,7 @@ def _verification_rows(version: ModelVersion, columns: list[dict]):
     frame = sig.example_frame(rows, columns)
     kept = sig.example_coerce(sig.example_from_frame(data[names], rows=EXAMPLE_ROWS_KEPT), columns)
     # The page shows example rows to viewers, who must not see PII values.
-    pii = [i for i, c in enumerate(columns) if c.get("pii")]
-    for row in kept["data"]:
-        for i in pii:
-            row[i] = None
+    kept["data"] = pii_mask_rows(kept["data"], names, pii_columns(columns), mask=None)
     return frame, f"{len(frame)} rows of dataset {dataset.dataset.name} v{dataset.version}", kept
 
 

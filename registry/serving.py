@@ -8,7 +8,6 @@ never change after its checks), and the least recently used one is dropped.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 import uuid
@@ -18,16 +17,12 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.errors import Conflict, PayloadTooLarge
-from accounts.models import ApiToken, Membership, Project, token_hash
-from accounts.services import LAST_USED_RESOLUTION, api_token_authenticate
+from accounts.selectors import project_access_resolve
+from accounts.services import api_token_used
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, onnx_bytes_load
 from registry.models import (
@@ -187,106 +182,44 @@ class Target:
     log_pii: bool
 
 
-def _resolve_sql(*, by_number: bool, by_token: bool) -> str:
-    project, membership = Project._meta.db_table, Membership._meta.db_table
+# The model and the version ``ref`` names, joined to the project the access query finds as ``p``.
+_MODEL_COLUMNS = "rm.id, rm.log_pii, v.id, v.version, v.status"
+
+
+def _model_joins(*, by_number: bool) -> str:
     model, version, alias = (RegisteredModel._meta.db_table, ModelVersion._meta.db_table,
                              ModelAlias._meta.db_table)
     if by_number:
-        pick = f"LEFT JOIN {version} v ON v.model_id = rm.id AND v.version = %s "
+        pick = f"LEFT JOIN {version} v ON v.model_id = rm.id AND v.version = %s"
     else:
         pick = (f"LEFT JOIN {alias} a ON a.model_id = rm.id AND a.name = %s "
-                f"LEFT JOIN {version} v ON v.id = a.version_id ")
-    joins = (
-        f"LEFT JOIN {membership} ms ON ms.project_id = p.id AND ms.user_id = u.id "
-        f"LEFT JOIN {model} rm ON rm.project_id = p.id AND rm.name = %s {pick}"
-    )
-    columns = "u.id, u.is_staff, p.id, ms.role, rm.id, rm.log_pii, v.id, v.version, v.status"
-    users = get_user_model()._meta.db_table
-    if by_token:
-        # The same conditions as accounts.services.api_token_authenticate.
-        return (
-            f"SELECT {columns}, t.expires_at, t.last_used_at FROM {ApiToken._meta.db_table} t "
-            f"JOIN {users} u ON u.id = t.user_id AND u.is_active "
-            f"LEFT JOIN {project} p ON p.slug = %s {joins}"
-            "WHERE t.key_hash = %s AND t.revoked_at IS NULL"
-        )
-    return f"SELECT {columns} FROM {users} u LEFT JOIN {project} p ON p.slug = %s {joins}WHERE u.id = %s"
-
-
-# Only what is asked for explicitly is prepared: Django's own cursors bind on the client.
-_PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
-
-
-def _fetch_one(sql: str, params: list):
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        # A prepared statement, so PostgreSQL plans this join once per
-        # connection instead of on every prediction (planning it costs ten times
-        # more than running it). Django opens connections with prepared
-        # statements off (prepare_threshold=None, for connection poolers), which
-        # would make prepare=True a no-op. A pooler that loses the statement, or
-        # a migration that changes a column under it, turns preparing off for
-        # the rest of that connection's life.
-        connection.ensure_connection()
-        raw = connection.connection
-        # Kept per connection: building a psycopg cursor costs more than running this query.
-        cursor = getattr(connection, "_registry_cursor", None)
-        if cursor is None or cursor.closed or cursor.connection is not raw:
-            if raw.prepare_threshold is None:
-                raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
-            cursor = connection._registry_cursor = psycopg.Cursor(raw)
-            connection._registry_prepare = True
-        with connection.wrap_database_errors:
-            try:
-                cursor.execute(sql, params, prepare=connection._registry_prepare)
-            except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement,
-                    psycopg.errors.FeatureNotSupported):  # "cached plan must not change result type"
-                connection._registry_prepare = False
-                cursor.execute(sql, params, prepare=False)
-            return cursor.fetchone()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _aware(value):
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, dt.UTC)
-    return value
+                f"LEFT JOIN {version} v ON v.id = a.version_id")
+    return f"LEFT JOIN {model} rm ON rm.project_id = p.id AND rm.name = %s {pick}"
 
 
 def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str | None = None,
                            user=None) -> Target:
     """Who is asking (a bearer token, or a session's user) and which version ``ref`` names now.
 
-    This runs on every prediction, so one query answers all of it: the token
-    (valid as accounts.services.api_token_authenticate decides), whether the
-    user may see the project (as accounts.permissions.project_for_user: staff
-    or any member; others get 404), the model and the alias or version number.
-    Aliases are read fresh each time, so a moved alias serves its new version
-    on the next request in every process.
+    This runs on every prediction, so one query answers all of it: the token and
+    whether the user may read the project, as accounts.selectors decides for the
+    whole API (401 for a token that is not usable, 404 for a project the user
+    may not read), then the model and the alias or version number. Aliases are
+    read fresh each time, so a moved alias serves its new version on the next
+    request in every process.
     """
     by_number = is_version_number(ref)
     key: int | str = ref
     if by_number:
         key = int(ref) if len(ref) <= VERSION_DIGITS_MAX else -1  # -1 names no version
-    sql = _resolve_sql(by_number=by_number, by_token=token is not None)
-    params = [slug, model_name, key, token_hash(token) if token is not None else user.pk]
-    row = _fetch_one(sql, params)
-    if token is not None:
-        now = timezone.now()
-        expires_at = _aware(row[9]) if row else None
-        if row is None or (expires_at is not None and expires_at <= now):
-            raise AuthenticationFailed("Invalid, expired or revoked token.")
-        last_used = _aware(row[10])
-        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-            api_token_authenticate(raw=token, now=now)  # records the use, at most once a minute
-    _, is_staff, project_id, role, model_id, log_pii, version_id, number, status = row[:9]
-    if project_id is None or (role is None and not is_staff):
-        raise Http404("No such project.")
+    now = timezone.now()
+    access, row = project_access_resolve(
+        slug=slug, token=token, user=user, columns=_MODEL_COLUMNS, joins=_model_joins(by_number=by_number),
+        params=(model_name, key), now=now,
+    )
+    if access.token_id is not None:
+        api_token_used(token_id=access.token_id, last_used_at=access.token_last_used_at, now=now)
+    model_id, log_pii, version_id, number, status = row
     if model_id is None:
         raise Http404(f"No model named '{model_name}' in this project.")
     # A ref no alias may be named (e.g. "champion\n") serves nothing, even where a row stored

@@ -21,6 +21,7 @@ from rest_framework.exceptions import APIException
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
+from accounts.selectors import pii_columns, pii_mask_record
 from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
 from experiments.selectors import run_for_user
 from registry import selectors, services
@@ -219,12 +220,14 @@ def protected_aliases(request, slug: str, name: str):
 
 
 def _example_inputs(version: ModelVersion) -> list[dict]:
-    """One field per signature column, pre-filled from the first example row (never a PII value)."""
+    """One field per signature column, pre-filled from the first example row; a PII column's field
+    starts empty whoever reads the page (a default is typed into a form and sent on)."""
     example = version.example or {}
     first = dict(zip(example.get("columns", []), (example.get("data") or [[]])[0], strict=False))
+    first = pii_mask_record(first, pii_columns(version.columns))
     fields = []
     for column in version.columns:
-        value = None if column.get("pii") else first.get(column["name"])
+        value = first.get(column["name"])
         fields.append({**column, "value": "" if value is None else value})
     return fields
 

@@ -94,6 +94,7 @@
 
   function histogram(el, name, h, drifted) {
     if (!h) return empty(el, name + ": no values to compare.");
+    if (h.hidden) return empty(el, name + ": a PII column; its values are hidden from your role.");
     var x = h.labels || mids(h.edges).map(function (v) { return Number(v.toPrecision(4)); });
     var ticks = h.labels ? {} : { type: "category" };
     window.Plotly.newPlot(el, [
