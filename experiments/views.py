@@ -13,7 +13,6 @@ import re
 from urllib.parse import quote
 
 import orjson
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -409,6 +408,7 @@ def run_detail(request, run_id):
     role = role_for(request.user, run.project)
     params = sorted(run.params.values_list("key", "value"))
     metrics = _run_metrics(run)
+    charted_keys = [m["key"] for m in metrics if m["count"] > 1]
     tags = sorted(run.tags.values_list("key", "value"))
     entries = _tree_entries(run, "")
     return render(request, "experiments/run.html", {
@@ -424,9 +424,9 @@ def run_detail(request, run_id):
         "tag_form": TagForm(), "job": _latest_summary_job(run),
         "chart_config": {
             "runs": [{"id": str(run.pk), "name": run.name or str(run.pk)[:8]}],
-            "keys": [m["key"] for m in metrics if m["count"] > 1],
+            "keys": charted_keys,
             "maxPoints": CHART_MAX_POINTS,
-            "histories": _inline_histories(run, [m["key"] for m in metrics if m["count"] > 1][:INLINE_CHARTS]),
+            "histories": _inline_histories(run, charted_keys[:INLINE_CHARTS]),
             "liveUrl": reverse("experiments:run-live", args=[run.pk]),
             "pollMs": RUN_POLL_MS,
             "state": _run_state(run, metrics),

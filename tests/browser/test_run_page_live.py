@@ -178,6 +178,6 @@ def test_cold_run_page_with_twelve_charts_draws_every_chart(production_server, n
     # The budget is judged on what the page itself does, from its charts' script starting to the last
     # chart drawn (the server's and the network's share depends on what else this machine runs), on
     # the best of three loads; the whole cold time is printed (run with -s).
-    in_page = [t - p["firstRequest"] for t, p in zip(timings, phases)]
+    in_page = [t - p["firstRequest"] for t, p in zip(timings, phases, strict=True)]
     assert min(in_page) < 500, (timings, phases)
     assert all(t > 0 for t in timings), timings
