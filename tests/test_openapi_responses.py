@@ -12,6 +12,7 @@ import uuid
 
 import jsonschema
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -143,6 +144,9 @@ def test_every_answer_matches_its_documented_schema(schema, project, artifact_ro
     check(owner, "get", "/api/v1/projects/{slug}/members/", 200, slug=slug)
     check(owner, "get", "/api/v1/tokens/", 200)
     check(owner, "post", "/api/v1/tokens/", 201, {"name": "ci"})
+    check(owner, "post", "/api/v1/projects/{slug}/members/", 200,
+          {"username": UserFactory().username, "role": "viewer"}, slug=slug)
+    check(staff, "post", "/api/v1/projects/", 201, {"slug": f"{slug}-other", "name": "Other"})
 
     # tracking
     check(owner, "post", "/api/v1/projects/{slug}/experiments/", 201, {"name": "notebook"}, slug=slug)
@@ -185,6 +189,11 @@ def test_every_answer_matches_its_documented_schema(schema, project, artifact_ro
     assert version.status_code == 201, version.content
     check.validate("post", "/api/v1/projects/{slug}/datasets/{name}/versions/", 201, version.json())
     version_id = version.json()["id"]
+    response = owner.post(f"/api/v1/projects/{slug}/datasets/", {
+        "name": "small", "file": SimpleUploadedFile("small.csv", b"a,b\n1,x\n2,y\n", "text/csv")},
+        format="multipart")
+    assert response.status_code == 201, response.content
+    check.validate("post", "/api/v1/projects/{slug}/datasets/", 201, response.json())
     again = upload(owner, slug, "credit", csv_bytes(credit_frame(rows=600)))
     check.validate("post", "/api/v1/projects/{slug}/datasets/{name}/versions/", 200, again.json())
     check(owner, "post", "/api/v1/projects/{slug}/datasets/{name}/rules/", 201,
