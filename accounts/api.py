@@ -29,7 +29,8 @@ class ProjectListApi(APIView):
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         description = serializers.CharField(required=False, allow_blank=True)
 
-    @extend_schema(responses=inline_serializer("ProjectList", {"projects": ProjectOutput(many=True)}))
+    @extend_schema(operation_id="v1_projects_list",
+                   responses=inline_serializer("ProjectList", {"projects": ProjectOutput(many=True)}))
     def get(self, request):
         projects = projects_visible_to(request.user).distinct()
         return Response({"projects": ProjectOutput(projects, many=True).data})
@@ -62,7 +63,8 @@ class MemberListApi(APIView):
         username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=[r.label for r in Role])
 
-    @extend_schema(responses=inline_serializer("MemberList", {"members": MemberOutput(many=True)}))
+    @extend_schema(operation_id="v1_projects_members_list",
+                   responses=inline_serializer("MemberList", {"members": MemberOutput(many=True)}))
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         members = Membership.objects.filter(project=project).select_related("user")
@@ -105,7 +107,8 @@ class TokenListApi(APIView):
         name = serializers.CharField(max_length=100)
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
-    @extend_schema(responses=inline_serializer("TokenList", {"tokens": TokenOutput(many=True)}))
+    @extend_schema(operation_id="v1_tokens_list",
+                   responses=inline_serializer("TokenList", {"tokens": TokenOutput(many=True)}))
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user)
         return Response({"tokens": TokenOutput(tokens, many=True).data})

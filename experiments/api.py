@@ -31,6 +31,7 @@ class ExperimentListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(
+        operation_id="v1_projects_experiments_list",
         responses=inline_serializer("ExperimentList", {"experiments": ExperimentOutput(many=True)}),
         parameters=[OpenApiParameter("view_type", str, enum=["active_only", "deleted_only", "all"])],
     )
