@@ -1,7 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,13 +19,18 @@ class ProjectOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ProjectDetailOutput(ProjectOutput):
+    role = serializers.CharField(help_text="The reader's role in the project.")
+
+
 class ProjectListApi(APIView):
     class Input(serializers.Serializer):
         slug = serializers.CharField(max_length=64)
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         description = serializers.CharField(required=False, allow_blank=True)
 
-    @extend_schema(responses=ProjectOutput(many=True))
+    @extend_schema(operation_id="v1_projects_list",
+                   responses=inline_serializer("ProjectList", {"projects": ProjectOutput(many=True)}))
     def get(self, request):
         projects = projects_visible_to(request.user).distinct()
         return Response({"projects": ProjectOutput(projects, many=True).data})
@@ -41,7 +45,7 @@ class ProjectListApi(APIView):
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses=ProjectOutput)
+    @extend_schema(responses=ProjectDetailOutput)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         body = ProjectOutput(project).data
@@ -59,7 +63,8 @@ class MemberListApi(APIView):
         username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=[r.label for r in Role])
 
-    @extend_schema(responses=MemberOutput(many=True))
+    @extend_schema(operation_id="v1_projects_members_list",
+                   responses=inline_serializer("MemberList", {"members": MemberOutput(many=True)}))
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         members = Membership.objects.filter(project=project).select_related("user")
@@ -93,17 +98,22 @@ class TokenOutput(serializers.Serializer):
     is_active = serializers.BooleanField()
 
 
+class TokenCreatedOutput(TokenOutput):
+    token = serializers.CharField(help_text="The token itself, shown this once.")
+
+
 class TokenListApi(APIView):
     class Input(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
-    @extend_schema(responses=TokenOutput(many=True))
+    @extend_schema(operation_id="v1_tokens_list",
+                   responses=inline_serializer("TokenList", {"tokens": TokenOutput(many=True)}))
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user)
         return Response({"tokens": TokenOutput(tokens, many=True).data})
 
-    @extend_schema(request=Input, responses={201: TokenOutput})
+    @extend_schema(request=Input, responses={201: TokenCreatedOutput})
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -122,6 +132,7 @@ class TokenDetailApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=inline_serializer("Me", {
+        "username": serializers.CharField(), "is_staff": serializers.BooleanField()}))
     def get(self, request):
         return Response({"username": request.user.username, "is_staff": request.user.is_staff})

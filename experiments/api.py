@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -12,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
-from experiments import jobs, selectors, services
+from experiments import api_schema, jobs, selectors, services
 from experiments import validation as v
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Job, Lifecycle, Run
 from experiments.selectors import run_for_user
@@ -32,7 +31,8 @@ class ExperimentListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(
-        responses=ExperimentOutput(many=True),
+        operation_id="v1_projects_experiments_list",
+        responses=inline_serializer("ExperimentList", {"experiments": ExperimentOutput(many=True)}),
         parameters=[OpenApiParameter("view_type", str, enum=["active_only", "deleted_only", "all"])],
     )
     def get(self, request, slug):
@@ -121,7 +121,7 @@ class RunCreateApi(APIView):
             required=False, allow_null=True, help_text="A run of the same project this run is nested under."
         )
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.RunOut, 200: api_schema.RunOut})
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -193,11 +193,11 @@ class RunDetailApi(APIView):
         error = serializers.CharField(required=False, allow_blank=True)
         seed = serializers.IntegerField(required=False, allow_null=True)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.RunOut)
     def get(self, request, run_id):
         return Response(run_output(run_for_user(request.user, run_id)))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.RunOut)
     def patch(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -205,7 +205,7 @@ class RunDetailApi(APIView):
         services.run_update(run=run, **data.validated_data)
         return Response(run_output(run))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: api_schema.RunOut})
     def delete(self, request, run_id):
         """Move the run to the trash (editor): hidden from tables and search, restorable until purged."""
         from experiments import trash
@@ -233,7 +233,8 @@ class BatchDoc(serializers.Serializer):
 
 
 class ParamLogApi(APIView):
-    @extend_schema(request=KeyValueDoc, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=KeyValueDoc, responses={201: inline_serializer(
+        "ParamsLogged", {"params": serializers.IntegerField()})})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         pairs = services.param_pairs_parse([request.data] if isinstance(request.data, dict) else None,
@@ -243,7 +244,8 @@ class ParamLogApi(APIView):
 
 
 class MetricLogApi(APIView):
-    @extend_schema(request=MetricPointDoc(many=True), responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=MetricPointDoc(many=True), responses={201: inline_serializer(
+        "MetricsLogged", {"metrics": serializers.IntegerField()})})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
@@ -253,7 +255,8 @@ class MetricLogApi(APIView):
 
 
 class TagSetApi(APIView):
-    @extend_schema(request=KeyValueDoc, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=KeyValueDoc, responses={201: inline_serializer(
+        "TagsSet", {"tags": serializers.IntegerField()})})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
@@ -280,7 +283,7 @@ class BatchLogApi(APIView):
 
     @extend_schema(
         request=BatchDoc,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: api_schema.BatchCountsOut},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request, run_id):
@@ -302,7 +305,7 @@ class MetricHistoryApi(APIView):
         key = serializers.CharField(max_length=250)
         max_points = serializers.IntegerField(required=False, min_value=2, max_value=100_000)
 
-    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[Query], responses=api_schema.MetricHistoryOut)
     def get(self, request, run_id):
         run = run_for_user(request.user, run_id)
         query = self.Query(data=request.query_params)
@@ -347,20 +350,20 @@ def job_for_user(user, job_id: int, min_role: Role = Role.VIEWER) -> Job:
 
 
 class JobDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.JobOut)
     def get(self, request, job_id: int):
         return Response(job_output(job_for_user(request.user, job_id)))
 
 
 class JobCancelApi(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=api_schema.JobOut)
     def post(self, request, job_id: int):
         job = job_for_user(request.user, job_id, min_role=Role.EDITOR)
         return Response(job_output(jobs.job_cancel(job=job)))
 
 
 class JobListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.JobListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         recent = Job.objects.filter(project=project).select_related("project", "created_by")[:100]
@@ -370,7 +373,7 @@ class JobListApi(APIView):
 class RunSummaryJobApi(APIView):
     """Queue a job that summarises every metric of a run (count, min, max, last)."""
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: api_schema.JobOut})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         job = jobs.job_create(

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from experiments import artifacts, jobs
+from experiments import api_schema, artifacts, jobs
 from experiments.api import job_output
 from experiments.models import Artifact
 from experiments.selectors import run_for_user
@@ -58,7 +58,7 @@ class ArtifactApi(APIView):
     @extend_schema(
         operation_id="run_artifact_upload",
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: api_schema.ArtifactOut},
     )
     def put(self, request, run_id, path):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
@@ -101,7 +101,8 @@ class ArtifactListApi(APIView):
         path = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
         recursive = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(operation_id="run_artifacts_list", parameters=[Query], responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="run_artifacts_list", parameters=[Query],
+                   responses=api_schema.ArtifactListOut)
     def get(self, request, run_id):
         run = run_for_user(request.user, run_id)
         query = self.Query(data=request.query_params)
@@ -116,7 +117,7 @@ class ArtifactListApi(APIView):
 class ArtifactVerifyApi(APIView):
     """Queue a job that re-reads every artifact of a run and checks its sha256 and size."""
 
-    @extend_schema(operation_id="run_artifacts_verify", request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="run_artifacts_verify", request=None, responses={202: api_schema.JobOut})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         job = jobs.job_create(

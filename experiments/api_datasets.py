@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_pii_access, require_role
 from accounts.selectors import pii_hidden
-from experiments import artifacts, dataset_profile, datasets
+from experiments import api_schema, artifacts, dataset_profile, datasets
 from experiments.api import job_output
 from experiments.models import Dataset, DatasetVersion, Job, RunDataset, ValidationRule
 from experiments.selectors import run_for_user
@@ -205,13 +205,13 @@ class DatasetListApi(APIView):
     # No parsers: an upload body is streamed from the Django request, never parsed by DRF.
     parser_classes: list = []
 
-    @extend_schema(operation_id="v1_projects_datasets_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_datasets_list", responses=api_schema.DatasetListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         return Response({"datasets": [dataset_output(d) for d in Dataset.objects.filter(project=project)]})
 
     @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT}, parameters=UPLOAD_PARAMS,
-                   responses={201: OpenApiTypes.OBJECT})
+                   responses=api_schema.DATASET_VERSION_UPLOADED)
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         created = upload(request, project, None)
@@ -221,7 +221,7 @@ class DatasetListApi(APIView):
 
 
 class DatasetDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.DatasetDetailOut)
     def get(self, request, slug, name):
         dataset = datasets.dataset_for_user(request.user, slug, name)
         versions = dataset.versions.select_related("dataset__project", "created_by", "profile_job",
@@ -242,7 +242,7 @@ class DatasetVersionUploadApi(APIView):
     parser_classes: list = []
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, parameters=UPLOAD_PARAMS,
-                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+                   responses=api_schema.DATASET_VERSION_UPLOADED)
     def post(self, request, slug, name):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         created = upload(request, project, name)
@@ -252,7 +252,7 @@ class DatasetVersionUploadApi(APIView):
 
 
 class DatasetVersionApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.DatasetVersionOut)
     def get(self, request, version_id):
         version = datasets.dataset_version_for_user(request.user, version_id)
         return Response(version_output(version, request.user))
@@ -271,7 +271,7 @@ class DatasetColumnsApi(APIView):
     class Input(serializers.Serializer):
         columns = serializers.DictField(child=serializers.DictField(), help_text="name -> {role, pii}")
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.DatasetVersionOut)
     def patch(self, request, version_id):
         version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
         if not isinstance(request.data, dict):
@@ -285,7 +285,7 @@ class DatasetPreviewApi(APIView):
         rows = serializers.IntegerField(required=False, min_value=1, max_value=datasets.PREVIEW_MAX_ROWS,
                                         default=20)
 
-    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[Query], responses=api_schema.DatasetPreviewOut)
     def get(self, request, version_id):
         version = datasets.dataset_version_for_user(request.user, version_id)
         query = self.Query(data=request.query_params)
@@ -312,7 +312,7 @@ class DatasetDownloadApi(APIView):
 
 
 class DatasetProfileJobApi(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: api_schema.JobOut})
     def post(self, request, version_id):
         version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
         job = datasets.dataset_profile_start(version=version, user=request.user)
@@ -320,7 +320,7 @@ class DatasetProfileJobApi(APIView):
 
 
 class DatasetValidateJobApi(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: api_schema.JobOut})
     def post(self, request, version_id):
         version = datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
         job = datasets.dataset_validate_start(version=version, user=request.user)
@@ -333,13 +333,13 @@ class ValidationRuleListApi(APIView):
         column = serializers.CharField(required=False, allow_blank=True, default="")
         config = serializers.JSONField(required=False, default=dict)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ValidationRuleListOut)
     def get(self, request, slug, name):
         dataset = datasets.dataset_for_user(request.user, slug, name)
         hidden = pii_hidden_for(request.user, dataset)
         return Response({"rules": [rule_output(r, hidden) for r in dataset.rules.all()]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.ValidationRuleOut})
     def post(self, request, slug, name):
         dataset = datasets.dataset_for_user(request.user, slug, name, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -376,11 +376,11 @@ class RunDatasetsApi(APIView):
         direction = serializers.ChoiceField(choices=["input", "output"], default="input")
         role = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.RunLineageOut)
     def get(self, request, run_id):
         return Response(lineage_for_run(run_for_user(request.user, run_id)))
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.RunLineageOut})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         data = self.Input(data=request.data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 from django.core.exceptions import ValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -12,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import project_for_user
-from experiments import search
+from experiments import api_schema, search
 from experiments import validation as v
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 
@@ -125,7 +124,7 @@ class RunSearchApi(APIView):
             OpenApiParameter("page_token", str),
             OpenApiParameter("view_type", str, enum=list(search.VIEW_TYPES)),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=api_schema.RunSearchOut,
     )
     def get(self, request, slug):
         q = request.query_params
@@ -138,7 +137,7 @@ class RunSearchApi(APIView):
                 data[key] = values
         return self._search(request, slug, data)
 
-    @extend_schema(operation_id="runs_search_post", request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="runs_search_post", request=Input, responses=api_schema.RunSearchOut)
     def post(self, request, slug):
         if not isinstance(request.data, dict):
             raise ValidationError({"body": "Must be a JSON object."})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -13,14 +12,14 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
-from experiments import sweeps, training
+from experiments import api_schema, sweeps, training
 from experiments.api import job_output
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Sweep
 from experiments.selectors import run_for_user
 
 
 class EstimatorListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.EstimatorListOut)
     def get(self, request):
         return Response({"estimators": training.estimator_catalog(), "metrics": training.METRICS})
 
@@ -30,7 +29,7 @@ class TrainingJobApi(APIView):
         experiment = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
         spec = serializers.JSONField()
 
-    @extend_schema(request=Input, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={202: api_schema.JobOut})
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -40,7 +39,7 @@ class TrainingJobApi(APIView):
 
 
 class RunRerunApi(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: api_schema.JobOut})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         job = training.training_rerun(run=run, user=request.user)
@@ -48,7 +47,7 @@ class RunRerunApi(APIView):
 
 
 class RunTrainingApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.TrainingRecordOut)
     def get(self, request, run_id):
         record = training.training_record_for(run_for_user(request.user, run_id))
         return Response({
@@ -91,13 +90,13 @@ class SweepListApi(APIView):
         parallelism = serializers.IntegerField(required=False, default=2)
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.SweepListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         rows = Sweep.objects.filter(project=project).select_related("project", "experiment")[:100]
         return Response({"sweeps": [sweep_output(s, full=False) for s in rows]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.SweepOut})
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -108,7 +107,7 @@ class SweepListApi(APIView):
 
 
 class SweepDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.SweepOut)
     def get(self, request, sweep_id: int):
         sweep = sweep_for_user(request.user, sweep_id)
         if sweep.status == "running":
@@ -119,7 +118,7 @@ class SweepDetailApi(APIView):
 
 
 class SweepCancelApi(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=api_schema.SweepOut)
     def post(self, request, sweep_id: int):
         sweep = sweeps.sweep_cancel(sweep=sweep_for_user(request.user, sweep_id, min_role=Role.EDITOR))
         return Response(sweep_output(sweep))

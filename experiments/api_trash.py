@@ -6,14 +6,13 @@ import datetime as dt
 
 from django.conf import settings
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from experiments import trash
+from experiments import api_schema, trash
 from experiments.api import run_output
 from experiments.models import Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user
@@ -42,7 +41,7 @@ def experiment_for_user(user, slug: str, experiment_id: int, min_role: Role = Ro
 
 
 class RunRestoreApi(APIView):
-    @extend_schema(operation_id="v1_run_restore", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_run_restore", request=None, responses=api_schema.RunOut)
     def post(self, request, run_id):
         """Take a run out of the trash (editor)."""
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR, allow_deleted=True)
@@ -50,11 +49,11 @@ class RunRestoreApi(APIView):
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(operation_id="v1_experiment_get", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_experiment_get", responses=api_schema.ExperimentOut)
     def get(self, request, slug, experiment_id):
         return Response(experiment_output(experiment_for_user(request.user, slug, experiment_id)))
 
-    @extend_schema(operation_id="v1_experiment_delete", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_experiment_delete", responses={200: api_schema.ExperimentOut})
     def delete(self, request, slug, experiment_id):
         """Move an experiment and its runs to the trash (editor); restorable until purged."""
         experiment = experiment_for_user(request.user, slug, experiment_id, min_role=Role.EDITOR)
@@ -62,7 +61,7 @@ class ExperimentDetailApi(APIView):
 
 
 class ExperimentRestoreApi(APIView):
-    @extend_schema(operation_id="v1_experiment_restore", request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_experiment_restore", request=None, responses=api_schema.ExperimentOut)
     def post(self, request, slug, experiment_id):
         """Restore an experiment and the runs that went to the trash with it (editor)."""
         experiment = experiment_for_user(request.user, slug, experiment_id, min_role=Role.EDITOR)
@@ -70,7 +69,7 @@ class ExperimentRestoreApi(APIView):
 
 
 class TrashApi(APIView):
-    @extend_schema(operation_id="v1_project_trash", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_project_trash", responses=api_schema.TrashOut)
     def get(self, request, slug):
         """What a project's trash holds, newest first, with when each item is purged."""
         project = project_for_user(request.user, slug)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from governance import policies, promotions, selectors
+from governance import api_schema, policies, promotions, selectors
 from governance.models import PromotionRequest, Review
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
@@ -62,14 +62,15 @@ class PromotionRequestListApi(APIView):
         alias = serializers.CharField(max_length=64, trim_whitespace=False)
         justification = serializers.CharField(max_length=promotions.MAX_TEXT, allow_blank=True)
 
-    @extend_schema(operation_id="v1_projects_models_promotion_requests_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_promotion_requests_list",
+                   responses=api_schema.PromotionRequestListOut)
     def get(self, request, slug, name):
         model = registry_selectors.model_for_user(request.user, slug, name)
         rows = (PromotionRequest.objects.filter(model=model)
                 .select_related("model", "model__project", "version", "requester", "previous_version")[:200])
         return Response({"promotion_requests": [request_output(r) for r in rows]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.PromotionRequestOut})
     def post(self, request, slug, name):
         """Ask for a protected alias to move to a version; stored whatever its checks say."""
         model = registry_selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
@@ -87,7 +88,7 @@ class PromotionRequestListApi(APIView):
 
 
 class PromotionRequestDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.PromotionRequestOut)
     def get(self, request, request_id):
         return Response(request_output(selectors.request_for_user(request.user, request_id)))
 
@@ -98,7 +99,7 @@ class PromotionReviewApi(APIView):
         comment = serializers.CharField(max_length=promotions.MAX_TEXT, allow_blank=True, required=False,
                                         default="")
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.PromotionReviewOut})
     def post(self, request, request_id):
         """Approve, reject (comment required) or ask for changes."""
         promotion = selectors.request_for_user(request.user, request_id)
@@ -113,7 +114,7 @@ class PromotionReviewApi(APIView):
 
 
 class PromotionWithdrawApi(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=api_schema.PromotionRequestOut)
     def post(self, request, request_id):
         promotion = selectors.request_for_user(request.user, request_id)
         promotions.promotion_request_withdraw(request=promotion, user=request.user)
@@ -121,12 +122,12 @@ class PromotionWithdrawApi(APIView):
 
 
 class PolicyApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.PolicyOut)
     def get(self, request, slug, name):
         model = registry_selectors.model_for_user(request.user, slug, name)
         return Response(policies.policy_as_dict(policies.policy_for_model(model)))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=api_schema.PolicyOut)
     def put(self, request, slug, name):
         """Change this model's own policy (owners); fields not sent keep their value."""
         model = registry_selectors.model_for_user(request.user, slug, name, min_role=Role.OWNER)

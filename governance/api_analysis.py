@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii
-from governance import analysis
+from governance import analysis, api_schema
 from governance.analysis_read import explanation_output, fairness_output
 from registry import selectors
 
@@ -22,13 +22,13 @@ def _version(request, slug: str, name: str, ref: str, min_role: Role = Role.VIEW
 
 
 class FairnessApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.FairnessOut)
     def get(self, request, slug, name, ref):
         """The version's bias audit: groups, parity summary per sensitive feature, verdicts."""
         model, version = _version(request, slug, name, ref)
         return Response(fairness_output(version, show_pii=can_see_pii(request.user, model.project)))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: api_schema.FairnessOut})
     def post(self, request, slug, name, ref):
         """Re-run the audit; optionally on a chosen dataset version:
         {"dataset_version", "target", "sensitive_features", "positive_label"}."""
@@ -42,14 +42,14 @@ class FairnessApi(APIView):
 
 
 class ExplanationApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ExplanationOut)
     def get(self, request, slug, name, ref):
         """The version's SHAP explanation; ?include=beeswarm adds the beeswarm plot's data."""
         model, version = _version(request, slug, name, ref)
         return Response(explanation_output(version, show_pii=can_see_pii(request.user, model.project),
                                            beeswarm=request.query_params.get("include") == "beeswarm"))
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: api_schema.ExplanationOut})
     def post(self, request, slug, name, ref):
         """Re-run the explanation."""
         model, version = _version(request, slug, name, ref, min_role=Role.EDITOR)
@@ -59,7 +59,7 @@ class ExplanationApi(APIView):
 
 
 class ExplanationRowsApi(APIView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=api_schema.ExplanationRowsOut)
     def post(self, request, slug, name, ref):
         """Explain up to 20 rows ({"records": [...]} or {"columns": {...}}) with the explainer and
         background of the version's stored explanation."""

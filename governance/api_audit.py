@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -11,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from governance import protection
+from governance import api_schema, protection
 from governance.audit import audit_event_output, audit_events_page, audit_events_query, audit_filters_clean
 from governance.models import ProtectionChangeRequest
 from registry import selectors
@@ -36,7 +35,7 @@ def _audit_page(request, *, project_id: int | None, all_projects: bool = False) 
 
 
 class ProjectAuditLogApi(APIView):
-    @extend_schema(parameters=AUDIT_PARAMETERS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=AUDIT_PARAMETERS, responses=api_schema.AuditPageOut)
     def get(self, request, slug):
         """The project's audit events, newest first: any member reads them."""
         project = project_for_user(request.user, slug)
@@ -44,7 +43,7 @@ class ProjectAuditLogApi(APIView):
 
 
 class AuditLogApi(APIView):
-    @extend_schema(parameters=AUDIT_PARAMETERS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=AUDIT_PARAMETERS, responses=api_schema.AuditPageOut)
     def get(self, request):
         """Every audit event, including those of no project (tokens): instance administrators only."""
         if not request.user.is_staff:
@@ -58,14 +57,14 @@ class ProtectionRequestListApi(APIView):
         alias = serializers.CharField(max_length=64)
         justification = serializers.CharField(max_length=protection.MAX_TEXT)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ProtectionChangeListOut)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         changes = ProtectionChangeRequest.objects.filter(model=model).select_related(
             "model__project", "requested_by", "decided_by")
         return Response({"requests": [protection.protection_change_output(c) for c in changes]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.ProtectionChangeOut})
     def post(self, request, slug, name):
         """Ask to take an alias off the protected list; a reviewer other than you decides."""
         model = selectors.model_for_user(request.user, slug, name, min_role=Role.OWNER)
@@ -77,7 +76,7 @@ class ProtectionRequestListApi(APIView):
 
 
 class ProtectionRequestDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ProtectionChangeOut)
     def get(self, request, change_id: int):
         change = protection.protection_change_for_user(request.user, change_id)
         return Response(protection.protection_change_output(change))
@@ -89,7 +88,7 @@ class ProtectionRequestDecisionApi(APIView):
         comment = serializers.CharField(max_length=protection.MAX_TEXT, required=False, allow_blank=True,
                                         default="")
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.ProtectionChangeOut)
     def post(self, request, change_id: int):
         """Approve (the alias loses its protection) or reject (a comment is required)."""
         change = protection.protection_change_for_user(request.user, change_id)
@@ -101,7 +100,7 @@ class ProtectionRequestDecisionApi(APIView):
 
 
 class ProtectionRequestWithdrawApi(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=api_schema.ProtectionChangeOut)
     def post(self, request, change_id: int):
         change = protection.protection_change_for_user(request.user, change_id)
         change = protection.protection_change_request_withdraw(change=change, user=request.user)

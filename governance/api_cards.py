@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -10,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii
-from governance import cards
+from governance import api_schema, cards
 from registry import selectors
 
 
@@ -18,13 +17,13 @@ class ModelCardApi(APIView):
     class Input(serializers.Serializer):
         sections = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ModelCardOut)
     def get(self, request, slug, name, ref):
         model = selectors.model_for_user(request.user, slug, name)
         version = selectors.version_by_ref(model, ref)
         return Response(cards.model_card_context(version, show_pii=can_see_pii(request.user, model.project)))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.ModelCardOut)
     def patch(self, request, slug, name, ref):
         """Replace the given sections (intended_use, out_of_scope_use, limitations,
         ethical_considerations, caveats); the others are kept."""

@@ -13,10 +13,11 @@ from rest_framework.views import APIView
 from accounts.json_input import JSONParser
 from accounts.models import Role
 from accounts.permissions import project_for_user
+from experiments import api_schema as tracking_schema
 from experiments.api import job_output
 from experiments.models import DatasetVersion
 from experiments.services import idempotent
-from monitoring import selectors, services
+from monitoring import api_schema, selectors, services
 from monitoring.models import Alert, Monitor, MonitorReport
 
 IDEMPOTENCY = [OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)]
@@ -108,13 +109,13 @@ class MonitorListApi(APIView):
         cooldown_minutes = serializers.JSONField(required=False)
         retrain_on_alert = serializers.JSONField(required=False)
 
-    @extend_schema(operation_id="v1_projects_monitors_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_monitors_list", responses=api_schema.MonitorListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         monitors = Monitor.objects.filter(project=project).select_related("project", "model")
         return Response({"monitors": [monitor_output(m) for m in monitors]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.MonitorOut})
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -144,7 +145,7 @@ class MonitorListApi(APIView):
 
 
 class MonitorDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.MonitorDetailOut)
     def get(self, request, monitor_id):
         monitor = selectors.monitor_for_user(request.user, monitor_id)
         reports = monitor.reports.all()[:50]
@@ -156,7 +157,7 @@ class MonitorDetailApi(APIView):
             }
         )
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=api_schema.MonitorOut)
     def patch(self, request, monitor_id):
         """Change thresholds, schedule, window, features, alert channels or the retraining trigger."""
         monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)
@@ -171,7 +172,7 @@ class MonitorDetailApi(APIView):
 
 
 class MonitorRunApi(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: tracking_schema.JobOut})
     def post(self, request, monitor_id):
         """Queue a drift and performance report; the job's result is ``{"report_id": ...}``."""
         monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)
@@ -187,7 +188,8 @@ class LabelsApi(APIView):
 
     parser_classes = [JSONParser, MultiPartParser]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, parameters=IDEMPOTENCY, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=OpenApiTypes.OBJECT, parameters=IDEMPOTENCY,
+                   responses={201: api_schema.LabelsLoggedOut})
     def post(self, request, monitor_id):
         monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)
         upload = request.FILES.get("file") if hasattr(request, "FILES") else None
@@ -215,7 +217,8 @@ class LabelsApi(APIView):
 class PredictionsApi(APIView):
     """Predictions a model served elsewhere made, logged for this monitor's alias."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, parameters=IDEMPOTENCY, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=OpenApiTypes.OBJECT, parameters=IDEMPOTENCY,
+                   responses={201: api_schema.PredictionsLoggedOut})
     def post(self, request, monitor_id):
         monitor = selectors.monitor_for_user(request.user, monitor_id, min_role=Role.EDITOR)
 
@@ -233,7 +236,7 @@ class PredictionsApi(APIView):
 
 
 class ReportDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ReportOut)
     def get(self, request, report_id):
         report = selectors.report_for_user(request.user, report_id)
         hidden = selectors.monitor_pii_hidden(request.user, report.monitor)
@@ -241,14 +244,14 @@ class ReportDetailApi(APIView):
 
 
 class AlertListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.AlertListOut)
     def get(self, request, monitor_id):
         monitor = selectors.monitor_for_user(request.user, monitor_id)
         return Response({"alerts": [alert_output(a) for a in monitor.alerts.all()[:200]]})
 
 
 class AlertActionApi(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=api_schema.AlertOut)
     def post(self, request, alert_id, action):
         alert = selectors.alert_for_user(request.user, alert_id, min_role=Role.EDITOR)
         if action == "acknowledge":

@@ -12,7 +12,6 @@ from django.http import Http404, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -25,10 +24,11 @@ from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from accounts.selectors import pii_hidden, pii_mask_mapping
+from experiments import api_schema as tracking_schema
 from experiments.api import job_output
 from experiments.models import DatasetVersion
 from experiments.selectors import run_for_user
-from registry import selectors, services, serving
+from registry import api_schema, selectors, services, serving
 from registry.loading import pickle_trust, trusts_in_force
 from registry.models import ModelVersion, RegisteredModel
 
@@ -115,13 +115,13 @@ class ModelListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
 
-    @extend_schema(operation_id="v1_projects_models_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_list", responses=api_schema.ModelListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         models = RegisteredModel.objects.filter(project=project).select_related("owner", "project")
         return Response({"models": [model_output(m) for m in models]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.ModelOut})
     def post(self, request, slug):
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -137,11 +137,11 @@ class ModelDetailApi(APIView):
         log_pii = serializers.BooleanField(required=False)
         protected_aliases = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ModelOut)
     def get(self, request, slug, name):
         return Response(model_output(selectors.model_for_user(request.user, slug, name)))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.ModelOut)
     def patch(self, request, slug, name):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -165,7 +165,7 @@ class VersionListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         pii_columns = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(operation_id="v1_projects_models_versions_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_projects_models_versions_list", responses=api_schema.ModelVersionListOut)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         by_version = selectors.aliases_by_version(model)
@@ -173,7 +173,7 @@ class VersionListApi(APIView):
         return Response({"versions": [version_output(v, by_version.get(v.pk, []), user=request.user)
                                       for v in versions]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.ModelVersionOut})
     def post(self, request, slug, name):
         """Register a run's model artifact as the next version (the model is created if new)."""
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
@@ -191,7 +191,7 @@ class VersionListApi(APIView):
 
 
 class VersionDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.ModelVersionOut)
     def get(self, request, slug, name, ref):
         model = selectors.model_for_user(request.user, slug, name)
         version = selectors.version_by_ref(model, ref)
@@ -206,7 +206,7 @@ class VersionDetailApi(APIView):
 
 
 class VersionCheckJobApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=tracking_schema.JobOut)
     def get(self, request, slug, name, ref):
         model = selectors.model_for_user(request.user, slug, name)
         version = selectors.version_by_ref(model, ref)
@@ -231,7 +231,7 @@ class BatchScoreApi(APIView):
     class Input(serializers.Serializer):
         dataset_version_id = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=Input, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={202: tracking_schema.JobOut})
     def post(self, request, slug, name, ref):
         """Queue a job scoring every row of a dataset version; the scores become a new dataset version."""
         model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
@@ -248,7 +248,7 @@ class BatchScoreApi(APIView):
 
 
 class AliasListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.AliasListOut)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         current = {a.name: a.version.version for a in model.aliases.select_related("version")}
@@ -263,7 +263,7 @@ class AliasDetailApi(APIView):
     class Input(serializers.Serializer):
         version = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=api_schema.AliasSetOut)
     def put(self, request, slug, name, alias):
         model = selectors.model_for_user(request.user, slug, name, min_role=Role.EDITOR)
         data = self.Input(data=request.data)
@@ -287,7 +287,7 @@ class TrustedHashApi(APIView):
         sha256 = serializers.CharField(max_length=64)
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=api_schema.TrustedHashListOut)
     def get(self, request, slug):
         project = project_for_user(request.user, slug)
         rows = trusts_in_force().filter(project=project)
@@ -296,7 +296,7 @@ class TrustedHashApi(APIView):
              "at": _iso(t.trusted_at), "note": t.note} for t in rows
         ]})
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={201: api_schema.TrustedHashAddedOut})
     def post(self, request, slug):
         """Trust one pickle/joblib sha256 in the project: staff only, and only with ALLOW_PICKLE_MODELS."""
         # Any member sees the project (others get 404); the service refuses all but staff.
@@ -313,7 +313,7 @@ class CompareApi(APIView):
         a = serializers.CharField(max_length=64)
         b = serializers.CharField(max_length=64)
 
-    @extend_schema(parameters=[Query], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[Query], responses=api_schema.CompareOut)
     def get(self, request, slug, name):
         model = selectors.model_for_user(request.user, slug, name)
         query = self.Query(data=request.query_params)
