@@ -38,11 +38,13 @@ def _locked(path: Path) -> dict[str, tuple[str, int]]:
 
 
 def test_every_pin_is_locked_at_its_version_with_hashes():
-    for source, lock in (("requirements-dev.txt", "requirements-dev.lock"), ("requirements.txt", "requirements.lock")):
+    pairs = (("requirements-dev.txt", "requirements-dev.lock"), ("requirements.txt", "requirements.lock"))
+    for source, lock in pairs:
         locked = _locked(ROOT / lock)
         for name, version in _pins(ROOT / source).items():
             assert name in locked, f"{name} (in {source}) is missing from {lock}: run `make lock`"
-            assert locked[name][0] == version, f"{lock} has {name}=={locked[name][0]}, {source} pins {version}: run `make lock`"
+            assert locked[name][0] == version, (
+                f"{lock} has {name}=={locked[name][0]}, {source} pins {version}: run `make lock`")
         assert all(hashes for _, hashes in locked.values()), f"{lock} has a package without hashes"
 
 
