@@ -18,9 +18,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 1000 steward
 
-# Dependencies first, so a code change does not reinstall them.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# Dependencies first, so a code change does not reinstall them: the runtime's whole tree, each
+# package checked against its hash (make lock writes requirements.lock from requirements.txt).
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 
 COPY . .
 COPY --from=assets /assets/node_modules ./node_modules

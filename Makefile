@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser-deps bench-deps mlflow2-client clean docs token password migrate seed-demo verify-audit-log
+.PHONY: install lock run test lint browser-deps bench-deps mlflow2-client clean docs token password migrate seed-demo verify-audit-log
 
-$(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
+# Every package comes from requirements-dev.lock: the whole tree pinned with hashes, pip and
+# setuptools included. The SDK is this repository's own code, built with that setuptools (no
+# isolated build that would fetch an unpinned one).
+$(STAMP): requirements-dev.lock sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.txt -e ./sdk
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e ./sdk
 	touch $(STAMP)
 
 # Front-end packages (uPlot), pinned with integrity hashes in package-lock.json.
@@ -20,6 +23,14 @@ $(ASSETS): package.json package-lock.json
 	touch $(ASSETS)
 
 install: $(STAMP) $(ASSETS)
+
+# Edit the pins in requirements.txt / requirements-dev.txt, then `make lock`. Versions already in
+# the lock files are kept unless a pin asks for another. requirements.lock (the Docker image's:
+# the runtime alone) takes every version from requirements-dev.lock.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --universal --quiet
+lock: install
+	$(BIN)/uv pip compile requirements-dev.txt -o requirements-dev.lock $(LOCK_FLAGS)
+	$(BIN)/uv pip compile requirements.txt -c requirements-dev.lock -o requirements.lock $(LOCK_FLAGS)
 
 # Without SECRET_KEY in the environment, a random key is made once in var/secret_key (mode 0600),
 # which settings.py reads. HOST and PORT choose where the web server listens (127.0.0.1:8000).

@@ -523,7 +523,7 @@ def main() -> None:
 
     steward = steward_setup(model, X_train, X_test)
     env = steward_env()
-    # The command `make run` starts (experiments/management/commands/steward_run.py), with the
+    # The web command `make run` starts (the Procfile's web line), with the
     # same number of worker processes as MLflow gets.
     command = [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi:application",
                "--bind", f"127.0.0.1:{args.steward_port}", "--workers", str(args.workers),

@@ -12,12 +12,14 @@ import codecs
 import csv
 import re
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from django.core.exceptions import ValidationError
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 64 * 1024
@@ -48,6 +50,7 @@ class FileSummary:
 
 
 def dtype_name(t: pa.DataType) -> str:
+    import pyarrow as pa
     if pa.types.is_boolean(t):
         return "bool"
     if pa.types.is_integer(t):
@@ -67,7 +70,7 @@ def dtype_name(t: pa.DataType) -> str:
     )
 
 
-ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
+ARROW_TYPE_NAMES = {"int64": "int64", "float64": "float64", "bool": "bool_", "string": "string"}
 
 
 def _rewind(source: Source) -> Source:
@@ -228,6 +231,7 @@ def _block_size_for(lines: list[str]) -> int:
 def _csv_options(read_options: dict[str, str], column_types: dict[str, pa.DataType] | None = None,
                  include: list[str] | None = None, block_size: int = INSPECT_BLOCK_SIZE):
     # One thread for the streaming pass: extra reader threads add memory, not much speed, on a web worker.
+    import pyarrow.csv as pacsv
     ropts = pacsv.ReadOptions(block_size=block_size, encoding=read_options.get("encoding", "utf-8"),
                               use_threads=block_size >= LOAD_BLOCK_SIZE)
     popts = pacsv.ParseOptions(delimiter=read_options.get("delimiter", ","))
@@ -254,6 +258,7 @@ def _friendly_arrow_error(exc: Exception) -> ValidationError:
 
 
 def _widen(value: str) -> pa.DataType:
+    import pyarrow as pa
     try:
         float(value)
     except ValueError:
@@ -310,6 +315,8 @@ def _check_names(names: list[str]) -> None:
 
 
 def _inspect_csv(source: Source, *, delimiter: str | None, encoding: str | None) -> FileSummary:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
     encoding = encoding_clean(encoding)
     delimiter = delimiter_clean(delimiter)
     _check_text(source, encoding)
@@ -369,6 +376,8 @@ def _inspect_csv(source: Source, *, delimiter: str | None, encoding: str | None)
 
 
 def _inspect_parquet(source: Source) -> FileSummary:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(_rewind(source))
         schema = pf.schema_arrow
@@ -395,12 +404,17 @@ def inspect_file(source: Source, *, size: int, fmt: str | None = None, filename:
 
 
 def _column_types(columns: list[dict[str, Any]]) -> dict[str, pa.DataType]:
-    return {c["name"]: ARROW_TYPES[c["dtype"]] for c in columns if c["dtype"] in ARROW_TYPES}
+    import pyarrow as pa
+
+    return {c["name"]: getattr(pa, ARROW_TYPE_NAMES[c["dtype"]])() for c in columns
+            if c["dtype"] in ARROW_TYPE_NAMES}
 
 
 def read_table(source: Source, *, fmt: str, read_options: dict[str, str], columns: list[dict[str, Any]],
                include: list[str] | None = None) -> pa.Table:
     """The whole file (or some of its columns) with the types recorded at upload."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
     if fmt == "parquet":
         return pq.read_table(_rewind(source), columns=include)
     wanted = [c for c in columns if include is None or c["name"] in include]
@@ -424,6 +438,9 @@ def to_pandas(table: pa.Table):
 def read_head(source: Source, *, fmt: str, read_options: dict[str, str], columns: list[dict[str, Any]],
               rows: int) -> list[list[Any]]:
     """The first rows, read block by block so a large file is not loaded."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
     if fmt == "parquet":
         pf = pq.ParquetFile(_rewind(source))
         batch = next(pf.iter_batches(batch_size=rows), None)

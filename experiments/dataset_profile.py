@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
 HISTOGRAM_BINS = 20
@@ -76,6 +80,7 @@ def _categorical(series: pd.Series) -> dict[str, Any]:
 
 
 def _datetime(series: pd.Series) -> dict[str, Any]:
+    import pandas as pd
     values = pd.to_datetime(series, errors="coerce").dropna()
     if values.empty:
         return {"kind": "datetime", "distinct": 0}
@@ -112,6 +117,7 @@ def _is_discrete(entry: dict[str, Any]) -> bool:
 
 def profile_frame(df: pd.DataFrame, columns: list[dict[str, Any]],
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    import pandas as pd
     out: list[dict[str, Any]] = []
     for i, meta in enumerate(columns, start=1):
         out.append(profile_column(df[meta["name"]], meta))
@@ -156,6 +162,7 @@ def _failed(mask: np.ndarray) -> tuple[int, list[int]]:
 
 
 def _check(rule, df: pd.DataFrame, meta: dict[str, Any] | None) -> dict[str, Any]:
+    import pandas as pd
     col = df[rule.column]
     kind = rule.kind
     if kind == "not_null":

@@ -17,10 +17,9 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,6 +33,11 @@ from governance.models import AnalysisStatus, Explanation, FairnessReport
 from governance.signals import analysis_finished
 from governance.verdicts import FairnessThresholds
 from registry.models import ModelVersion, OutputKind, VersionStatus
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAIRNESS_KIND = "fairness_audit"
 EXPLANATION_KIND = "explanation"
@@ -439,6 +443,8 @@ def _estimator(version: ModelVersion):
 def explanation_for_records(*, version: ModelVersion, body: Any) -> dict[str, Any]:
     """SHAP values for a few posted rows, with the explainer and background the stored
     explanation used, so they are comparable with it."""
+    import pandas as pd
+
     from accounts.errors import Conflict, PayloadTooLarge
     from registry import signature as sig
     from registry.loading import ModelLoadRefused

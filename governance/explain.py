@@ -14,10 +14,14 @@ Pure computation (no database): the job, the per-prediction API, tests and bench
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 TREE = "tree"
 LINEAR = "linear"
@@ -70,6 +74,7 @@ def _final_and_preprocess(estimator):
 def _input_owners(preprocess, columns: list[str]) -> list[str] | None:
     """The input column behind each output of the preprocessing, or None when it cannot be told
     (then the whole pipeline is explained by permutation instead)."""
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -167,6 +172,7 @@ class _Codec:
     (text, booleans) as codes of the values seen; decoded back to a frame for the pipeline."""
 
     def __init__(self, frames: list[pd.DataFrame], columns: list[str]):
+        import pandas as pd
         self.columns = columns
         joined = pd.concat([f[columns] for f in frames], ignore_index=True)
         self.numeric = {c for c in columns if pd.api.types.is_numeric_dtype(joined[c])
@@ -175,6 +181,7 @@ class _Codec:
         self.categories = {c: pd.unique(joined[c].dropna()) for c in columns if c not in self.numeric}
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        import pandas as pd
         out = np.empty((len(frame), len(self.columns)))
         for i, c in enumerate(self.columns):
             if c in self.numeric:
@@ -186,6 +193,7 @@ class _Codec:
         return out
 
     def decode(self, matrix: np.ndarray) -> pd.DataFrame:
+        import pandas as pd
         data = {}
         for i, c in enumerate(self.columns):
             column = matrix[:, i]
@@ -291,6 +299,8 @@ def _json_value(value: Any) -> Any:
         return int(value)
     if isinstance(value, (np.floating, float)):
         return float(value) if np.isfinite(value) else None
+    import pandas as pd  # here, not at the top: web start does not load pandas
+
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value) if not isinstance(value, (int, str)) else value
@@ -322,6 +332,7 @@ def global_importance(explained: Explained) -> dict[str, float]:
 def beeswarm_data(explained: Explained, X: pd.DataFrame, limit: int) -> dict[str, Any]:
     """Per column: SHAP values of up to ``limit`` rows and the column's value scaled to 0..1
     (numbers only: a category has no order, and is drawn grey)."""
+    import pandas as pd
     n = min(limit, len(X))
     out: dict[str, Any] = {}
     for i, column in enumerate(explained.columns):

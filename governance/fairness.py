@@ -10,10 +10,14 @@ confidence intervals that are informational only (seeded, bounded in resamples).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -38,6 +42,7 @@ def _clean(value: Any) -> Any:
 def group_labels(values: pd.Series) -> pd.Series:
     """A sensitive column as text group labels: missing values are one group, and a column with
     very many distinct values is binned (numbers) or cut to its most frequent values (text)."""
+    import pandas as pd
     values = pd.Series(values).reset_index(drop=True)
     distinct = values.nunique(dropna=True)
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -54,6 +59,7 @@ def group_labels(values: pd.Series) -> pd.Series:
 
 
 def _features_frame(sensitive: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
     return pd.DataFrame({name: group_labels(sensitive[name]) for name in sensitive.columns})
 
 
@@ -87,6 +93,7 @@ def _group_table(by_group: pd.Series, task: str) -> pd.DataFrame:
     """Per-group metrics from each group's counts, with the definitions of scikit-learn's and
     fairlearn's functions (the tests compare them): selection rate, accuracy, precision, recall,
     false-positive and false-negative rates; regression: mean prediction and target, MAE, RMSE."""
+    import pandas as pd
     counts = np.stack(by_group.to_numpy())
     n = counts[:, 0]
     if task == CLASSIFICATION:
@@ -212,6 +219,7 @@ def _bootstrap(task: str, codes: list[tuple[np.ndarray, int]], y_true: np.ndarra
 
 def _codes(labels: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, int]:
     """Each row's group among the combinations of ``columns`` as 0..k-1 (for the bootstrap)."""
+    import pandas as pd
     combined = np.zeros(len(labels), dtype=np.int64)
     for column in columns:
         codes, uniques = pd.factorize(labels[column])

@@ -6,12 +6,12 @@ guessable key.
 """
 
 import datetime as dt
+import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import environ
-import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -157,8 +157,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "static",
-    # Plotly's JavaScript arrives inside the pinned Python package; serve it from here.
-    ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
+    # Plotly's JavaScript arrives inside the pinned Python package; serve it from here. Found
+    # without importing plotly, which a web worker needs only for a page that draws a chart.
+    ("vendor/plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data"),
     # uPlot (metric line charts) is an npm package pinned in package-lock.json; `make install`
     # runs `npm ci`, the Docker build copies it from its node stage.
     ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),

@@ -9,10 +9,14 @@ in memory together.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    pass
 
 PSI_BINS = 10
 # PSI takes log(current/reference) per bin; an empty bin would make it infinite. Shares are
@@ -61,6 +65,7 @@ def _shares(counts: np.ndarray) -> np.ndarray:
 
 def as_numbers(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Floats (NaN for missing) and how many present values were not numbers (type errors)."""
+    import pandas as pd
     if values.dtype.kind in "biuf":
         return values.astype(float, copy=False), 0
     series = pd.Series(values, dtype=object)
@@ -74,6 +79,7 @@ def as_numbers(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def is_numeric(reference) -> bool:
+    import pandas as pd
     return not isinstance(reference, pd.Categorical) and reference.dtype.kind in "iuf"
 
 
@@ -181,6 +187,7 @@ def numeric_compare(
 def label_counts(values) -> tuple[dict[str, int], int]:
     """Rows per category (as text) and the number of missing values, by hashing, not by row:
     a Categorical (what a dataset column arrives as) is counted from its codes."""
+    import pandas as pd
     if isinstance(values, pd.Categorical):
         codes, uniques = values.codes, values.categories
     else:
@@ -258,6 +265,7 @@ def feature_compare(name: str, reference, current, *, thresholds) -> dict[str, A
 
     ``reference`` and ``current`` are NumPy arrays, or pandas Categoricals for text columns.
     """
+    import pandas as pd
     significance = thresholds("significance")
     ref = reference if isinstance(reference, pd.Categorical) else np.asarray(reference)
     cur = current if isinstance(current, pd.Categorical) else np.asarray(current)

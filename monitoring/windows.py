@@ -8,12 +8,9 @@ import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -23,10 +20,16 @@ from experiments.models import DatasetVersion
 from monitoring.models import Monitor
 from registry.models import AliasEvent, AliasEventKind, ModelAlias, PredictionLog
 
+# pandas and pyarrow are imported in the functions that use them, so that starting the web
+# server does not load them (tests/test_lean_start.py).
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 LOG_CHUNK = 2000
 
 
 def _column_array(column: pa.ChunkedArray) -> np.ndarray:
+    import pyarrow as pa
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         # Missing values become NaN: integers with gaps are read as floats.
         return column.to_numpy() if column.null_count == 0 else column.cast(pa.float64()).to_numpy()
@@ -49,6 +52,7 @@ class DatasetColumns:
         self._lock = threading.Lock()
 
     def column(self, name: str) -> np.ndarray:
+        import pyarrow.parquet as pq
         if self.version.format == "parquet":
             with datasets.version_path(self.version) as path:
                 return _column_array(pq.read_table(path, columns=[name]).column(name))
@@ -180,6 +184,7 @@ def window_read(monitor: Monitor, *, names: list[str], now: dt.datetime | None =
 
 def _array(values: list[Any]) -> np.ndarray:
     """Numbers as a float array (None as NaN); anything else (text, booleans, mixed) as objects."""
+    import pandas as pd
     objects = np.array(values, dtype=object)
     # One pass in C over the values: numbers only (or nothing but gaps)?
     if pd.api.types.infer_dtype(objects, skipna=True) in (

@@ -34,11 +34,16 @@ log = logging.getLogger("steward")
 SPOOL_SYNC_GRACE = 60.0  # seconds a run's end waits for the earlier runs' spool to go out
 
 
+# The SDK's own threads. A refusal raised in one of them would end it and never reach the user.
+BACKGROUND_THREADS = frozenset({"steward-sender", "steward-system-metrics", "steward-spool-sync"})
+
+
 class DeferredErrors:
     """Refusals the server answered to background requests, kept until the user's thread asks.
 
-    Only the user's thread calls :meth:`raise_first`: a refusal raised in the
-    sender or the system-metrics thread would end that thread and be lost.
+    :meth:`raise_first` raises only in a thread of the user's: called from one
+    of the SDK's own threads it does nothing and keeps the refusal for the
+    user's next call.
     """
 
     def __init__(self) -> None:
@@ -53,7 +58,7 @@ class DeferredErrors:
 
     def raise_first(self) -> None:
         """Raise the oldest refusal and forget them all (each is logged when it happens)."""
-        if not self.pending:
+        if not self.pending or threading.current_thread().name in BACKGROUND_THREADS:
             return
         with self._lock:
             if not self.pending:

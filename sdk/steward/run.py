@@ -254,7 +254,8 @@ class Run:
         else:
             if type(step) is not int:
                 step = int(step)
-            self._steps[key] = step
+            with self._step_lock:
+                self._steps[key] = step
         ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         self._metrics.append((key, value, step, ts))
         if len(self._metrics) >= self._batch_size:

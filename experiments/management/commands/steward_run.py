@@ -2,89 +2,127 @@
 
 Migrates the database, does the first-start setup (an `admin` user with a
 random password and an API token, both printed once), seeds the demo project,
-then starts three child processes and watches them:
+then hands the processes of the Procfile to honcho:
 
   web     gunicorn serving mlplatform.wsgi (static files through WhiteNoise)
   worker  a real Celery worker; with no CELERY_BROKER_URL it uses the embedded
           filesystem broker under var/broker/
   beat    Celery beat, which runs the stale-job reaper every minute
 
-Ctrl-C (SIGINT) or SIGTERM stops all three and everything they started. If
-one of them dies, the others are stopped too and the command exits non-zero.
+honcho starts each in a process group of its own. Ctrl-C (SIGINT) or SIGTERM
+stops the three groups, and with them every process they started (SIGKILL for
+what is left after honcho's five seconds). If one of them dies, honcho stops
+the others and the command exits non-zero naming it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
+import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from contextlib import suppress
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, connections
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Printer
+from honcho.process import Popen, Process
 
 from accounts.services import api_token_create
 
 ADMIN_USERNAME = "admin"
-STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 60
+PROCFILE = Path(settings.BASE_DIR) / "Procfile"
+# What each process prints once it serves: gunicorn's must come before /healthz is believed, so
+# whatever else answers on the port (another server started meanwhile) is never announced.
+READY_MARKERS = {"web": "Listening at:", "worker": " ready.", "beat": "beat: Starting"}
+STOPPED = re.compile(r"^(\S+) stopped \(rc=(-?\d+)\)")
+SIGNALLED = re.compile(r"^SIG(INT|TERM) received")
 
 
-def _die_with_parent() -> None:
-    # A child must not outlive this command, even if it is killed with SIGKILL.
+def _die_with_parent(sig: int) -> None:
+    # Nothing must outlive this command, even when it is killed with SIGKILL (no chance to stop
+    # anything): the kernel signals each process whose parent dies.
     if sys.platform.startswith("linux"):
         with suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    ready_marker: str | None = None
+class GuardedProcess(Process):
+    """honcho's process, tied to its parent at both ends.
 
-    def start(self, env: dict[str, str], out) -> None:
-        self.process = subprocess.Popen(
-            self.argv, env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            start_new_session=True, preexec_fn=_die_with_parent,
-        )
-        threading.Thread(target=self._relay, args=(out,), daemon=True).start()
+    honcho runs each Procfile line from a helper process that ignores SIGINT and SIGTERM: the
+    helper is killed when this command dies, and the line's process (the Procfile `exec`s it, so
+    the setting survives) gets SIGTERM when its helper dies.
+    """
 
-    def _relay(self, out) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            if self.ready_marker and self.ready_marker in line:
-                self.ready.set()
-            # Keep draining even when our own output is gone (a closed pipe):
-            # a child blocked on a full pipe would hang.
-            with suppress(OSError, ValueError):
-                out.write(f"{self.name:<6} | {line}")
-                out.flush()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        on_helper_death = functools.partial(_die_with_parent, signal.SIGTERM)
+        self._child_ctor = functools.partial(Popen, preexec_fn=on_helper_death)
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def run(self, events=None, ignore_signals=False) -> None:
+        _die_with_parent(signal.SIGKILL)
+        super().run(events, ignore_signals)
 
-    def signal_group(self, sig: int) -> None:
-        # Each child leads its own process group: this reaches gunicorn's and
-        # Celery's own worker processes as well.
-        if self.process is not None:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, sig)
+
+class GuardedManager(Manager):
+    def __init__(self, printer) -> None:
+        super().__init__(printer)
+        self._process_ctor = GuardedProcess  # honcho's own seam for the process class
+
+
+class ReadyPrinter(Printer):
+    """honcho's printer, which also notes each process's ready line and the first one to stop.
+
+    honcho reports signals and stopped processes as lines of its own ("system"); the lines are
+    those of the pinned honcho version (tests/experiments/test_steward_run.py runs them).
+    """
+
+    def __init__(self, output, on_all_ready) -> None:
+        super().__init__(output)
+        self._lock = threading.Lock()
+        self._waiting = set(READY_MARKERS)
+        self._on_all_ready = on_all_ready
+        self.stop_requested = False
+        self.first_stopped: tuple[str, int] | None = None
+
+    def write(self, message) -> None:
+        text = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+        if message.name == "system":
+            if SIGNALLED.match(text):
+                self.stop_requested = True
+            elif (stopped := STOPPED.match(text)) and self.first_stopped is None and not self.stop_requested:
+                self.first_stopped = (stopped[1], int(stopped[2]))
+        elif message.name in self._waiting and READY_MARKERS[message.name] in text:
+            self._waiting.discard(message.name)
+            if not self._waiting:
+                self._on_all_ready()
+        with self._lock, suppress(OSError, ValueError):
+            # Our own output may be gone (a closed pipe); the processes must go on being drained.
+            super().write(message)
+
+    @property
+    def running(self) -> bool:
+        return not self.stop_requested and self.first_stopped is None
+
+    def say(self, text: str) -> None:
+        with self._lock, suppress(OSError, ValueError):
+            print(text, file=self.output, flush=True)
 
 
 def port_check(host: str, port: int) -> None:
@@ -124,8 +162,8 @@ class Command(BaseCommand):
         admin, password, token = self._first_start()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{port}/"
-        banner_shown = False
-        failed = None
+        banner_shown = threading.Event()
+        printer = None
         try:
             if not no_demo:
                 call_command("seed_demo", owner=admin.username, stdout=self.stdout)
@@ -135,43 +173,72 @@ class Command(BaseCommand):
                     call_command("monitoring_demo", owner=admin.username, stdout=self.stdout)
                 except Exception as exc:  # noqa: BLE001 - reported, and the server starts anyway
                     self.stderr.write(f"The monitoring demo could not be set up: {exc}")
-            children = self._children(host, port, web_workers)
-            stopping = threading.Event()
+            env = self._environment(host, port, web_workers)
+            # honcho forks a helper per process: none of them may share this one's database handle.
+            connections.close_all()
 
-            def request_stop(signum, frame):
-                stopping.set()
+            def announce() -> None:
+                threading.Thread(target=self._announce, daemon=True, name="steward-run-banner",
+                                 args=(printer, url, admin, password, token, banner_shown)).start()
 
-            signal.signal(signal.SIGINT, request_stop)
-            signal.signal(signal.SIGTERM, request_stop)
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            try:
-                for child in children:
-                    child.start(env, sys.stdout)
-                self._wait_ready(children, url, stopping)
-                if not stopping.is_set() and all(c.alive() for c in children):
-                    self._banner(url, admin, password, token)
-                    banner_shown = True
-                while not stopping.is_set():
-                    failed = next((c for c in children if not c.alive()), None)
-                    if failed is not None:
-                        break
-                    stopping.wait(0.5)
-            finally:
-                self._stop(children)
+            printer = ReadyPrinter(sys.stdout, announce)
+            manager = GuardedManager(printer)
+            for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
+                manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
+            threading.Thread(target=self._warn_if_slow, daemon=True, name="steward-run-ready",
+                             args=(printer, banner_shown)).start()
+            manager.loop()  # until Ctrl-C / SIGTERM, or until one process stops
         finally:
-            if not banner_shown and (password or token):
+            if not banner_shown.is_set() and (password or token):
                 # The first start's credentials exist only now: never lose them to a failed start.
                 with suppress(OSError, ValueError):
                     self.stdout.write("\n".join(
                         ["", "Keep these; they are not shown again:"]
                         + self._credential_lines(admin, password, token)
                     ))
-        if failed is not None:
-            raise CommandError(
-                f"The {failed.name} process exited (code {failed.process.returncode}); stopped the others."
-            )
+        if printer.first_stopped is not None:
+            name, code = printer.first_stopped
+            raise CommandError(f"The {name} process exited (code {code}); stopped the others.")
         with suppress(OSError, ValueError):
             self.stdout.write("Steward stopped.")
+
+    def _environment(self, host: str, port: int, web_workers: int) -> dict[str, str]:
+        """The Procfile's variables, and this interpreter's folder first on PATH for its `python`."""
+        worker = []
+        if connection.vendor == "sqlite":
+            # One task at a time: SQLite has a single writer.
+            worker.append("--pool=solo")
+        else:
+            worker.append("--concurrency=2")
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            # The folder broker has no broadcast exchange for worker-to-worker chatter.
+            worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        bin_dir = os.path.dirname(sys.executable)
+        return {
+            **os.environ,
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+            "PYTHONUNBUFFERED": "1",
+            "STEWARD_BIND": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "WEB_WORKERS": str(web_workers),
+            "WORKER_OPTIONS": " ".join(worker),
+        }
+
+    def _announce(self, printer: ReadyPrinter, url: str, admin, password, token,
+                  shown: threading.Event) -> None:
+        """Every process said it is ready: once /healthz answers too, show the banner."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and printer.running:
+            with suppress(OSError):
+                with urllib.request.urlopen(url + "healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        printer.say(self._banner(url, admin, password, token))
+                        shown.set()
+                        return
+            time.sleep(0.3)
+
+    def _warn_if_slow(self, printer: ReadyPrinter, shown: threading.Event) -> None:
+        if not shown.wait(READY_TIMEOUT_SECONDS) and printer.running:
+            printer.say(f"Not all ready after {READY_TIMEOUT_SECONDS} s; still starting, see the log.")
 
     def _first_start(self):
         """Create the admin and a token once; later starts only find them."""
@@ -184,47 +251,6 @@ class Command(BaseCommand):
         admin = users.objects.create_superuser(username=ADMIN_USERNAME, email="", password=password)
         _, token = api_token_create(user=admin, name="first start")
         return admin, password, token
-
-    def _children(self, host: str, port: int, web_workers: int) -> list[Child]:
-        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        celery = [sys.executable, "-m", "celery", "-A", "mlplatform"]
-        worker = [*celery, "worker", "--loglevel", "INFO", "--hostname", f"steward@{os.uname().nodename}"]
-        if connection.vendor == "sqlite":
-            # One task at a time: SQLite has a single writer.
-            worker.append("--pool=solo")
-        else:
-            worker.append("--concurrency=2")
-        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            # The folder broker has no broadcast exchange for worker-to-worker chatter.
-            worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        return [
-            # Ready only once gunicorn says it listens: whatever else answers /healthz on the
-            # port (another server started meanwhile) is never announced as this one.
-            Child("web", [sys.executable, "-m", "gunicorn", "mlplatform.wsgi:application",
-                          "--bind", bind, "--workers", str(web_workers), "--threads", "4",
-                          "--no-control-socket",
-                          "--graceful-timeout", str(STOP_GRACE_SECONDS - 2)],
-                  ready_marker="Listening at:"),
-            Child("worker", worker, ready_marker=" ready."),
-            Child("beat", [*celery, "beat", "--loglevel", "INFO"], ready_marker="beat: Starting"),
-        ]
-
-    def _wait_ready(self, children: list[Child], url: str, stopping: threading.Event) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        web_up = False
-        while time.monotonic() < deadline and not stopping.is_set():
-            if any(not c.alive() for c in children):
-                return False
-            if not web_up:
-                with suppress(OSError):
-                    with urllib.request.urlopen(url + "healthz", timeout=2) as response:  # noqa: S310
-                        web_up = response.status == 200
-            if web_up and all(c.ready.is_set() for c in children if c.ready_marker):
-                return True
-            stopping.wait(0.3)
-        if not stopping.is_set() and all(c.alive() for c in children):
-            self.stderr.write(f"Not all ready after {READY_TIMEOUT_SECONDS} s; still starting, see the log.")
-        return False
 
     def _credential_lines(self, admin, password: str | None, token: str | None) -> list[str]:
         # Commands that work pasted into a fresh shell: make targets use the project's virtualenv.
@@ -242,7 +268,7 @@ class Command(BaseCommand):
             lines += [f"  API token:  `make token USER={name}` prints a new one"]
         return lines
 
-    def _banner(self, url: str, admin, password: str | None, token: str | None) -> None:
+    def _banner(self, url: str, admin, password: str | None, token: str | None) -> str:
         broker = settings.CELERY_BROKER_URL
         if broker.startswith("filesystem://"):
             broker = f"embedded (files in {settings.CELERY_BROKER_DIR})"
@@ -258,22 +284,4 @@ class Command(BaseCommand):
             else f"  Database:   {connection.vendor} {database['NAME']} on {database['HOST']}",
             "", "Press Ctrl-C to stop.", "=" * 72, "",
         ]
-        self.stdout.write("\n".join(lines))
-
-    def _stop(self, children: list[Child]) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        running = [c for c in children if c.process is not None]
-        for child in running:
-            child.signal_group(signal.SIGTERM)
-        with suppress(OSError, ValueError):
-            self.stdout.write("Stopping web, worker and beat ...")
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in running:
-            with suppress(subprocess.TimeoutExpired):
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for child in running:
-            # Anything still there (a task that ignores the warm shutdown, a
-            # straggling pool process) is killed; acks_late re-delivers its task.
-            child.signal_group(signal.SIGKILL)
-            child.process.wait()
+        return "\n".join(lines)
