@@ -119,16 +119,23 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    out = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            out[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
         except (FileNotFoundError, ProcessLookupError):
             pass
-    return total / TICKS
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings, process by process: a process that ended in between (a
+    database backend whose connection closed) takes its time with it, and must not count as a
+    negative amount; one that started counts from zero."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def connections_by_process(pids: list[int], port: int) -> list[int]:
@@ -223,13 +230,14 @@ async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup
 
     tasks = [asyncio.create_task(worker()) for _ in range(clients)]
     await asyncio.sleep(warmup)
-    server_before, db_before = cpu_seconds(pids()), cpu_seconds(db_pids())
+    server_before, db_before = cpu_by_process(pids()), cpu_by_process(db_pids())
     state["measuring"] = True
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     state["measuring"] = False
     elapsed = time.perf_counter() - started
-    server_cpu, db_cpu = cpu_seconds(pids()) - server_before, cpu_seconds(db_pids()) - db_before
+    server_cpu = cpu_used(server_before, cpu_by_process(pids()))
+    db_cpu = cpu_used(db_before, cpu_by_process(db_pids()))
     spread = connections_by_process(pids(), port)
     state["stop"] = True
     await asyncio.gather(*tasks, return_exceptions=True)
