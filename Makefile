@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint browser-deps bench-deps mlflow2-client clean docs token password migrate seed-demo verify-audit-log
+.PHONY: install run test lint browser-deps bench-deps bench-evidently mlflow2-client clean docs token password migrate seed-demo verify-audit-log
 
 $(STAMP): requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,5 +76,10 @@ bench-deps: install
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
+# Evidently, the drift benchmark's peer, needs pandas < 3: an environment of its own.
+bench-evidently:
+	test -x .venv-evidently/bin/python || $(PYTHON) -m venv .venv-evidently
+	.venv-evidently/bin/python -m pip install -q -r requirements-evidently.txt
+
 clean:
-	rm -rf $(VENV) .venv-bench $(MLFLOW2) var site
+	rm -rf $(VENV) .venv-bench .venv-evidently $(MLFLOW2) var site
