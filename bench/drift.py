@@ -179,8 +179,11 @@ def served(rows: int) -> None:
 
 def run_evidently(args, reference: Path, current: Path) -> dict | None:
     """Evidently's report on the same files, in its own virtualenv and process."""
-    python = Path(args.evidently_python) if args.evidently_python else None
-    if python is None or not python.exists():
+    if not args.evidently_python:
+        print(f"{'Evidently':24}{'':>30}  not run (--evidently-python '')")
+        return None
+    python = Path(args.evidently_python)
+    if not python.exists():
         print(f"{'Evidently':24}{'':>30}  not run: no {python} (make bench-evidently)")
         return None
     version = subprocess.run(
