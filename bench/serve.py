@@ -31,7 +31,10 @@ started the same way, and the two are driven in turns, phase by phase
 load; the table then puts Steward beside its baseline with the change in
 requests/s and p50 latency. ``--baseline-ref health`` names the commit before
 the operational-health logging (latency and failures of every served request)
-was added to serving, found with ``git log -S serving_observe -- registry/``.
+was added to serving, found with ``git log -S serving_observe -- registry/``. Whether or
+not there is a baseline, the script also times the serving observers (that logging) in its own
+process, a figure the machine's load does not move, and prints it as a share of Steward's
+server CPU per request.
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/steward_bench),
 STEWARD_VAR_DIR (default /tmp/steward_bench).
@@ -378,7 +381,7 @@ def steward_setup(model, X_test, root: Path = ROOT, env: dict[str, str] | None =
     from django.db import connections
 
     connections.close_all()
-    return {"token": token, "path": "/api/v1/serve/bench/bench-forest/live/predict"}
+    return {"token": token, "path": "/api/v1/serve/bench/bench-forest/live/predict", "version_id": version.pk}
 
 
 def steward_setup_elsewhere(model, X_test, root: Path, env: dict[str, str]) -> dict:
@@ -423,6 +426,26 @@ def baseline_checkout(ref: str) -> Path:
                              check=True, capture_output=True, text=True).stdout.strip()
     print(f"baseline: {subject[:110]}", flush=True)
     return folder
+
+
+def observer_cost(version_id: int, calls: int = 200_000) -> float | None:
+    """CPU microseconds the serving observers (monitoring's health recorder) add to one request,
+    timed in this process, where this checkout is set up: a figure the machine's load does not
+    move, to set beside the server CPU per request."""
+    from registry import serving
+
+    if not serving._observers:
+        return None
+    started = time.process_time()
+    for _ in range(calls):
+        begun = time.perf_counter()
+        serving.serving_observe(version_id, 1, time.perf_counter() - begun, "ok")
+    cost = (time.process_time() - started) / calls * 1e6
+    from monitoring import health
+
+    with health._lock:
+        health._counts.clear()
+    return cost
 
 
 def _database_ensure(url: str) -> None:
@@ -624,10 +647,12 @@ def main() -> None:
     rows = [int(r) for r in args.rows.split(",")]
     servers: list[subprocess.Popen] = []
     targets: list[Target] = []
+    observed_us = None
     try:
         for name, root, port, env in checkouts:
             if root == ROOT:
                 steward = steward_setup(model, X_test, root, env)
+                observed_us = observer_cost(steward["version_id"])
             else:
                 steward = steward_setup_elsewhere(model, X_test, root, env)
             # The command `make run` starts (experiments/management/commands/steward_run.py), with
@@ -710,6 +735,11 @@ def main() -> None:
                                f"{change('p50'):+.1f}%, server CPU per request {change('cpu_ms'):+.1f}% "
                                f"(+ database {change('db_cpu_ms'):+.1f}%)")
     table.print()
+    steward_cpu = [r["cpu_ms"] for s, _, _, r in results if s == "Steward"]
+    if observed_us is not None and steward_cpu:
+        share = observed_us / 1000 / statistics.median(steward_cpu) * 100
+        print(f"\nServing observers (latency and failure logging), timed in process: {observed_us:.2f} µs "
+              f"of CPU per request, {share:.2f}% of Steward's median server CPU per request")
     if changes:
         print(f"\nSteward against {BASELINE} (the target: at most 5% fewer requests/s, 5% more latency):")
         for line in changes:
