@@ -163,6 +163,9 @@ def served(rows: int) -> None:
     services.drift_report_compute(job_id=job.pk)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     job.refresh_from_db()
+    from monitoring.models import MonitorReport
+
+    report = MonitorReport.objects.filter(pk=(job.result or {}).get("report_id")).first()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -172,6 +175,8 @@ def served(rows: int) -> None:
                 "peak_mb": peak_mb,
                 "status": job.status,
                 "result": job.result,
+                "current_rows": report.current_rows if report else 0,
+                "reference_rows": report.reference_rows if report else 0,
             }
         )
     )
@@ -301,7 +306,8 @@ def main() -> None:
         print(
             f"{f'job, {args.served:,} served':24}{job['seconds']:>10.1f}{job['cpu_seconds']:>10.1f}"
             f"{job['peak_mb']:>10.0f}  {job['status']}, dataset drift: {result.get('dataset_drift')} "
-            "(window read from the prediction log, 2,000 reference rows)"
+            f"({job['current_rows']:,} predictions read from the prediction log, "
+            f"{job['reference_rows']:,} reference rows)"
         )
     if not args.keep:
         for path in (reference, current):
