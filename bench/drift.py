@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -288,19 +289,19 @@ def main() -> None:
             subprocess.run(
                 [command, "-h", "127.0.0.1", "-U", "postgres", url.rsplit("/", 1)[1]], capture_output=True
             )
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "STEWARD_VAR_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
-        }
-        out = subprocess.run(
-            [sys.executable, __file__, "--served-run", str(args.served)],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
+        var_dir = tempfile.mkdtemp(prefix="steward-bench-")
+        env = {**os.environ, "DATABASE_URL": url, "STEWARD_VAR_DIR": var_dir}
+        try:
+            out = subprocess.run(
+                [sys.executable, __file__, "--served-run", str(args.served)],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+        finally:
+            shutil.rmtree(var_dir, ignore_errors=True)
         job = json.loads(out.stdout.strip().splitlines()[-1])
         result = job["result"] or {}
         print(
