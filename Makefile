@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock run test lint browser-deps bench-deps mlflow2-client clean docs token password migrate seed-demo verify-audit-log
+.PHONY: install lock run test lint browser-deps bench-deps bench-evidently mlflow2-client clean docs token password migrate seed-demo verify-audit-log
 
 # Every package comes from requirements-dev.lock: the whole tree pinned with hashes, pip and
 # setuptools included. The SDK is this repository's own code, built with that setuptools (no
@@ -94,5 +94,10 @@ bench-deps: install
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt -e ./sdk
 
+# Evidently, the drift benchmark's peer, needs pandas < 3: an environment of its own.
+bench-evidently:
+	test -x .venv-evidently/bin/python || $(PYTHON) -m venv .venv-evidently
+	.venv-evidently/bin/python -m pip install -q -r requirements-evidently.txt
+
 clean:
-	rm -rf $(VENV) .venv-bench $(MLFLOW2) var site node_modules
+	rm -rf $(VENV) .venv-bench .venv-evidently $(MLFLOW2) var site node_modules

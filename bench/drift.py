@@ -1,6 +1,6 @@
 """Steward's drift comparison on 1,000,000 reference rows against 1,000,000 current rows.
 
-    python bench/drift.py [--rows 1000000] [--keep DIR]
+    python bench/drift.py [--rows 1000000] [--keep DIR] [--served 100000] [--evidently-rows N]
 
 Makes two Parquet files of 50 features (40 numerical, 10 categorical), the current one
 with 5 features shifted (3 numerical, 2 categorical), then runs the drift job's
@@ -14,8 +14,12 @@ from the prediction log, the report and alerts stored) over N served predictions
 demo model (`make run`'s monitoring demo), in a database of its own
 (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/steward_drift_bench).
 
-Evidently's data-drift report is not run here (it needs pandas < 3, so its own
-virtualenv); the issue measured it on this machine at about 320 s and 3.4 GB.
+Beside it, Evidently's data-drift report (DataDriftPreset) on the same Parquet files, in
+its own virtualenv (`make bench-evidently` makes .venv-evidently: Evidently needs pandas < 3)
+and its own process (bench/drift_evidently.py): its wall and CPU seconds, its peak memory,
+its per-column verdicts, and whether its verdicts on the shifted features agree with
+Steward's. With --evidently-rows N it reads only the first N rows of each file (the rows are
+independent draws) and the table says it was sampled; --evidently-timeout stops it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIFTED = ["num_00", "num_01", "num_02", "cat_00", "cat_01"]
+EVIDENTLY_PYTHON = ROOT / ".venv-evidently" / "bin" / "python"
 
 
 def make(path: Path, rows: int, seed: int, shifted: bool) -> None:
@@ -158,6 +164,9 @@ def served(rows: int) -> None:
     services.drift_report_compute(job_id=job.pk)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     job.refresh_from_db()
+    from monitoring.models import MonitorReport
+
+    report = MonitorReport.objects.filter(pk=(job.result or {}).get("report_id")).first()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -167,9 +176,37 @@ def served(rows: int) -> None:
                 "peak_mb": peak_mb,
                 "status": job.status,
                 "result": job.result,
+                "current_rows": report.current_rows if report else 0,
+                "reference_rows": report.reference_rows if report else 0,
             }
         )
     )
+
+
+def run_evidently(args, reference: Path, current: Path) -> dict | None:
+    """Evidently's report on the same files, in its own virtualenv and process."""
+    if not args.evidently_python:
+        print(f"{'Evidently':24}{'':>30}  not run (--evidently-python '')")
+        return None
+    python = Path(args.evidently_python)
+    if not python.exists():
+        print(f"{'Evidently':24}{'':>30}  not run: no {python} (make bench-evidently)")
+        return None
+    version = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('evidently'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    try:
+        out = subprocess.run(
+            [str(python), str(ROOT / "bench" / "drift_evidently.py"), str(reference), str(current),
+             str(args.evidently_rows)],
+            check=True, capture_output=True, text=True, timeout=args.evidently_timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {args.evidently_timeout:.0f} s: try --evidently-rows"}
+    except subprocess.CalledProcessError as exc:
+        return {"error": f"failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"}
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "version": version}
 
 
 def main() -> None:
@@ -179,6 +216,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="folder to keep (and reuse) the Parquet files in")
     parser.add_argument("--served", type=int, default=0, help="also time the job over N served predictions")
+    parser.add_argument("--evidently-rows", type=int, default=0,
+                        help="rows of each file Evidently reads (0: all of them)")
+    parser.add_argument("--evidently-timeout", type=float, default=1800,
+                        help="seconds before Evidently is stopped")
+    parser.add_argument("--evidently-python", default=str(EVIDENTLY_PYTHON),
+                        help="python of a virtualenv with requirements-evidently.txt ('' skips Evidently)")
     parser.add_argument("--compare", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--served-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,9 +252,34 @@ def main() -> None:
     verdict = "exactly the shifted ones" if exact else "NOT the shifted set"
     figures = f"{result['seconds']:>10.1f}{result['cpu_seconds']:>10.1f}{result['peak_mb']:>10.0f}"
     print(f"{'Steward drift job':24}{figures}  {', '.join(sorted(result['drifted']))} ({verdict})")
-    print(
-        f"{'Evidently 0.7.23':24}{'~320':>10}{'':>10}{'~3400':>10}  (the issue's measurement; not run here)"
-    )
+    evidently = run_evidently(args, reference, current)
+    if evidently is None:
+        pass
+    elif "error" in evidently:
+        print(f"{'Evidently':24}{'':>30}  {evidently['error']}")
+    else:
+        sampled = evidently["rows"] < args.rows
+        name = f"Evidently {evidently['version']}" + (f", {evidently['rows']:,} rows" if sampled else "")
+        figures = "".join(f"{evidently[k]:>10.{d}f}" for k, d in
+                          (("seconds", 1), ("cpu_seconds", 1), ("peak_mb", 0)))
+        print(f"{name:24}{figures}  {', '.join(evidently['drifted'])}")
+        if sampled:
+            print(f"  (Evidently was SAMPLED: the first {evidently['rows']:,} rows of each file, not "
+                  f"{args.rows:,}; Steward's figures are for the full files)")
+        print("\nPer shifted feature: Steward's verdict, Evidently's verdict (its method and value)")
+        for name in SHIFTED:
+            theirs = evidently["columns"][name]
+            ours = name in result["drifted"]
+            verdicts = [("drift" if flagged else "no drift") for flagged in (ours, theirs["drifted"])]
+            note = "" if ours == theirs["drifted"] else "  DISAGREE"
+            method = f"{theirs['method']} {theirs['value']:.4f}"
+            print(f"  {name:8} {verdicts[0]:>9} {verdicts[1]:>9}  ({method}){note}")
+        agree = all((n in result["drifted"]) == evidently["columns"][n]["drifted"] for n in SHIFTED)
+        others = sorted(set(evidently["drifted"]) ^ set(result["drifted"]))
+        print(f"Verdicts on the shifted features {'agree' if agree else 'DISAGREE'}; "
+              f"other features flagged by only one: {', '.join(others) or 'none'}")
+        print(f"Wall time: Steward {evidently['seconds'] / result['seconds']:.1f}x faster"
+              + (" (against a sampled Evidently run)" if sampled else ""))
     load = os.getloadavg()[0]
     print(f"(load average {load:.1f} on {os.cpu_count()} cores; CPU s is fairer when shared)")
     if args.served:
@@ -221,25 +289,26 @@ def main() -> None:
             subprocess.run(
                 [command, "-h", "127.0.0.1", "-U", "postgres", url.rsplit("/", 1)[1]], capture_output=True
             )
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "STEWARD_VAR_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
-        }
-        out = subprocess.run(
-            [sys.executable, __file__, "--served-run", str(args.served)],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
+        var_dir = tempfile.mkdtemp(prefix="steward-bench-")
+        env = {**os.environ, "DATABASE_URL": url, "STEWARD_VAR_DIR": var_dir}
+        try:
+            out = subprocess.run(
+                [sys.executable, __file__, "--served-run", str(args.served)],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+        finally:
+            shutil.rmtree(var_dir, ignore_errors=True)
         job = json.loads(out.stdout.strip().splitlines()[-1])
         result = job["result"] or {}
         print(
             f"{f'job, {args.served:,} served':24}{job['seconds']:>10.1f}{job['cpu_seconds']:>10.1f}"
             f"{job['peak_mb']:>10.0f}  {job['status']}, dataset drift: {result.get('dataset_drift')} "
-            "(window read from the prediction log, 2,000 reference rows)"
+            f"({job['current_rows']:,} predictions read from the prediction log, "
+            f"{job['reference_rows']:,} reference rows)"
         )
     if not args.keep:
         for path in (reference, current):

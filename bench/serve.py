@@ -23,6 +23,19 @@ also talks to PostgreSQL (its prediction log), so the CPU its database
 backends spent is shown in its own column and counted in the table. Everything
 listens on 127.0.0.1 only; every phase is bounded by time.
 
+With ``--baseline-ref REF`` Steward is also served from a checkout of an
+earlier commit (``git archive`` of REF into a temporary folder, with this
+checkout's virtualenv, its own database ``<name>_baseline`` and var folder),
+started the same way, and the two are driven in turns, phase by phase
+(``--repeats`` times, the order alternating), so both see the same machine
+load; the table then puts Steward beside its baseline with the change in
+requests/s and p50 latency. ``--baseline-ref health`` names the commit before
+the operational-health logging (latency and failures of every served request)
+was added to serving, found with ``git log -S serving_observe -- registry/``. Whether or
+not there is a baseline, the script also times the serving observers (that logging) in its own
+process, a figure the machine's load does not move, and prints it as a share of Steward's
+server CPU per request.
+
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/steward_bench),
 STEWARD_VAR_DIR (default /tmp/steward_bench).
 """
@@ -38,11 +51,15 @@ import pickle
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Table, print_load  # noqa: E402
@@ -73,6 +90,12 @@ def parse_args():
                              ".venv-bench); '' skips MLflow")
     parser.add_argument("--clients", default="1,16")
     parser.add_argument("--rows", default="1,100")
+    parser.add_argument("--baseline-ref", default="",
+                        help="also serve Steward from this git ref and compare ('health': the commit before "
+                             "latency and failure logging was added to serving)")
+    parser.add_argument("--baseline-port", type=int, default=8073)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measured phases per server and load (the median is shown)")
     return parser.parse_args()
 
 
@@ -99,16 +122,23 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    out = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            out[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
         except (FileNotFoundError, ProcessLookupError):
             pass
-    return total / TICKS
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings, process by process: a process that ended in between (a
+    database backend whose connection closed) takes its time with it, and must not count as a
+    negative amount; one that started counts from zero."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def connections_by_process(pids: list[int], port: int) -> list[int]:
@@ -203,13 +233,14 @@ async def _drive(port: int, request: bytes, clients: int, seconds: float, warmup
 
     tasks = [asyncio.create_task(worker()) for _ in range(clients)]
     await asyncio.sleep(warmup)
-    server_before, db_before = cpu_seconds(pids()), cpu_seconds(db_pids())
+    server_before, db_before = cpu_by_process(pids()), cpu_by_process(db_pids())
     state["measuring"] = True
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     state["measuring"] = False
     elapsed = time.perf_counter() - started
-    server_cpu, db_cpu = cpu_seconds(pids()) - server_before, cpu_seconds(db_pids()) - db_before
+    server_cpu = cpu_used(server_before, cpu_by_process(pids()))
+    db_cpu = cpu_used(db_before, cpu_by_process(db_pids()))
     spread = connections_by_process(pids(), port)
     state["stop"] = True
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -294,20 +325,24 @@ def stop(proc: subprocess.Popen) -> None:
 # --- Steward setup ---------------------------------------------------------------------------
 
 
-def steward_env() -> dict[str, str]:
+def steward_env(suffix: str = "") -> dict[str, str]:
+    """The environment Steward is set up and served with; ``suffix`` names the baseline's own
+    database and var folder."""
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/steward_bench")
     env.setdefault("STEWARD_VAR_DIR", "/tmp/steward_bench")
+    env["DATABASE_URL"] += suffix
+    env["STEWARD_VAR_DIR"] += suffix
     env.setdefault("SECRET_KEY", "bench-only-secret-key")
     env.setdefault("LOG_LEVEL", "WARNING")
     env["DJANGO_SETTINGS_MODULE"] = "mlplatform.settings"
     return env
 
 
-def steward_setup(model, X_train, X_test) -> dict:
+def steward_setup(model, X_test, root: Path = ROOT, env: dict[str, str] | None = None) -> dict:
     """Register the model in Steward through its own services, as a run's skops artifact."""
-    os.environ.update(steward_env())
-    sys.path.insert(0, str(ROOT))
+    os.environ.update(env or steward_env())
+    sys.path.insert(0, str(root))
     _database_ensure(os.environ["DATABASE_URL"])
     import django
 
@@ -346,7 +381,71 @@ def steward_setup(model, X_train, X_test) -> dict:
     from django.db import connections
 
     connections.close_all()
-    return {"token": token, "path": "/api/v1/serve/bench/bench-forest/live/predict"}
+    return {"token": token, "path": "/api/v1/serve/bench/bench-forest/live/predict", "version_id": version.pk}
+
+
+def steward_setup_elsewhere(model, X_test, root: Path, env: dict[str, str]) -> dict:
+    """``steward_setup`` in a fresh process that imports the checkout at ``root``."""
+    with tempfile.TemporaryDirectory(prefix="steward-bench-setup-") as tmp:
+        given, answer = Path(tmp) / "model.pickle", Path(tmp) / "setup.json"
+        given.write_bytes(pickle.dumps((model, X_test)))  # written here, read back by this script
+        subprocess.run([str(ROOT / ".venv/bin/python"), __file__, "--setup-only", str(root), str(given),
+                        str(answer)], cwd=root, env=env, check=True)
+        return json.loads(answer.read_text())
+
+
+def _setup_only(root: str, given: str, answer: str) -> None:
+    model, X_test = pickle.loads(Path(given).read_bytes())  # noqa: S301 - our own file, see above
+    Path(answer).write_text(json.dumps(steward_setup(model, X_test, Path(root), dict(os.environ))))
+
+
+def baseline_ref(ref: str) -> str:
+    if ref != "health":
+        return ref
+    # The commit that added the operational-health observer to serving; its parent serves without it.
+    found = subprocess.run(["git", "-C", str(ROOT), "log", "--format=%H", "--reverse", "-S",
+                            "serving_observe", "--", "registry/serving.py"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    if not found:
+        raise SystemExit("no commit adds serving_observe to registry/serving.py")
+    return f"{found[0]}^"
+
+
+def baseline_checkout(ref: str) -> Path:
+    """The tree of ``ref`` in a temporary folder (nothing is registered in the repository), with
+    this checkout's virtualenv."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    folder = Path(tempfile.mkdtemp(prefix=f"steward-bench-{commit[:10]}-"))
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", commit], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(folder)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise SystemExit(f"git archive {commit} failed")
+    (folder / ".venv").symlink_to((ROOT / ".venv").resolve())
+    subject = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", commit],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    print(f"baseline: {subject[:110]}", flush=True)
+    return folder
+
+
+def observer_cost(version_id: int, calls: int = 200_000) -> float | None:
+    """CPU microseconds the serving observers (monitoring's health recorder) add to one request,
+    timed in this process, where this checkout is set up: a figure the machine's load does not
+    move, to set beside the server CPU per request."""
+    from registry import serving
+
+    if not serving._observers:
+        return None
+    started = time.process_time()
+    for _ in range(calls):
+        begun = time.perf_counter()
+        serving.serving_observe(version_id, 1, time.perf_counter() - begun, "ok")
+    cost = (time.process_time() - started) / calls * 1e6
+    from monitoring import health
+
+    with health._lock:
+        health._counts.clear()
+    return cost
 
 
 def _database_ensure(url: str) -> None:
@@ -361,8 +460,7 @@ def _database_ensure(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def postgres_backends() -> list[int]:
-    url = os.environ.get("DATABASE_URL", "")
+def postgres_backends(url: str) -> list[int]:
     if not url.startswith("postgres"):
         return []
     import psycopg
@@ -484,20 +582,39 @@ def checker(expected: list):
 # --- Main --------------------------------------------------------------------------------------
 
 SERVERS = ("Steward", "MLflow sklearn", "MLflow ONNX")
+BASELINE = "Steward before"
 
 
-def measure(name: str, port: int, path: str, headers: dict[str, str], payload, rows: list[int],
-            clients: list[int], expected, args, pids, db_pids) -> list[tuple]:
+@dataclass
+class Target:
+    """One server to drive: where it listens, how to ask it, whose CPU it uses."""
+
+    name: str
+    port: int
+    path: str
+    headers: dict[str, str]
+    payload: Callable[[int], Any]
+    pids: Callable[[], list[int]]
+    db_pids: Callable[[], list[int]]
+
+
+def measure(targets: list[Target], rows: list[int], clients: list[int], expected, args) -> list[tuple]:
+    """Each load on each target in turn (the order alternating between repeats), so targets
+    measured together see the same machine."""
     results = []
     for n_rows in rows:
-        body = json.dumps(payload(n_rows)).encode()
-        request = http_request(port, path, body, headers)
-        warm(port, request, 4 * args.workers)
+        requests = {}
+        for t in targets:
+            requests[t.name] = http_request(t.port, t.path, json.dumps(t.payload(n_rows)).encode(), t.headers)
+            warm(t.port, requests[t.name], 4 * args.workers)
         for c in clients:
-            r = drive(port=port, request=request, clients=c, seconds=args.seconds, warmup=args.warmup,
-                      pids=pids, db_pids=db_pids, check=checker(expected(n_rows)))
-            results.append((name, c, n_rows, r))
-            print(_row(name, c, n_rows, r), flush=True)
+            for repeat in range(args.repeats):
+                for t in targets if repeat % 2 == 0 else targets[::-1]:
+                    r = drive(port=t.port, request=requests[t.name], clients=c, seconds=args.seconds,
+                              warmup=args.warmup, pids=t.pids, db_pids=t.db_pids,
+                              check=checker(expected(n_rows)))
+                    results.append((t.name, c, n_rows, r))
+                    print(_row(t.name, c, n_rows, r), flush=True)
     return results
 
 
@@ -521,28 +638,46 @@ def main() -> None:
     def expected(n):
         return [reference[i % len(records)] for i in range(n)]
 
-    steward = steward_setup(model, X_train, X_test)
-    env = steward_env()
-    # The web command `make run` starts (the Procfile's web line), with the
-    # same number of worker processes as MLflow gets.
-    command = [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi:application",
-               "--bind", f"127.0.0.1:{args.steward_port}", "--workers", str(args.workers),
-               "--worker-class", args.worker_class, "--threads", str(args.threads), "--no-control-socket",
-               "--log-level", "warning", *(["--reuse-port"] if args.reuse_port else [])]
-    print("steward:", " ".join(command[1:]))
-    gunicorn = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    checkouts = [("Steward", ROOT, args.steward_port, steward_env())]
+    if args.baseline_ref:
+        checkouts.append((BASELINE, baseline_checkout(baseline_ref(args.baseline_ref)), args.baseline_port,
+                          steward_env("_baseline")))
     results = []
     clients = [int(c) for c in args.clients.split(",")]
     rows = [int(r) for r in args.rows.split(",")]
-    print(_header())
+    servers: list[subprocess.Popen] = []
+    targets: list[Target] = []
+    observed_us = None
     try:
-        wait_for_port(args.steward_port, gunicorn)
-        results += measure("Steward", args.steward_port, steward["path"],
-                           {"Authorization": f"Bearer {steward['token']}"},
-                           lambda n: {"records": rows_of(n)}, rows, clients, expected, args,
-                           lambda: process_tree(gunicorn.pid), postgres_backends)
+        for name, root, port, env in checkouts:
+            if root == ROOT:
+                steward = steward_setup(model, X_test, root, env)
+                observed_us = observer_cost(steward["version_id"])
+            else:
+                steward = steward_setup_elsewhere(model, X_test, root, env)
+            # The web command `make run` starts (the Procfile's web line), with the same number of
+            # worker processes as MLflow gets.
+            command = [str(ROOT / ".venv/bin/gunicorn"), "mlplatform.wsgi:application",
+                       "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+                       "--worker-class", args.worker_class, "--threads", str(args.threads),
+                       "--no-control-socket", "--log-level", "warning",
+                       *(["--reuse-port"] if args.reuse_port else [])]
+            print(f"{name}: {' '.join(command[1:])} in {root}")
+            gunicorn = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)
+            servers.append(gunicorn)
+            wait_for_port(port, gunicorn)
+            targets.append(Target(
+                name, port, steward["path"], {"Authorization": f"Bearer {steward['token']}"},
+                lambda n: {"records": rows_of(n)}, lambda pid=gunicorn.pid: process_tree(pid),
+                lambda url=env["DATABASE_URL"]: postgres_backends(url),
+            ))
+        print(_header())
+        results += measure(targets, rows, clients, expected, args)
     finally:
-        stop(gunicorn)
+        for server in servers:
+            stop(server)
+        for _, root, _, _ in checkouts[1:]:
+            shutil.rmtree(root, ignore_errors=True)
 
     if args.mlflow_python and Path(args.mlflow_python).exists():
         for flavour, name in (("sklearn", "MLflow sklearn"), ("onnx", "MLflow ONNX")):
@@ -551,9 +686,11 @@ def main() -> None:
                                   args.mlflow_port, args.workers)
             try:
                 wait_for_port(args.mlflow_port, server, log=workdir / f"server-{flavour}.log")
-                results += measure(name, args.mlflow_port, "/invocations", {},
-                                   lambda n: {"dataframe_records": rows_of(n)}, rows, clients, expected,
-                                   args, lambda server=server: process_tree(server.pid), list)
+                print(_header())
+                target = Target(name, args.mlflow_port, "/invocations", {},
+                                lambda n: {"dataframe_records": rows_of(n)},
+                                lambda server=server: process_tree(server.pid), list)
+                results += measure([target], rows, clients, expected, args)
             finally:
                 stop(server)
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -565,27 +702,54 @@ def main() -> None:
     print(_header())
     for server, c, n_rows, r in results:
         print(_row(server, c, n_rows, r))
-    by_key = {(s, c, n): r for s, c, n, r in results}
+    by_key: dict[tuple, list[dict]] = {}
+    for s, c, n, r in results:
+        by_key.setdefault((s, c, n), []).append(r)
+    peers = [name for name in SERVERS[1:] if any(k[0] == name for k in by_key)]
+    columns = ("Steward", *([BASELINE] if args.baseline_ref else []), *peers)
     table = Table(f"Predict endpoint, {args.workers} worker processes each, HTTP/1.1 keep-alive, "
-                  "JSON records", columns=SERVERS)
+                  "JSON records", columns=columns)
+    changes = []
     for c in clients:
         for n_rows in rows:
-            got = {name: by_key[(name, c, n_rows)] for name in SERVERS if (name, c, n_rows) in by_key}
-            checked = ", ".join(f"{r['wrong']} wrong" for r in got.values())
-            checked = f"labels = scikit-learn's on every answer ({checked})"
+            got = {name: by_key[(name, c, n_rows)] for name in columns if (name, c, n_rows) in by_key}
+            wrong = ", ".join(f"{sum(r['wrong'] for r in rs)} wrong" for rs in got.values())
+            checked = f"labels = scikit-learn's on every answer ({wrong})"
             where = f"{c} client{'s' if c > 1 else ''}, {n_rows} row{'s' if n_rows > 1 else ''}"
-            table.add(f"{where}: requests/s", "req/s", {k: r["rps"] for k, r in got.items()},
+            table.add(f"{where}: requests/s", "req/s", {k: [r["rps"] for r in rs] for k, rs in got.items()},
                       higher_is_better=True, checked=checked)
-            table.add(f"{where}: p50 latency", "ms", {k: r["p50"] for k, r in got.items()},
+            table.add(f"{where}: p50 latency", "ms", {k: [r["p50"] for r in rs] for k, rs in got.items()},
                       higher_is_better=False, checked="")
             table.add(f"{where}: server CPU per request", "ms",
-                      {k: r["cpu_ms"] + r["db_cpu_ms"] for k, r in got.items()},
+                      {k: [r["cpu_ms"] + r["db_cpu_ms"] for r in rs] for k, rs in got.items()},
                       higher_is_better=False, checked="Steward's includes PostgreSQL's")
+            if BASELINE in got and "Steward" in got:
+                now, before = got["Steward"], got[BASELINE]
+
+                def change(key, now=now, before=before):
+                    a = statistics.median(r[key] for r in now)
+                    b = statistics.median(r[key] for r in before)
+                    return (a / b - 1) * 100
+
+                changes.append(f"{where}: requests/s {change('rps'):+.1f}%, p50 latency "
+                               f"{change('p50'):+.1f}%, server CPU per request {change('cpu_ms'):+.1f}% "
+                               f"(+ database {change('db_cpu_ms'):+.1f}%)")
     table.print()
+    steward_cpu = [r["cpu_ms"] for s, _, _, r in results if s == "Steward"]
+    if observed_us is not None and steward_cpu:
+        share = observed_us / 1000 / statistics.median(steward_cpu) * 100
+        print(f"\nServing observers (latency and failure logging), timed in process: {observed_us:.2f} µs "
+              f"of CPU per request, {share:.2f}% of Steward's median server CPU per request")
+    if changes:
+        print(f"\nSteward against {BASELINE} (the target: at most 5% fewer requests/s, 5% more latency):")
+        for line in changes:
+            print("  " + line)
     for n_rows in rows:
         s = by_key.get(("Steward", max(clients), n_rows))
         if s:
-            print(f"Steward p99/p50 at {max(clients)} clients, {n_rows} rows: {s['p99'] / s['p50']:.2f}")
+            p99 = statistics.median(r["p99"] for r in s)
+            p50 = statistics.median(r["p50"] for r in s)
+            print(f"Steward p99/p50 at {max(clients)} clients, {n_rows} rows: {p99 / p50:.2f}")
     if any(r["wrong"] or r["errors"] for _, _, _, r in results):
         raise SystemExit("Some answers were errors or predicted other labels than scikit-learn: see above")
 
@@ -603,4 +767,7 @@ def _row(server, c, n_rows, r) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--setup-only"]:
+        _setup_only(*sys.argv[2:5])
+    else:
+        main()

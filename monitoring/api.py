@@ -43,6 +43,7 @@ def monitor_output(monitor: Monitor) -> dict:
         "webhook_url": monitor.webhook_url,
         "cooldown_minutes": monitor.cooldown_minutes,
         "retrain_on_alert": monitor.retrain_on_alert,
+        "retrain_data": monitor.retrain_data,
         "created_at": _iso(monitor.created_at),
     }
 
@@ -108,6 +109,7 @@ class MonitorListApi(APIView):
         webhook_secret = serializers.JSONField(required=False)
         cooldown_minutes = serializers.JSONField(required=False)
         retrain_on_alert = serializers.JSONField(required=False)
+        retrain_data = serializers.JSONField(required=False)
 
     @extend_schema(operation_id="v1_projects_monitors_list", responses=api_schema.MonitorListOut)
     def get(self, request, slug):

@@ -31,6 +31,16 @@ DEFAULT_THRESHOLDS = {
 }
 
 
+class RetrainData(models.TextChoices):
+    """What a retraining trains on."""
+
+    NEWEST_DATASET_VERSION = "newest_dataset_version", "The newest version of the champion's dataset"
+    REFERENCE_PLUS_LABELLED = (
+        "reference_plus_labelled",
+        "The reference plus the window's labelled predictions, as a new dataset version",
+    )
+
+
 class Monitor(models.Model):
     """Watches what the version behind (model, alias) is asked and how it does."""
 
@@ -58,6 +68,9 @@ class Monitor(models.Model):
     webhook_secret = models.CharField(max_length=128, blank=True)
     cooldown_minutes = models.PositiveIntegerField(default=60)
     retrain_on_alert = models.BooleanField(default=False)
+    retrain_data = models.CharField(
+        max_length=30, choices=RetrainData.choices, default=RetrainData.NEWEST_DATASET_VERSION
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -200,6 +213,11 @@ class Retraining(models.Model):
     champion = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+")
+    # The dataset version it wrote (reference plus labelled predictions); None when it trained on
+    # an existing version. Kept so a retried job trains on the same data instead of writing another.
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

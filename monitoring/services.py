@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -40,6 +42,7 @@ from monitoring.models import (
     Monitor,
     MonitorReport,
     ReportStatus,
+    RetrainData,
     Retraining,
 )
 from monitoring.windows import DatasetColumns, Window, reference_for, window_read
@@ -138,6 +141,14 @@ def _features_clean(value: Any, version: ModelVersion | None) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+def _retrain_data_clean(value: Any) -> str:
+    if value in (None, ""):
+        return RetrainData.NEWEST_DATASET_VERSION
+    if value not in RetrainData.values:
+        raise ValidationError({"retrain_data": f"Choose one of: {', '.join(RetrainData.values)}."})
+    return value
+
+
 def monitor_create(
     *,
     project: Project,
@@ -155,6 +166,7 @@ def monitor_create(
     webhook_secret: Any = "",
     cooldown_minutes: Any = 60,
     retrain_on_alert: Any = False,
+    retrain_data: Any = RetrainData.NEWEST_DATASET_VERSION,
 ) -> Monitor:
     if not isinstance(model_name, str) or not model_name:
         raise ValidationError({"model": "Name a registered model."})
@@ -193,6 +205,7 @@ def monitor_create(
         webhook_secret=secret,
         cooldown_minutes=_positive(cooldown_minutes, "cooldown_minutes", 30 * 24 * 60) or 0,
         retrain_on_alert=retrain_on_alert,
+        retrain_data=_retrain_data_clean(retrain_data),
     )
     try:
         with transaction.atomic():
@@ -224,6 +237,7 @@ UPDATABLE = (
     "webhook_secret",
     "cooldown_minutes",
     "retrain_on_alert",
+    "retrain_data",
 )
 
 
@@ -266,6 +280,8 @@ def monitor_update(*, monitor: Monitor, changes: Any, user) -> Monitor:
         if not isinstance(changes["retrain_on_alert"], bool):
             raise ValidationError({"retrain_on_alert": "Give true or false."})
         monitor.retrain_on_alert = changes["retrain_on_alert"]
+    if "retrain_data" in changes:
+        monitor.retrain_data = _retrain_data_clean(changes["retrain_data"])
     with transaction.atomic():
         monitor.save()
         _schedule_sync(monitor)
@@ -596,11 +612,8 @@ def _baseline(version: ModelVersion | None, name: str) -> float | None:
     return None
 
 
-def performance_compute(*, monitor: Monitor, window: Window, version: ModelVersion | None) -> dict[str, Any]:
-    """Metrics of the labelled predictions in the window against the version's metrics at
-    registration, metrics per time bucket, and Page-Hinkley on the error stream."""
-    if not window.requests or window.predictions is None:
-        return {}
+def labelled_rows(*, monitor: Monitor, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """The window's rows that have a label (positions, oldest first) and their labels."""
     positions: list[int] = []
     truth: list[Any] = []
     ids = list(window.requests)
@@ -612,11 +625,18 @@ def performance_compute(*, monitor: Monitor, window: Window, version: ModelVersi
             if row < rows:
                 positions.append(offset + row)
                 truth.append(label)
-    if not positions:
-        return {"labelled": 0}
     order = np.argsort(positions, kind="stable")
-    idx = np.asarray(positions)[order]
-    y_true = np.asarray(truth, dtype=object)[order]
+    return np.asarray(positions, dtype=np.int64)[order], np.asarray(truth, dtype=object)[order]
+
+
+def performance_compute(*, monitor: Monitor, window: Window, version: ModelVersion | None) -> dict[str, Any]:
+    """Metrics of the labelled predictions in the window against the version's metrics at
+    registration, metrics per time bucket, and Page-Hinkley on the error stream."""
+    if not window.requests or window.predictions is None:
+        return {}
+    idx, y_true = labelled_rows(monitor=monitor, window=window)
+    if not len(idx):
+        return {"labelled": 0}
     y_pred = window.predictions[idx]
     kind = (version.output_kind if version is not None else "") or (
         OutputKind.REGRESSION
@@ -1018,7 +1038,9 @@ def alert_webhook_attempt(*, delivery_id: int) -> bool:
 
 def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Alert | None:
     """Queue a retraining of the alias's version from its recorded training spec, on the newest
-    version of its dataset. Returns a retraining alert when the version has no spec."""
+    version of its dataset, or (``retrain_data``) on the reference plus the window's labelled
+    predictions, which the job writes as a new dataset version. Returns a retraining alert when
+    the version has no spec."""
     from experiments.models import TrainingRun
 
     alias = (
@@ -1050,12 +1072,16 @@ def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Ale
         )
     spec = dict(record.spec)
     spec["features"] = record.resolved_features or spec.get("features")
-    base = DatasetVersion.objects.filter(pk=spec.get("dataset_version")).first()
-    if base is not None:
-        newest = base.dataset.versions.order_by("-version").first()
-        spec["dataset_version"] = newest.pk
     from experiments.training import spec_clean
 
+    if monitor.retrain_data == RetrainData.REFERENCE_PLUS_LABELLED:
+        # Checked now so a monitor that cannot work this way says so in an alert, not a failed job.
+        _retraining_reference_check(reference_for(monitor), spec.get("target"))
+    else:
+        base = DatasetVersion.objects.filter(pk=spec.get("dataset_version")).first()
+        if base is not None:
+            newest = base.dataset.versions.order_by("-version").first()
+            spec["dataset_version"] = newest.pk
     clean, _ = spec_clean(project=monitor.project, spec=spec, user=user or monitor.created_by)
     retraining = Retraining.objects.create(monitor=monitor, alert=alert, champion=champion)
     job = jobs.job_create(
@@ -1069,11 +1095,99 @@ def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Ale
             "rerun_of": str(champion.run_id),
             "monitor_id": monitor.pk,
             "retraining_id": str(retraining.pk),
+            "retrain_data": monitor.retrain_data,
         },
     )
     retraining.job = job
     retraining.save(update_fields=["job"])
     return None
+
+
+def _retraining_reference_check(reference: DatasetVersion | None, target: Any) -> DatasetVersion:
+    if reference is None:
+        raise ValidationError({"retrain_data": "The monitor has no reference dataset to retrain on."})
+    if not isinstance(target, str) or reference.column(target) is None:
+        raise ValidationError(
+            {
+                "retrain_data": f"The reference {reference.dataset.name} v{reference.version} has no "
+                f"target column {target!r}: it cannot take labelled predictions."
+            }
+        )
+    return reference
+
+
+def _labels_as(values: np.ndarray, dtype: str, target: str) -> pd.Series:
+    """Labels in the reference target's type, so the classes stay what the champion learned."""
+    labels = pd.Series(values, dtype=object)
+    if dtype in ("int64", "float64"):
+        try:
+            numbers = pd.to_numeric(labels, errors="raise").astype(float)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                {"labels": f"The labels must be numbers, like the reference's {target!r}."}
+            ) from None
+        if dtype == "int64" and np.all(np.mod(numbers, 1) == 0):
+            return numbers.astype("int64")
+        return numbers
+    if dtype == "bool":
+        if not all(isinstance(v, bool) for v in values):
+            raise ValidationError(
+                {"labels": f"The labels must be true or false, like the reference's {target!r}."}
+            )
+        return labels.astype(bool)
+    return labels.map(lambda v: v if isinstance(v, str) else json.dumps(v))
+
+
+def retraining_dataset_write(
+    *, monitor: Monitor, target: str, user, job: Job | None = None
+) -> DatasetVersion:
+    """The reference's rows plus the window's labelled predictions (the inputs from the prediction
+    log, the label in the target column), written through the datasets service as the next version
+    of the reference's dataset: profiled and validated like an upload, with its PII flags."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from experiments import datasets
+
+    reference = _retraining_reference_check(reference_for(monitor), target)
+    names = [c["name"] for c in reference.columns]
+    inputs = [n for n in names if n != target]
+    if job is not None:
+        jobs.job_progress(job=job, progress=1, message="Reading the labelled predictions")
+    window = window_read(monitor, names=inputs)
+    idx, labels = labelled_rows(monitor=monitor, window=window)
+    if not len(idx):
+        raise ValidationError(
+            {"retrain_data": "No labelled predictions in the monitor's window: log labels first, or "
+             "retrain on the newest dataset version."}
+        )
+    added = pd.DataFrame({name: window.column(name)[idx] for name in inputs})
+    added[target] = _labels_as(labels, reference.column(target)["dtype"], target).to_numpy()
+    frame = pd.concat([datasets.version_read_frame(reference), added[names]], ignore_index=True)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValidationError(
+            {"retrain_data": f"The logged inputs do not fit the reference's columns: {exc}"}
+        ) from None
+    pii = datasets.dataset_pii_columns(reference.dataset) | {
+        c["name"] for c in reference.columns if c.get("pii")
+    }
+    with tempfile.TemporaryFile() as tmp:
+        pq.write_table(table, tmp)
+        size = tmp.tell()
+        tmp.seek(0)
+        created = datasets.dataset_version_create(
+            project=monitor.project,
+            name=reference.dataset.name,
+            stream=tmp,
+            user=user,
+            content_length=size,
+            filename=f"{reference.dataset.name}-retraining.parquet",
+            fmt="parquet",
+            pii_columns=pii,
+        )
+    return created.version
 
 
 def retraining_compute(*, job_id: int) -> None:
@@ -1091,6 +1205,16 @@ def _retraining_work(job: Job) -> dict[str, Any]:
         pk=job.params["retraining_id"]
     )
     monitor = retraining.monitor
+    if job.params.get("retrain_data") == RetrainData.REFERENCE_PLUS_LABELLED:
+        # A retried job trains on the version its first attempt wrote.
+        data = retraining.dataset_version or retraining_dataset_write(
+            monitor=monitor, target=job.params["spec"]["target"], user=job.created_by, job=job
+        )
+        if retraining.dataset_version_id != data.pk:
+            retraining.dataset_version = data
+            retraining.save(update_fields=["dataset_version"])
+        job.params = {**job.params, "spec": {**job.params["spec"], "dataset_version": data.pk}}
+        Job.objects.filter(pk=job.pk).update(params=job.params)
     trained = _train(job)
     run = Run.objects.get(pk=trained["run_id"])
     with transaction.atomic():
@@ -1111,7 +1235,12 @@ def _retraining_work(job: Job) -> dict[str, Any]:
             object_type="model_version",
             object_id=version.pk,
             project_id=monitor.project_id,
-            after={"model": monitor.model.name, "version": version.version, "monitor": monitor.pk},
+            after={
+                "model": monitor.model.name,
+                "version": version.version,
+                "monitor": monitor.pk,
+                "dataset_version": version.training_dataset_version_id,
+            },
         )
         transaction.on_commit(
             lambda: signals.retrained_version_created.send(sender=Monitor, version=version, monitor=monitor)

@@ -17,6 +17,7 @@ from accounts.permissions import project_for_user, projects_visible_to, role_for
 from experiments.models import DatasetVersion
 from monitoring import selectors, services
 from monitoring.health import health_series
+from monitoring.models import RetrainData
 from registry.models import ModelAlias, RegisteredModel
 
 HEATMAP_REPORTS = 30
@@ -103,7 +104,9 @@ def monitor_detail(request, monitor_id: int):
             "report": selected,
             "reports": monitor.reports.all()[:20],
             "alerts": monitor.alerts.select_related("acknowledged_by")[:50],
-            "retrainings": monitor.retrainings.select_related("version", "job")[:10],
+            "retrainings": monitor.retrainings.select_related(
+                "version", "job", "dataset_version__dataset"
+            )[:10],
             "can_edit": role is not None and role >= Role.EDITOR,
             "charts": _chart_data(monitor, selected, selectors.monitor_pii_hidden(request.user, monitor)),
             "thresholds": {n: monitor.threshold(n) for n in sorted(services.DEFAULT_THRESHOLDS)},
@@ -143,7 +146,14 @@ def monitor_new(request, slug: str):
         .select_related("dataset")
         .order_by("dataset__name", "-version")[:200]
     )
-    form = {"target": "", "schedule_minutes": "", "window_hours": "", "alert_emails": "", "reference": ""}
+    form = {
+        "target": "",
+        "schedule_minutes": "",
+        "window_hours": "",
+        "alert_emails": "",
+        "reference": "",
+        "retrain_data": RetrainData.NEWEST_DATASET_VERSION,
+    }
     if request.method == "POST":
         form = {k: request.POST.get(k, "").strip() for k in form}
         model_name, _, alias = form["target"].partition("@")
@@ -163,6 +173,7 @@ def monitor_new(request, slug: str):
                 window_hours=int(form["window_hours"]) if form["window_hours"] else None,
                 alert_emails=[e.strip() for e in form["alert_emails"].split(",") if e.strip()],
                 retrain_on_alert=request.POST.get("retrain_on_alert") == "on",
+                retrain_data=form["retrain_data"],
             )
         except ValueError:
             messages.error(request, "Schedule and window are whole numbers.")
@@ -180,5 +191,6 @@ def monitor_new(request, slug: str):
             "form": form,
             "nav": "monitors",
             "models": RegisteredModel.objects.filter(project=project),
+            "retrain_data_choices": RetrainData.choices,
         },
     )

@@ -56,7 +56,8 @@ class ClientMonitoring(ClientBase):
         """Watch the version behind ``model``'s ``alias``. ``schedule``: run every N minutes;
         ``window``: ``{"hours": N}`` or ``{"predictions": N}`` (default: every prediction since the
         monitor was created, up to the server's cap). Other options: ``thresholds``,
-        ``alert_emails``, ``webhook_url``, ``webhook_secret``, ``cooldown_minutes``, ``retrain_on_alert``."""
+        ``alert_emails``, ``webhook_url``, ``webhook_secret``, ``cooldown_minutes``, ``retrain_on_alert``,
+        ``retrain_data`` (``"newest_dataset_version"`` or ``"reference_plus_labelled"``)."""
         body: dict[str, Any] = {"model": model, "alias": alias, **_window(window), **options}
         if reference_dataset_version is not None:
             body["reference_dataset_version"] = int(reference_dataset_version)

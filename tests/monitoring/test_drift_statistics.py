@@ -38,6 +38,31 @@ def test_quantile_bins_are_deciles_of_the_reference_with_open_outer_bins():
     assert drift.bin_counts(np.array([-1e9, 1e9]), edges).tolist() == [1] + [0] * 8 + [1]
 
 
+def test_edges_read_off_a_sorted_sample_are_numpys_quantiles_to_the_bit():
+    rng = np.random.default_rng(3)
+    samples = [np.arange(1000, dtype=float), np.full(50, 2.5), np.array([7.0]), np.array([1.0, 2.0])]
+    for _ in range(200):
+        scale = 10.0 ** rng.integers(-3, 7)
+        samples.append(rng.normal(0, scale, rng.integers(1, 5000)).round(rng.integers(0, 4)))
+    for sample in samples:
+        ordered = np.sort(sample)
+        assert np.array_equal(drift.sorted_quantile_edges(ordered), drift.quantile_edges(sample))
+
+
+def test_missing_values_are_left_out_before_the_tests():
+    rng = np.random.default_rng(4)
+    ref, cur = rng.normal(0, 1, 3000), rng.normal(0.3, 1, 2000)
+    with_gaps_ref, with_gaps_cur = ref.copy(), cur.copy()
+    with_gaps_ref[::7] = np.nan
+    with_gaps_cur[::5] = np.nan
+    kwargs = dict(significance=0.05, psi_floor=0.1, wasserstein_floor=0.1)
+    gapped = drift.numeric_compare(with_gaps_ref, with_gaps_cur, **kwargs)
+    present = drift.numeric_compare(ref[np.arange(3000) % 7 != 0], cur[np.arange(2000) % 5 != 0], **kwargs)
+    assert gapped == present
+    expected = stats.ks_2samp(ref[np.arange(3000) % 7 != 0], cur[np.arange(2000) % 5 != 0])
+    assert gapped["statistic"] == pytest.approx(expected.statistic, rel=1e-5)
+
+
 def test_ks_and_wasserstein_agree_with_scipy():
     rng = np.random.default_rng(0)
     ref, cur = rng.normal(0, 1, 5000), rng.normal(0.2, 1.1, 4000)

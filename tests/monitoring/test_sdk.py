@@ -29,9 +29,11 @@ def test_monitor_labels_and_report_through_the_sdk(steward_server, account):  # 
     client.set_alias(account.project, "scorer", "live", version.version)
 
     monitor = client.create_monitor(
-        account.project, "scorer", "live", schedule=60, window={"predictions": 5000}
+        account.project, "scorer", "live", schedule=60, window={"predictions": 5000},
+        retrain_data="reference_plus_labelled",
     )
     assert monitor.alias == "live" and monitor.schedule_minutes == 60 and monitor.window_predictions == 5000
+    assert monitor.retrain_data == "reference_plus_labelled"
 
     frame = credit_frame(rows=600, seed=12, shift=SHIFT)
     ids = []

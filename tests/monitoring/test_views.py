@@ -88,15 +88,19 @@ def test_an_editor_runs_a_report_and_acknowledges_an_alert_from_the_page(project
 def test_a_monitor_is_created_from_the_form(project, served):
     editor = browser_client(project, Role.EDITOR)
     page = editor.get(reverse("monitoring:new", args=[project.slug])).content.decode()
-    assert "scorer@live" in page
+    assert "scorer@live" in page and 'value="reference_plus_labelled"' in page
     response = editor.post(
         reverse("monitoring:new", args=[project.slug]),
-        {"target": "scorer@live", "schedule_minutes": "15", "alert_emails": "ops@example.com"},
+        {"target": "scorer@live", "schedule_minutes": "15", "alert_emails": "ops@example.com",
+         "retrain_on_alert": "on", "retrain_data": "reference_plus_labelled"},
     )
     monitor = Monitor.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
         "monitoring:monitor", args=[monitor.pk]
     )
     assert monitor.schedule_minutes == 15 and monitor.alert_emails == ["ops@example.com"]
+    assert monitor.retrain_on_alert and monitor.retrain_data == "reference_plus_labelled"
+    shown = editor.get(response["Location"]).content.decode()
+    assert "trains on the reference plus the window&#x27;s labelled predictions" in shown
     bad = editor.post(reverse("monitoring:new", args=[project.slug]), {"target": "scorer@live"}, follow=True)
     assert "already has a monitor" in bad.content.decode()
