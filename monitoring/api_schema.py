@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from monitoring.models import RetrainData
+
 
 class MonitorOut(serializers.Serializer):
     id = serializers.IntegerField()
@@ -20,6 +22,11 @@ class MonitorOut(serializers.Serializer):
     webhook_url = serializers.CharField()
     cooldown_minutes = serializers.IntegerField()
     retrain_on_alert = serializers.BooleanField()
+    retrain_data = serializers.ChoiceField(
+        choices=RetrainData.values,
+        help_text="What a retraining trains on: the newest version of the champion's dataset, or the "
+        "reference plus the window's labelled predictions written as a new dataset version.",
+    )
     created_at = serializers.DateTimeField(allow_null=True)
 
 

@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Project
+from accounts.selectors import pii_columns
 from core.audit import audit_record
 from core.webhooks import WebhookRefused, webhook_send, webhook_url_check
 from experiments import jobs
@@ -1170,9 +1171,8 @@ def retraining_dataset_write(
         raise ValidationError(
             {"retrain_data": f"The logged inputs do not fit the reference's columns: {exc}"}
         ) from None
-    pii = datasets.dataset_pii_columns(reference.dataset) | {
-        c["name"] for c in reference.columns if c.get("pii")
-    }
+    # Flags on any version of the dataset (its rules are the dataset's) and on the reference.
+    pii = set(pii_columns(*reference.dataset.versions.values_list("columns", flat=True), reference.columns))
     with tempfile.TemporaryFile() as tmp:
         pq.write_table(table, tmp)
         size = tmp.tell()
