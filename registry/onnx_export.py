@@ -40,6 +40,8 @@ class Conversion:
     verification: dict = field(default_factory=dict)
     # input column -> the value its text imputer fills in, done outside the graph
     fills: dict = field(default_factory=dict)
+    # Whether the graph's second output is class probabilities (not decision scores).
+    probabilities: bool = False
 
 
 def session_create(onnx: bytes):
@@ -56,8 +58,18 @@ def session_create(onnx: bytes):
     return ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def input_names(session) -> list[str]:
+    """The graph's input names, in the order of the signature's columns.
+
+    The converter declares one input per column in the order it was given and
+    makes each name a valid ONNX identifier (``od280/od315`` becomes
+    ``od280_od315``), so a column is fed by position, never by its own name.
+    """
+    return [i.name for i in session.get_inputs()]
+
+
 def feed_build(columns: list[dict], parsed, input_mode: str,
-               fills: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+               fills: dict[str, str] | None = None, names: list[str] | None = None) -> dict[str, np.ndarray]:
     arrays = parsed.arrays
     if input_mode in ("tensor", "tensor32"):
         dtype = np.float32 if input_mode == "tensor32" else np.float64
@@ -68,14 +80,15 @@ def feed_build(columns: list[dict], parsed, input_mode: str,
             matrix[:, j] = arrays[column["name"]]
         return {SINGLE_INPUT: matrix}
     feed = {}
-    for column in columns:
+    names = names or [c["name"] for c in columns]
+    for column, name in zip(columns, names, strict=True):
         values = arrays[column["name"]]
         if input_mode == "columns32" and column["dtype"] == "double":
             values = values.astype(np.float32)
         elif model_dtype(column) == "string":
             fill = (fills or {}).get(column["name"], MISSING_TEXT)
             values = np.array([v if type(v) is str else fill for v in values], dtype=object)
-        feed[column["name"]] = values.reshape(-1, 1)
+        feed[name] = values.reshape(-1, 1)
     return feed
 
 
@@ -130,13 +143,21 @@ def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
     return clone, fills
 
 
+def _final_step(estimator):
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
 def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str]]:
-    from skl2onnx import convert_sklearn
+    from skl2onnx import convert_sklearn, get_model_alias
+    from skl2onnx.common._registration import get_converter
 
     estimator, fills = _onnx_ready(estimator)
     options = {}
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    if hasattr(final, "predict_proba"):
+    final = _final_step(estimator)
+    # Scores as one plain tensor, not ZipMap's list of dicts (which also has no double kernel);
+    # some converters (LinearSVC's) have no ZipMap and refuse the option.
+    alias = get_model_alias(type(final))
+    if alias and "zipmap" in (get_converter(alias).get_allowed_options() or {}):
         options[id(final)] = {"zipmap": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -164,29 +185,41 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
                                  "with an input example or a training dataset version).")
     from registry.signature import ParsedInput
 
-    errors = []
+    model_name = type(_final_step(estimator)).__name__
+    # What went wrong, for the server log; the version says it in one plain sentence.
+    runtime_failed = False
     failed: Conversion | None = None
     for mode in _input_modes(estimator, columns):
         try:
             onnx, fills = _convert(estimator, columns, mode)
         except Exception as exc:  # noqa: BLE001 - any converter failure means "serve with scikit-learn"
-            errors.append(f"skl2onnx could not convert it: {type(exc).__name__}: {_first_line(exc)}")
+            logger.info("skl2onnx cannot convert %s (%s): %s: %s", model_name, mode, type(exc).__name__,
+                        _first_line(exc))
             continue
         arrays = {c["name"]: frame[c["name"]].to_numpy() for c in columns}
         parsed = ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(frame))
         try:
             session = session_create(onnx)
-            outputs = session.run(None, feed_build(columns, parsed, mode, fills))
+            outputs = session.run(None, feed_build(columns, parsed, mode, fills, input_names(session)))
         except Exception as exc:  # noqa: BLE001
-            errors.append(f"ONNX Runtime could not run the export: {type(exc).__name__}: {_first_line(exc)}")
+            logger.info("ONNX Runtime cannot run the %s export (%s): %s: %s", model_name, mode,
+                        type(exc).__name__, _first_line(exc))
+            runtime_failed = True
             continue
         verdict = _compare(estimator, frame, outputs, classifier=classifier)
         verdict.update({"rows": int(len(frame)), "source": source, "tolerance": TOLERANCE,
                         "input_mode": mode})
         if verdict["passed"]:
-            return Conversion(True, "", onnx, mode, verdict, fills)
+            return Conversion(True, "", onnx, mode, verdict, fills,
+                              probabilities=classifier and hasattr(estimator, "predict_proba"))
         failed = failed or Conversion(False, verdict["reason"], b"", mode, verdict)
-    return failed or Conversion(False, "; ".join(dict.fromkeys(errors)))
+    if failed is not None:
+        return failed
+    if runtime_failed:
+        return Conversion(False, f"ONNX Runtime cannot run the converted {model_name} pipeline, so "
+                                 "scikit-learn serves it.")
+    return Conversion(False, f"The ONNX converter cannot translate a {model_name} pipeline, so "
+                             "scikit-learn serves it.")
 
 
 def _first_line(exc: Exception) -> str:
