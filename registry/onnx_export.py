@@ -38,7 +38,7 @@ class Conversion:
     # "columns": one [n, 1] input per column; "columns32": the same with float32 numbers.
     input_mode: str = ""
     verification: dict = field(default_factory=dict)
-    # input column -> the value its text imputer fills in, done outside the graph
+    # input column -> the value its imputer fills in (text or number), done outside the graph
     fills: dict = field(default_factory=dict)
     # Whether the graph's second output is class probabilities (not decision scores).
     probabilities: bool = False
@@ -69,7 +69,8 @@ def input_names(session) -> list[str]:
 
 
 def feed_build(columns: list[dict], parsed, input_mode: str,
-               fills: dict[str, str] | None = None, names: list[str] | None = None) -> dict[str, np.ndarray]:
+               fills: dict[str, str | float] | None = None,
+               names: list[str] | None = None) -> dict[str, np.ndarray]:
     arrays = parsed.arrays
     if input_mode in ("tensor", "tensor32"):
         dtype = np.float32 if input_mode == "tensor32" else np.float64
@@ -83,11 +84,14 @@ def feed_build(columns: list[dict], parsed, input_mode: str,
     names = names or [c["name"] for c in columns]
     for column, name in zip(columns, names, strict=True):
         values = arrays[column["name"]]
+        fill = (fills or {}).get(column["name"])
+        if isinstance(fill, float) and values.dtype.kind == "f":
+            values = np.where(np.isnan(values), fill, values)
         if input_mode == "columns32" and column["dtype"] == "double":
             values = values.astype(np.float32)
         elif model_dtype(column) == "string":
-            fill = (fills or {}).get(column["name"], MISSING_TEXT)
-            values = np.array([v if type(v) is str else fill for v in values], dtype=object)
+            text = fill if isinstance(fill, str) else MISSING_TEXT
+            values = np.array([v if type(v) is str else text for v in values], dtype=object)
         feed[name] = values.reshape(-1, 1)
     return feed
 
@@ -110,20 +114,24 @@ def _initial_types(columns: list[dict], input_mode: str):
     return [(c["name"], kinds[model_dtype(c)]([None, 1])) for c in columns]
 
 
-def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
-    """A copy without text imputers, and the value each one fills in, by input column.
+def _onnx_ready(estimator) -> tuple[Any, dict[str, str | float]]:
+    """A copy without its column imputers, and the value each one fills in, by input column.
 
-    ONNX Runtime has no text Imputer, so the fill is done while building the
-    feed (``feed_build``) and the imputer step is dropped from the copy.
+    ONNX Runtime has no text Imputer and no double one, so the fill is done
+    while building the feed (``feed_build``) and the imputer step is dropped
+    from the copy. Numbers then stay in double up to the model, as in
+    scikit-learn, instead of being scaled in float32 (which moves values across
+    a tree's thresholds and a neighbour's distances).
     """
     import copy
+    import math
 
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
     clone = copy.deepcopy(estimator)
-    fills: dict[str, str] = {}
+    fills: dict[str, str | float] = {}
     steps = clone.steps if isinstance(clone, Pipeline) else [("", clone)]
     for _, step in steps:
         if not isinstance(step, ColumnTransformer):
@@ -135,10 +143,17 @@ def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
             imputer = inner.steps[0][1]
             stats = getattr(imputer, "statistics_", None)
             names = list(cols) if isinstance(cols, (list, tuple)) else None
-            if (stats is None or stats.dtype != object or names is None or len(names) != len(stats)
-                    or not all(isinstance(v, str) for v in stats)):
+            missing = imputer.missing_values
+            if (stats is None or names is None or len(names) != len(stats) or imputer.add_indicator
+                    or not (missing is None or (isinstance(missing, float) and math.isnan(missing)))):
                 continue
-            fills.update(zip(names, stats.tolist(), strict=True))
+            values = stats.tolist()
+            if stats.dtype == object and all(isinstance(v, str) for v in values):
+                fills.update(zip(names, values, strict=True))
+            elif stats.dtype.kind == "f" and all(math.isfinite(v) for v in values):
+                fills.update(zip(names, map(float, values), strict=True))
+            else:
+                continue
             inner.steps = inner.steps[1:]
     return clone, fills
 
@@ -147,7 +162,7 @@ def _final_step(estimator):
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
-def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str]]:
+def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str | float]]:
     from skl2onnx import convert_sklearn, get_model_alias
     from skl2onnx.common._registration import get_converter
 
@@ -216,9 +231,9 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
     if failed is not None:
         return failed
     if runtime_failed:
-        return Conversion(False, f"ONNX Runtime cannot run the converted {model_name} pipeline, so "
+        return Conversion(False, f"ONNX Runtime cannot run the converted {model_name} model, so "
                                  "scikit-learn serves it.")
-    return Conversion(False, f"The ONNX converter cannot translate a {model_name} pipeline, so "
+    return Conversion(False, f"The ONNX converter cannot translate this {model_name} model, so "
                              "scikit-learn serves it.")
 
 
