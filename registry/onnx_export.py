@@ -155,7 +155,25 @@ def _onnx_ready(estimator) -> tuple[Any, dict[str, str | float]]:
             else:
                 continue
             inner.steps = inner.steps[1:]
+    if isinstance(clone, Pipeline) and _compares_in_float32(clone.steps[-1][1]):
+        from skl2onnx.sklapi import CastTransformer
+
+        # scikit-learn's trees cast their input to float32 after the preprocessing has run in
+        # double; the graph does the same, rather than feeding the whole pipeline float32.
+        clone.steps.insert(len(clone.steps) - 1, ("float32", CastTransformer(dtype=np.float32).fit(
+            np.zeros((1, 1)))))
     return clone, fills
+
+
+def _compares_in_float32(model) -> bool:
+    from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.tree import BaseDecisionTree
+
+    if isinstance(model, (AdaBoostClassifier, AdaBoostRegressor)):
+        return all(isinstance(e, BaseDecisionTree) for e in model.estimators_)
+    return isinstance(model, (BaseDecisionTree, BaseForest, BaseGradientBoosting))
 
 
 def _final_step(estimator):
