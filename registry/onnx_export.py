@@ -187,11 +187,15 @@ def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, di
     estimator, fills = _onnx_ready(estimator)
     options = {}
     final = _final_step(estimator)
-    # Scores as one plain tensor, not ZipMap's list of dicts (which also has no double kernel);
-    # some converters (LinearSVC's) have no ZipMap and refuse the option.
+    # Scores as one plain tensor, not ZipMap's list of dicts (which also has no double kernel).
+    # Some converters (LinearSVC's) have no ZipMap and refuse the option, which skl2onnx's
+    # pipeline parser gives every classifier it has no options for: they get their default.
     alias = get_model_alias(type(final))
-    if alias and "zipmap" in (get_converter(alias).get_allowed_options() or {}):
+    allowed = (get_converter(alias).get_allowed_options() or {}) if alias else {}
+    if "zipmap" in allowed:
         options[id(final)] = {"zipmap": False}
+    elif "nocl" in allowed:
+        options[id(final)] = {"nocl": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = convert_sklearn(estimator, initial_types=_initial_types(columns, input_mode), options=options)

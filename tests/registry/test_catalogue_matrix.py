@@ -34,11 +34,11 @@ QUICK = {"n_estimators": 10, "max_iter": 20}
 
 # Served by ONNX Runtime on this data: a text column filled outside the graph, a column
 # named with "/" fed by position, numbers kept in double up to the trees' float32 cast.
-# The others say why not: the converter has nothing for HistGradientBoosting and LinearSVC
-# in a pipeline, and ONNX Runtime breaks ties (rows whose extra-trees class probabilities
-# are 0.5/0.5, equally distant neighbours) differently from scikit-learn.
+# The others say why not: the converter cannot translate HistGradientBoosting, and ONNX
+# Runtime breaks ties (rows whose extra-trees class probabilities are 0.5/0.5, equally
+# distant neighbours) differently from scikit-learn.
 SERVED_BY_ONNX = set(ESTIMATORS) - {"HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
-                                    "LinearSVC", "ExtraTreesClassifier", "KNeighborsRegressor"}
+                                    "ExtraTreesClassifier", "KNeighborsRegressor"}
 
 CASES = [(name, kind) for name, (_, task) in ESTIMATORS.items()
          for kind in (("binary", "multiclass") if task == CLASSIFICATION else ("regression",))]
