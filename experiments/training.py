@@ -31,6 +31,7 @@ from accounts import selectors as account_selectors
 from accounts.json_input import check_json_value
 from accounts.models import Project
 from accounts.permissions import can_see_pii
+from core.model_files import ModelFileRefused, model_dumps, model_loads
 from experiments import artifacts, datasets, jobs, services
 from experiments.models import (
     EXPERIMENT_NAME_MAX_LENGTH,
@@ -101,9 +102,6 @@ MAX_PLOT_POINTS = 5000
 # What a run trained on PII columns writes that holds their values. The plots and JSON
 # name columns and classes only (a PII column cannot be the target).
 PII_FILES = {"model/model.skops"}
-# Modules whose types a saved pipeline may contain; checked when the model is
-# dumped, so the trusted list handed to skops on load is explicit and bounded.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
 
 
 def estimator_class(name: str):
@@ -795,24 +793,6 @@ def feature_importances(pipeline, *,
     return [{"feature": n, "importance": v} for n, v in pairs]
 
 
-def model_dump(pipeline) -> tuple[bytes, list[str]]:
-    """The pipeline in skops format and the explicit list of types needed to load it."""
-    import skops.io as sio
-
-    data = sio.dumps(pipeline)
-    types = sorted(sio.get_untrusted_types(data=data))
-    outside = [t for t in types if not t.startswith(TRUSTED_MODULE_PREFIXES)]
-    if outside:
-        raise RuntimeError(f"The fitted pipeline holds types that are not trusted: {outside[:5]}")
-    return data, types
-
-
-def model_load(data: bytes, trusted: list[str]):
-    import skops.io as sio
-
-    return sio.loads(data, trusted=trusted)
-
-
 def _dtype_of(df, name: str, version: DatasetVersion) -> str:
     col = version.column(name)
     return col["dtype"] if col else str(df[name].dtype)
@@ -977,8 +957,12 @@ def _train(job: Job) -> dict[str, Any]:
             [{"type": "bar", "orientation": "h", "x": [p["importance"] for p in top],
               "y": [p["feature"] for p in top]}],
             {"title": {"text": "Feature importances"}, "margin": {"l": 200}})
-    model_bytes, trusted = model_dump(pipeline)
-    reloaded = model_load(model_bytes, trusted)
+    # Saved and reloaded under the registry's own policy, so what trains also registers.
+    try:
+        model_bytes, trusted = model_dumps(pipeline)
+        reloaded = model_loads(model_bytes)
+    except ModelFileRefused as exc:
+        raise ValidationError({"estimator": str(exc)}) from None
     if not np.array_equal(np.asarray(reloaded.predict(X_test.head(50))),
                           np.asarray(pipeline.predict(X_test.head(50)))):
         raise RuntimeError("The saved model does not predict like the fitted one.")

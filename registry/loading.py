@@ -1,7 +1,7 @@
 """The only way a stored model file becomes a Python object.
 
-- skops files load with an explicit list of trusted types; anything else in
-  the file refuses to load.
+- skops files load under the one model file policy (``core.model_files``):
+  only its trusted types, with every tree's indices checked.
 - pickle/joblib files never load while ALLOW_PICKLE_MODELS is off (the
   default); with it on, only if an instance administrator (staff) trusted that
   exact sha256 in the project. Otherwise they stay bytes in storage, in the
@@ -21,23 +21,9 @@ import pickle  # noqa: S403 - used only behind ALLOW_PICKLE_MODELS and the staff
 
 from django.conf import settings
 
+from core.model_files import ModelFileRefused, model_loads
 from experiments.artifacts import artifact_storage
 from registry.models import ModelFormat, ModelVersion, TrustedModelHash
-
-# Types beyond skops' own defaults (scikit-learn estimators, numpy arrays) that
-# Steward's trained models contain. Each is a plain data holder; none can run
-# code when rebuilt. The two tree types hold node indices that scikit-learn's
-# compiled code follows without bounds checks, so a crafted file could make
-# predict() read outside its arrays: every tree is checked after loading
-# (``trees_check``). KD/ball trees are left out for the same reason.
-TRUSTED_SKOPS_TYPES = [
-    "numpy.dtype",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-]
 
 
 class ModelLoadRefused(Exception):
@@ -97,19 +83,11 @@ def pickle_refusal(version: ModelVersion) -> str:
 def estimator_load(version: ModelVersion):
     """The fitted scikit-learn object of ``version`` (for checks, scikit-learn serving, explanations)."""
     if version.model_format == ModelFormat.SKOPS:
-        import skops.io as sio
-        from skops.io.exceptions import UntrustedTypesFoundException
-
         data = stored_bytes(storage_name=version.storage_name, sha256=version.sha256)
         try:
-            estimator = sio.loads(data, trusted=TRUSTED_SKOPS_TYPES)
-        except UntrustedTypesFoundException as exc:
-            types = str(exc).split("\n")[0]
-            raise ModelLoadRefused(f"The skops file holds types Steward does not trust: {types}") from None
-        except Exception as exc:  # noqa: BLE001 - a corrupt file is a refusal, not a crash
-            raise ModelLoadRefused(f"The skops file cannot be read: {type(exc).__name__}: {exc}") from None
-        trees_check(estimator)
-        return estimator
+            return model_loads(data)
+        except ModelFileRefused as exc:
+            raise ModelLoadRefused(str(exc)) from None
     if version.model_format in (ModelFormat.PICKLE, ModelFormat.JOBLIB):
         # Checked before a single byte is read: an untrusted pickle is never deserialised.
         if not settings.ALLOW_PICKLE_MODELS:
@@ -132,84 +110,3 @@ def onnx_bytes_load(version: ModelVersion) -> bytes:
     if not version.onnx_storage_name:
         raise ModelLoadRefused("This version has no verified ONNX export.")
     return stored_bytes(storage_name=version.onnx_storage_name, sha256=version.onnx_sha256)
-
-
-def trees_check(root) -> None:
-    """Refuse trees whose node indices point outside their own arrays or features.
-
-    Children must come after their parent (scikit-learn builds trees that way),
-    which also rules out cycles; split features must exist in the estimator's input.
-    """
-    import numpy as np
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.tree._tree import Tree
-
-    seen: set[int] = set()
-    todo = [(root, None)]
-    while todo:
-        obj, n_features = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, Tree):
-            _tree_check(obj.__getstate__(), obj.n_features, n_features)
-        elif isinstance(obj, TreePredictor):
-            _predictor_check(obj, n_features)
-        elif isinstance(obj, (list, tuple)):
-            todo.extend((item, n_features) for item in obj)
-        elif isinstance(obj, dict):
-            todo.extend((item, n_features) for item in obj.values())
-        elif isinstance(obj, np.ndarray):
-            if obj.dtype == object:
-                todo.extend((item, n_features) for item in obj.ravel())
-        elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
-            inner = getattr(obj, "n_features_in_", n_features)
-            todo.extend((value, inner) for value in vars(obj).values())
-
-
-def _bad_tree(reason: str) -> ModelLoadRefused:
-    return ModelLoadRefused(
-        f"The model file holds a malformed decision tree ({reason}); it will not be loaded."
-    )
-
-
-def _tree_check(state: dict, tree_features: int, n_features: int | None) -> None:
-    import numpy as np
-
-    nodes = state["nodes"]
-    count = int(state["node_count"])
-    if count != len(nodes) or count < 1 or state["values"].shape[0] != count:
-        raise _bad_tree("node count does not match its arrays")
-    if n_features is not None and tree_features != n_features:
-        raise _bad_tree("feature count does not match its estimator")
-    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
-    index = np.arange(count)
-    leaf = left == -1
-    if np.any(leaf != (right == -1)):
-        raise _bad_tree("a node has only one child")
-    inner = ~leaf
-    if np.any((left[inner] <= index[inner]) | (left[inner] >= count) |
-              (right[inner] <= index[inner]) | (right[inner] >= count)):
-        raise _bad_tree("a child index is out of range")
-    if np.any((feature[inner] < 0) | (feature[inner] >= tree_features)):
-        raise _bad_tree("a split feature is out of range")
-
-
-def _predictor_check(predictor, n_features: int | None) -> None:
-    import numpy as np
-
-    nodes = predictor.nodes
-    count = len(nodes)
-    inner = nodes["is_leaf"] == 0
-    index = np.arange(count)
-    left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
-    if count < 1 or np.any((left[inner] <= index[inner]) | (left[inner] >= count) |
-                           (right[inner] <= index[inner]) | (right[inner] >= count)):
-        raise _bad_tree("a child index is out of range")
-    feature = nodes["feature_idx"].astype(np.int64)[inner]
-    if np.any(feature < 0) or (n_features is not None and np.any(feature >= n_features)):
-        raise _bad_tree("a split feature is out of range")
-    categorical = inner & (nodes["is_categorical"] != 0)
-    bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
-    if np.any(nodes["bitset_idx"].astype(np.int64)[categorical] >= bitsets):
-        raise _bad_tree("a category bitset index is out of range")

@@ -38,8 +38,10 @@ class Conversion:
     # "columns": one [n, 1] input per column; "columns32": the same with float32 numbers.
     input_mode: str = ""
     verification: dict = field(default_factory=dict)
-    # input column -> the value its text imputer fills in, done outside the graph
+    # input column -> the value its imputer fills in (text or number), done outside the graph
     fills: dict = field(default_factory=dict)
+    # Whether the graph's second output is class probabilities (not decision scores).
+    probabilities: bool = False
 
 
 def session_create(onnx: bytes):
@@ -56,8 +58,19 @@ def session_create(onnx: bytes):
     return ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def input_names(session) -> list[str]:
+    """The graph's input names, in the order of the signature's columns.
+
+    The converter declares one input per column in the order it was given and
+    makes each name a valid ONNX identifier (``od280/od315`` becomes
+    ``od280_od315``), so a column is fed by position, never by its own name.
+    """
+    return [i.name for i in session.get_inputs()]
+
+
 def feed_build(columns: list[dict], parsed, input_mode: str,
-               fills: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+               fills: dict[str, str | float] | None = None,
+               names: list[str] | None = None) -> dict[str, np.ndarray]:
     arrays = parsed.arrays
     if input_mode in ("tensor", "tensor32"):
         dtype = np.float32 if input_mode == "tensor32" else np.float64
@@ -68,14 +81,18 @@ def feed_build(columns: list[dict], parsed, input_mode: str,
             matrix[:, j] = arrays[column["name"]]
         return {SINGLE_INPUT: matrix}
     feed = {}
-    for column in columns:
+    names = names or [c["name"] for c in columns]
+    for column, name in zip(columns, names, strict=True):
         values = arrays[column["name"]]
+        fill = (fills or {}).get(column["name"])
+        if isinstance(fill, float) and values.dtype.kind == "f":
+            values = np.where(np.isnan(values), fill, values)
         if input_mode == "columns32" and column["dtype"] == "double":
             values = values.astype(np.float32)
         elif model_dtype(column) == "string":
-            fill = (fills or {}).get(column["name"], MISSING_TEXT)
-            values = np.array([v if type(v) is str else fill for v in values], dtype=object)
-        feed[column["name"]] = values.reshape(-1, 1)
+            text = fill if isinstance(fill, str) else MISSING_TEXT
+            values = np.array([v if type(v) is str else text for v in values], dtype=object)
+        feed[name] = values.reshape(-1, 1)
     return feed
 
 
@@ -97,20 +114,24 @@ def _initial_types(columns: list[dict], input_mode: str):
     return [(c["name"], kinds[model_dtype(c)]([None, 1])) for c in columns]
 
 
-def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
-    """A copy without text imputers, and the value each one fills in, by input column.
+def _onnx_ready(estimator) -> tuple[Any, dict[str, str | float]]:
+    """A copy without its column imputers, and the value each one fills in, by input column.
 
-    ONNX Runtime has no text Imputer, so the fill is done while building the
-    feed (``feed_build``) and the imputer step is dropped from the copy.
+    ONNX Runtime has no text Imputer and no double one, so the fill is done
+    while building the feed (``feed_build``) and the imputer step is dropped
+    from the copy. Numbers then stay in double up to the model, as in
+    scikit-learn, instead of being scaled in float32 (which moves values across
+    a tree's thresholds and a neighbour's distances).
     """
     import copy
+    import math
 
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
     clone = copy.deepcopy(estimator)
-    fills: dict[str, str] = {}
+    fills: dict[str, str | float] = {}
     steps = clone.steps if isinstance(clone, Pipeline) else [("", clone)]
     for _, step in steps:
         if not isinstance(step, ColumnTransformer):
@@ -122,22 +143,59 @@ def _onnx_ready(estimator) -> tuple[Any, dict[str, str]]:
             imputer = inner.steps[0][1]
             stats = getattr(imputer, "statistics_", None)
             names = list(cols) if isinstance(cols, (list, tuple)) else None
-            if (stats is None or stats.dtype != object or names is None or len(names) != len(stats)
-                    or not all(isinstance(v, str) for v in stats)):
+            missing = imputer.missing_values
+            if (stats is None or names is None or len(names) != len(stats) or imputer.add_indicator
+                    or not (missing is None or (isinstance(missing, float) and math.isnan(missing)))):
                 continue
-            fills.update(zip(names, stats.tolist(), strict=True))
+            values = stats.tolist()
+            if stats.dtype == object and all(isinstance(v, str) for v in values):
+                fills.update(zip(names, values, strict=True))
+            elif stats.dtype.kind == "f" and all(math.isfinite(v) for v in values):
+                fills.update(zip(names, map(float, values), strict=True))
+            else:
+                continue
             inner.steps = inner.steps[1:]
+    if isinstance(clone, Pipeline) and _compares_in_float32(clone.steps[-1][1]):
+        from skl2onnx.sklapi import CastTransformer
+
+        # scikit-learn's trees cast their input to float32 after the preprocessing has run in
+        # double; the graph does the same, rather than feeding the whole pipeline float32.
+        clone.steps.insert(len(clone.steps) - 1, ("float32", CastTransformer(dtype=np.float32).fit(
+            np.zeros((1, 1)))))
     return clone, fills
 
 
-def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str]]:
-    from skl2onnx import convert_sklearn
+def _compares_in_float32(model) -> bool:
+    from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.tree import BaseDecisionTree
+
+    if isinstance(model, (AdaBoostClassifier, AdaBoostRegressor)):
+        return all(isinstance(e, BaseDecisionTree) for e in model.estimators_)
+    return isinstance(model, (BaseDecisionTree, BaseForest, BaseGradientBoosting))
+
+
+def _final_step(estimator):
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def _convert(estimator, columns: list[dict], input_mode: str) -> tuple[bytes, dict[str, str | float]]:
+    from skl2onnx import convert_sklearn, get_model_alias
+    from skl2onnx.common._registration import get_converter
 
     estimator, fills = _onnx_ready(estimator)
     options = {}
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    if hasattr(final, "predict_proba"):
+    final = _final_step(estimator)
+    # Scores as one plain tensor, not ZipMap's list of dicts (which also has no double kernel).
+    # Some converters (LinearSVC's) have no ZipMap and refuse the option, which skl2onnx's
+    # pipeline parser gives every classifier it has no options for: they get their default.
+    alias = get_model_alias(type(final))
+    allowed = (get_converter(alias).get_allowed_options() or {}) if alias else {}
+    if "zipmap" in allowed:
         options[id(final)] = {"zipmap": False}
+    elif "nocl" in allowed:
+        options[id(final)] = {"nocl": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = convert_sklearn(estimator, initial_types=_initial_types(columns, input_mode), options=options)
@@ -164,29 +222,41 @@ def convert_and_verify(estimator, columns: list[dict], frame: pd.DataFrame | Non
                                  "with an input example or a training dataset version).")
     from registry.signature import ParsedInput
 
-    errors = []
+    model_name = type(_final_step(estimator)).__name__
+    # What went wrong, for the server log; the version says it in one plain sentence.
+    runtime_failed = False
     failed: Conversion | None = None
     for mode in _input_modes(estimator, columns):
         try:
             onnx, fills = _convert(estimator, columns, mode)
         except Exception as exc:  # noqa: BLE001 - any converter failure means "serve with scikit-learn"
-            errors.append(f"skl2onnx could not convert it: {type(exc).__name__}: {_first_line(exc)}")
+            logger.info("skl2onnx cannot convert %s (%s): %s: %s", model_name, mode, type(exc).__name__,
+                        _first_line(exc))
             continue
         arrays = {c["name"]: frame[c["name"]].to_numpy() for c in columns}
         parsed = ParsedInput(columns=columns, arrays=arrays, raw={}, n_rows=len(frame))
         try:
             session = session_create(onnx)
-            outputs = session.run(None, feed_build(columns, parsed, mode, fills))
+            outputs = session.run(None, feed_build(columns, parsed, mode, fills, input_names(session)))
         except Exception as exc:  # noqa: BLE001
-            errors.append(f"ONNX Runtime could not run the export: {type(exc).__name__}: {_first_line(exc)}")
+            logger.info("ONNX Runtime cannot run the %s export (%s): %s: %s", model_name, mode,
+                        type(exc).__name__, _first_line(exc))
+            runtime_failed = True
             continue
         verdict = _compare(estimator, frame, outputs, classifier=classifier)
         verdict.update({"rows": int(len(frame)), "source": source, "tolerance": TOLERANCE,
                         "input_mode": mode})
         if verdict["passed"]:
-            return Conversion(True, "", onnx, mode, verdict, fills)
+            return Conversion(True, "", onnx, mode, verdict, fills,
+                              probabilities=classifier and hasattr(estimator, "predict_proba"))
         failed = failed or Conversion(False, verdict["reason"], b"", mode, verdict)
-    return failed or Conversion(False, "; ".join(dict.fromkeys(errors)))
+    if failed is not None:
+        return failed
+    if runtime_failed:
+        return Conversion(False, f"ONNX Runtime cannot run the converted {model_name} model, so "
+                                 "scikit-learn serves it.")
+    return Conversion(False, f"The ONNX converter cannot translate this {model_name} model, so "
+                             "scikit-learn serves it.")
 
 
 def _first_line(exc: Exception) -> str:

@@ -559,6 +559,7 @@ def model_version_check(*, job_id: int) -> None:
             )
             signature["input_mode"] = conversion.input_mode
             signature["onnx_fills"] = conversion.fills
+            signature["onnx_probabilities"] = conversion.probabilities
             fields.update(
                 runtime=Runtime.ONNX, runtime_reason="The ONNX export gives scikit-learn's answers on "
                 f"{conversion.verification['rows']} held-out rows.",

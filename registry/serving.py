@@ -34,7 +34,7 @@ from registry.models import (
     Runtime,
     VersionStatus,
 )
-from registry.onnx_export import feed_build, session_create
+from registry.onnx_export import feed_build, input_names, session_create
 from registry.prediction_log import Entry, prediction_log_enqueue
 from registry.selectors import VERSION_DIGITS_MAX, is_version_number
 
@@ -97,11 +97,15 @@ class OnnxPredictor(Predictor):
         self.session = session_create(onnx_bytes_load(version))
         self.input_mode = version.signature.get("input_mode", "columns")
         self.fills = version.signature.get("onnx_fills") or {}
+        self.names = input_names(self.session)
+        # A classifier without predict_proba (hinge SGD, LinearSVC) outputs decision scores there.
+        self.probabilities = self.classifier and version.signature.get("onnx_probabilities", True)
 
     def predict(self, parsed):
-        outputs = self.session.run(None, feed_build(self.columns, parsed, self.input_mode, self.fills))
+        outputs = self.session.run(None, feed_build(self.columns, parsed, self.input_mode, self.fills,
+                                                    self.names))
         labels = _labels(outputs[0])
-        if self.classifier and len(outputs) > 1:
+        if self.probabilities and len(outputs) > 1:
             return labels, _probabilities(outputs[1])
         return labels, None
 

@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+import skops.io as sio
 
 from accounts.models import Role
 from experiments.artifacts import artifact_storage
@@ -63,7 +64,8 @@ def test_a_model_onnx_cannot_convert_is_served_by_sklearn_and_says_why(
     version = register(project=project, run=run, user=editor.user)
     assert version.status == VersionStatus.READY
     assert version.runtime == Runtime.SKLEARN
-    assert "skl2onnx could not convert" in version.runtime_reason
+    assert version.runtime_reason == ("The ONNX converter cannot translate this "
+                                      "HistGradientBoostingClassifier model, so scikit-learn serves it.")
 
 
 def test_without_input_example_the_signature_comes_from_the_model(project, run, editor, forest, cancer_data):
@@ -223,6 +225,76 @@ def test_a_tree_with_out_of_range_nodes_is_refused(project, run, editor, iris_lo
     version = register(project=project, run=run, user=editor.user)
     assert version.status == VersionStatus.FAILED
     assert "malformed decision tree" in version.status_message
+
+
+@pytest.mark.parametrize("algorithm", ["kd_tree", "ball_tree"])
+def test_a_nearest_neighbours_model_registers_and_serves(project, run, editor, iris_logreg, algorithm):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    _, X = iris_logreg
+    y = np.arange(len(X)) % 3
+    knn = KNeighborsClassifier(algorithm=algorithm).fit(X, y)
+    store_model(run, knn, example=X.head(20))
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.READY, version.status_message
+    assert loading.estimator_load(version).predict(X.head(20)).tolist() == knn.predict(X.head(20)).tolist()
+
+
+@pytest.mark.parametrize(("part", "broken"), [
+    ("sample index", lambda state: (1, _shifted(state[1], 10**6))),
+    ("child index", lambda state: (2, _not_leaves(state[2]))),
+    ("node range", lambda state: (2, _range_past_end(state[2], len(state[1])))),
+])
+@pytest.mark.parametrize("algorithm", ["kd_tree", "ball_tree"])
+def test_a_neighbour_tree_with_out_of_range_indices_is_refused(project, run, editor, iris_logreg,
+                                                               algorithm, part, broken):
+    # Like decision trees, KD and ball trees are walked by compiled code without bounds checks.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    _, X = iris_logreg
+    knn = KNeighborsClassifier(algorithm=algorithm).fit(X, np.arange(len(X)) % 3)
+    state = list(knn._tree.__getstate__())
+    index, value = broken(state)
+    state[index] = value
+    knn._tree.__setstate__(tuple(state))
+    store_model(run, knn, example=X.head(5))
+    version = register(project=project, run=run, user=editor.user)
+    assert version.status == VersionStatus.FAILED, part
+    assert "malformed neighbour tree" in version.status_message
+
+
+def _shifted(idx, value):
+    out = idx.copy()
+    out[0] = value
+    return out
+
+
+def _not_leaves(nodes):
+    out = nodes.copy()
+    out["is_leaf"] = 0
+    return out
+
+
+def _range_past_end(nodes, n):
+    out = nodes.copy()
+    out["idx_end"][-1] = n + 50
+    return out
+
+
+def test_training_and_the_registry_share_one_trusted_type_list():
+    # What training may save is exactly what the registry loads: a type outside the
+    # list is refused on both sides (numpy.sum passed the old "numpy." prefix training
+    # allowed, and the registry refused it).
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from core.model_files import ModelFileRefused, model_dumps, model_loads
+
+    summed = make_pipeline(FunctionTransformer(func=np.sum)).fit(np.ones((3, 1)))
+    with pytest.raises(ModelFileRefused, match="numpy.sum"):
+        model_dumps(summed)
+    with pytest.raises(ModelFileRefused, match="does not trust: numpy.sum"):
+        model_loads(sio.dumps(summed))
 
 
 def test_a_bare_forest_is_verified_with_float32_input(project, run, editor, cancer_data):

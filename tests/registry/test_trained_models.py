@@ -107,9 +107,12 @@ def test_a_trained_pipeline_with_text_columns_is_served_by_onnx(project, editor,
                                             artifact_path="model", user=editor.user)
     services.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
-    # The text imputer is done outside the graph; the rest runs in ONNX Runtime.
+    # The imputers are done outside the graph; the rest runs in ONNX Runtime, numbers in double.
     assert version.runtime == "onnx", version.runtime_reason
-    assert version.signature["onnx_fills"] == {"housing": "rent"}
+    assert version.signature["input_mode"] == "columns"
+    fills = version.signature["onnx_fills"]
+    assert set(fills) == {"housing", "income", "age"} and fills["housing"] == "rent"
+    assert fills["income"] == pytest.approx(frame["income"].median(), rel=0.05)
     pipeline = estimator_load(version)
     rows = [{"income": None, "age": 33, "housing": "other"}, {"income": 61000.5, "age": 58, "housing": "own"},
             {"income": 20000.0, "age": 19, "housing": "castle"}]
