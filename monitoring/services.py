@@ -13,10 +13,9 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -51,6 +50,9 @@ from registry import services as registry_services
 from registry.models import ModelAlias, ModelVersion, OutputKind, PredictionLog, RegisteredModel
 from registry.prediction_log import Entry, prediction_log_write
 from registry.services import alias_name_clean
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -1119,6 +1121,8 @@ def _retraining_reference_check(reference: DatasetVersion | None, target: Any) -
 
 def _labels_as(values: np.ndarray, dtype: str, target: str) -> pd.Series:
     """Labels in the reference target's type, so the classes stay what the champion learned."""
+    import pandas as pd  # not at web start: only a retraining needs it
+
     labels = pd.Series(values, dtype=object)
     if dtype in ("int64", "float64"):
         try:
@@ -1145,6 +1149,7 @@ def retraining_dataset_write(
     """The reference's rows plus the window's labelled predictions (the inputs from the prediction
     log, the label in the target column), written through the datasets service as the next version
     of the reference's dataset: profiled and validated like an upload, with its PII flags."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
