@@ -368,16 +368,23 @@ class Bench:
         # Ingest: 200,000 points in batches of 1,000.
         run_id = client.create_run("ingest", f"ingest-{r}")
         batches = ingest_batches(rng, self.now)
+        # Where the time goes: the server's processes, and this process (the client's own work).
+        cpu, client_cpu = self.server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
         for metrics in batches:
             client.log_batch(run_id, metrics)
         self.add("ingest", POINTS / (time.perf_counter() - started))
+        self.add("ingest_server_cpu", self.server.cpu_seconds() - cpu)
+        self.add("ingest_client_cpu", time.process_time() - client_cpu)
 
         # History: the 100,000-point 'loss' series, in full and downsampled to 1,000 points.
         sent = [(p["step"], p["value"]) for batch in batches for p in batch if p["key"] == "loss"]
+        cpu, client_cpu = self.server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
         points = client.history(run_id, "loss")
         self.add("history_full", time.perf_counter() - started)
+        self.add("history_server_cpu", self.server.cpu_seconds() - cpu)
+        self.add("history_client_cpu", time.process_time() - client_cpu)
         assert sorted(points) == sent, f"{name}: the history read back is not the points sent"
         if getattr(client, "sampled_history", True):
             started = time.perf_counter()
@@ -472,14 +479,19 @@ CLIENT_STEWARD, CLIENT_MLFLOW = "client→Steward", "client→MLflow"
 
 def client_table(benches: list, backend: str, k: str) -> Table:
     """The MLflow client's own calls: to Steward's compatible endpoints, to MLflow's server, and how
-    the first compares with Steward's native API (the target: within 2x of it on every row)."""
+    the first compares with Steward's native API (the target: within 2x of it on every row). The CPU
+    rows split ingest and history between the server and the client's own work in this process."""
     native, _, to_steward, to_mlflow = (b.results for b in benches)
     table = Table(f"The MLflow client, one worker each, {backend}", columns=(CLIENT_STEWARD, CLIENT_MLFLOW))
     rows = [
         (f"create runs one by one ({CREATE_RUNS}, 4 tags each)", "create", "runs/s", True),
         ("  server CPU per run created", "create_cpu", "ms", False),
         (f"metric ingest, {POINTS // 1000}k points in batches of 1k", "ingest", "points/s", True),
+        ("  server CPU, ingest", "ingest_server_cpu", "s", False),
+        ("  client CPU (this process), ingest", "ingest_client_cpu", "s", False),
         (f"read {k}-point history, full", "history_full", "s", False),
+        ("  server CPU, history", "history_server_cpu", "s", False),
+        ("  client CPU (this process), history", "history_client_cpu", "s", False),
         (f"search {SEARCH_RUNS:,} runs, filter+sort, page of 100", "search", "ms (p50)", False),
         (f"artifact upload, {ARTIFACT_MB} MB", "upload", "MB/s", True),
         (f"artifact download, {ARTIFACT_MB} MB", "download", "MB/s", True),
