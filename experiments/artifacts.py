@@ -28,8 +28,9 @@ from django.utils import timezone
 
 from accounts.errors import PayloadTooLarge
 from accounts.permissions import require_pii_access
-from experiments import jobs
-from experiments.models import ARTIFACT_PATH_MAX_LENGTH, Artifact, Job, Run
+from core import jobs
+from core.models import Job
+from experiments.models import ARTIFACT_PATH_MAX_LENGTH, Artifact, Run
 
 CHUNK_SIZE = 1024 * 1024
 CONTENT_TYPE_MAX_LENGTH = 200

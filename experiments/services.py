@@ -27,11 +27,11 @@ from django.utils import timezone
 from accounts.errors import Conflict, IdempotencyKeyReused
 from accounts.json_input import check_json_value
 from accounts.models import Project
+from core.models import IdempotentRequest
 from experiments import validation as v
 from experiments.models import (
     EXPERIMENT_NAME_MAX_LENGTH,
     Experiment,
-    IdempotentRequest,
     LatestMetric,
     Lifecycle,
     Metric,
@@ -692,8 +692,8 @@ def idempotent_requests_prune(*, now: dt.datetime | None = None) -> int:
 
 def run_summary_compute(*, job_id: int) -> None:
     """Job body: per metric key of a run, its point count, min, max and last value."""
-    from experiments import jobs
-    from experiments.models import Job
+    from core import jobs
+    from core.models import Job
 
     def work(job: Job) -> dict:
         run = Run.objects.filter(pk=job.params.get("run_id")).first()

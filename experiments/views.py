@@ -34,11 +34,14 @@ from accounts.permissions import (
     projects_visible_to,
     role_for,
 )
-from experiments import artifacts, jobs, services
+from core import jobs
+from core.links import page_links
+from core.models import Job
+from experiments import artifacts, services
 from experiments import validation as v
-from experiments.api import job_for_user
+from experiments.api.views import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
-from experiments.models import Experiment, Job, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
+from experiments.models import Experiment, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
 from experiments.search import runs_search, runs_search_count
 from experiments.selectors import metric_history, run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
@@ -125,6 +128,7 @@ def project_detail(request, slug: str):
     recent_jobs = Job.objects.filter(project=project).order_by("-created_at")[:8]
     return render(request, "experiments/project.html", {
         "project": project, "experiments": experiments, "form": form, "recent_jobs": recent_jobs,
+        "links": page_links("project", project, role=project.user_role),
         "can_edit": project.user_role >= Role.EDITOR, "is_owner": project.user_role >= Role.OWNER,
         "nav": "projects",
     })

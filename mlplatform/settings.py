@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "experiments",
+    "datasets",
+    "training",
     "registry",
     "monitoring",
     "governance",

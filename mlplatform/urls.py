@@ -11,10 +11,9 @@ from registry.prediction_log import prediction_log_stats
 api_v1 = [
     path("", include("registry.urls_serve")),
     path("", include("accounts.urls_api")),
-    path("", include("experiments.urls_api")),
-    path("", include("experiments.urls_search")),
-    path("", include("experiments.urls_artifacts")),
-    path("", include("experiments.urls_datasets")),
+    path("", include("experiments.api.urls")),
+    path("", include("datasets.api.urls")),
+    path("", include("training.api.urls")),
     path("", include("registry.urls_api")),
     path("", include("governance.urls_audit_api")),
     path("", include("governance.urls_api")),
@@ -48,7 +47,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("experiments.urls_datasets_web")),
+    path("", include("datasets.urls")),
+    path("", include("training.urls")),
     path("", include("registry.urls")),
     path("", include("governance.urls_audit")),
     path("", include("governance.urls_cards")),

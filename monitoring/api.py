@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 from accounts.json_input import JSONParser
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from experiments import api_schema as tracking_schema
-from experiments.api import job_output
-from experiments.models import DatasetVersion
+from datasets.models import DatasetVersion
+from experiments.api import schema as tracking_schema
+from experiments.api.views import job_output
 from experiments.services import idempotent
 from monitoring import api_schema, selectors, services
 from monitoring.models import Alert, Monitor, MonitorReport

@@ -8,7 +8,7 @@ from django.http import Http404
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
 from accounts.selectors import pii_hidden, pii_mask_record
-from experiments.models import DatasetVersion
+from datasets.models import DatasetVersion
 from monitoring.models import Alert, AlertStatus, Monitor, MonitorReport
 from registry.models import ModelVersion
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
-from experiments.models import DatasetVersion
+from datasets.models import DatasetVersion
 from monitoring import selectors, services
 from monitoring.health import health_series
 from monitoring.models import RetrainData

@@ -24,9 +24,9 @@ from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from accounts.selectors import pii_hidden, pii_mask_mapping
-from experiments import api_schema as tracking_schema
-from experiments.api import job_output
-from experiments.models import DatasetVersion
+from datasets.models import DatasetVersion
+from experiments.api import schema as tracking_schema
+from experiments.api.views import job_output
 from experiments.selectors import run_for_user
 from registry import api_schema, selectors, services, serving
 from registry.loading import pickle_trust, trusts_in_force

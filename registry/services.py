@@ -20,10 +20,12 @@ from accounts.errors import Conflict
 from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
 from accounts.selectors import pii_columns, pii_mask_rows
+from core import jobs
 from core.audit import audit_record
-from experiments import jobs
+from core.models import Job
+from datasets.models import DatasetVersion, LineageDirection, RunDataset
 from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage, blob_delete
-from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
+from experiments.models import Artifact, Run
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_refusal, pickle_trust
 from registry.models import (
@@ -460,7 +462,7 @@ def _verification_rows(version: ModelVersion, columns: list[dict]):
     dataset = version.training_dataset_version
     if dataset is None:
         return None, "", {}
-    from experiments.datasets import version_read_frame
+    from datasets.services import version_read_frame
 
     names = [c["name"] for c in columns]
     try:
@@ -849,7 +851,7 @@ def batch_score_compute(*, job_id: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from experiments.datasets import dataset_version_create, version_read_frame
+    from datasets.services import dataset_version_create, version_read_frame
     from registry import serving
 
     def work(job: Job) -> dict:

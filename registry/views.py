@@ -22,12 +22,15 @@ from rest_framework.exceptions import APIException
 from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
 from accounts.selectors import pii_columns, pii_mask_record
-from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
+from core.models import Job
+from datasets.models import DatasetVersion, RunDataset
+from experiments.models import Artifact, Run
 from experiments.selectors import run_for_user
 from registry import selectors, services
 from registry.extensions import version_sections
 from registry.loading import pickle_trust
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, VersionStatus
+from training.models import TrainingRun
 
 MODEL_SUFFIXES = tuple(services.MODEL_EXTENSIONS)
 ALL_MODELS_LIMIT = 500

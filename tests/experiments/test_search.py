@@ -6,7 +6,7 @@ import math
 import pytest
 
 from experiments import search, services
-from experiments.api import run_output
+from experiments.api.views import run_output
 from experiments.models import RunStatus
 from experiments.services import MetricPoint
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory, UserFactory
