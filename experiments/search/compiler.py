@@ -33,11 +33,20 @@ def _value_filters(field: str, op: str, value: Any, nullable: bool, backend: Sea
     if op == "NOT IN":
         return [~Q(**{f"{field}__in": value}), *not_null]
     if op == "LIKE":
-        return [backend.like(field, value)]
+        return [backend.like(field, _like_pattern(value))]
     if op == "ILIKE":
-        return [backend.ilike(field, value)]
+        return [backend.ilike(field, _like_pattern(value))]
     lookup = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]
     return [Q(**{f"{field}__{lookup}": value})]
+
+
+def _like_pattern(pattern: str) -> str:
+    """A pattern whose final backslash escapes nothing gets it as a literal backslash.
+
+    PostgreSQL refuses such a pattern outright and SQLite's LIKE never matches it.
+    """
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return pattern + "\\" if trailing % 2 else pattern
 
 
 def _time_filters(field: str, op: str, ms: int) -> list:

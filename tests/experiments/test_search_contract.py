@@ -64,7 +64,7 @@ def runs(project):
         "gamma": make_run(
             train, "gamma", minutes=3, status=RunStatus.RUNNING,
             params={"model": "svm", "lr": "fast", "depth": "3.0", "note": "half", "sym": "x?",
-                    "size": "large"},
+                    "size": "large", "path": "c:\\"},
             metrics={"acc": [0.7, math.nan], "loss": 0.5}, tags={"team": "Vision"},
         ),
         "delta": make_run(train, "delta", minutes=4, end=20, status=RunStatus.FINISHED, author=alice,
@@ -183,6 +183,12 @@ FILTERS = [
     (r"params.sym LIKE 'x_'", {"gamma"}),
     (r"params.sym ILIKE 'X*Y'", {"alpha"}),
     (r"params.sym ILIKE 'X[1]'", {"beta"}),
+    # A final backslash that escapes nothing stands for itself.
+    (r"params.path LIKE '%:\\'", {"gamma"}),
+    (r"params.path LIKE 'c:\\'", {"gamma"}),
+    (r"params.path ILIKE 'C:\\'", {"gamma"}),
+    (r"params.path LIKE 'c:\\\\'", {"gamma"}),
+    (r"params.path LIKE 'a\\'", set()),
 ]
 
 
