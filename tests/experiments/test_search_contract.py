@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from experiments import services
-from experiments.models import RunStatus
-from experiments.search import runs_search_rows
+from experiments.models import Run, RunStatus
+from experiments.search import runs_from_rows, runs_search_rows
 from experiments.search.backends import PostgreSQLBackend, SQLiteBackend, search_backend
 from experiments.services import MetricPoint
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory, UserFactory
@@ -300,3 +300,17 @@ def test_the_backend_is_the_one_for_the_database_in_use(project, runs, django_as
     # PostgreSQL reads the details with the page; SQLite in three more queries.
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
         search(project)
+
+
+@pytest.mark.django_db
+def test_runs_built_from_rows_match_the_stored_runs(project, runs, django_assert_num_queries):
+    rows = search(project)
+    with django_assert_num_queries(2):  # the page's experiments and authors, once each
+        built = runs_from_rows(rows, project=project)
+        authors = [run.author.username if run.author else None for run in built]
+    fields = [field.attname for field in Run._meta.concrete_fields]
+    for run, row in zip(built, rows, strict=True):
+        stored = Run.objects.get(pk=run.pk)
+        assert [getattr(run, name) for name in fields] == [getattr(stored, name) for name in fields]
+        assert run.details == row["details"] and run.experiment.name == row["experiment_name"]
+    assert authors == [row["author_name"] for row in rows]
