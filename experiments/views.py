@@ -42,7 +42,7 @@ from experiments import validation as v
 from experiments.api.views import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
 from experiments.models import Experiment, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
-from experiments.search import runs_search, runs_search_count
+from experiments.search import runs_from_rows, runs_search_count, runs_search_rows
 from experiments.selectors import metric_history, run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
 
@@ -219,10 +219,11 @@ def experiment_detail(request, slug: str, experiment_id: int):
     error = None
     runs, next_token = [], None
     try:
-        runs, next_token = runs_search(
+        found, next_token = runs_search_rows(
             project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
             order_by=[order_by] if order_by else None, max_results=page_size, page_token=page_token,
         )
+        runs = runs_from_rows(found, project=project)
     except ValidationError as exc:
         error = _error_text(exc)
     rows = _run_rows(runs)
@@ -324,14 +325,15 @@ def _leaderboard(request, project, experiment):
     if key:
         clause = f"metrics.{_quoted(key)} {'ASC' if goal == 'min' else 'DESC'}"
         try:
-            runs, _ = runs_search(
+            found, _ = runs_search_rows(
                 project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
                 order_by=[clause], max_results=LEADERBOARD_SIZE,
             )
         except ValidationError as exc:
             error = _error_text(exc)
         else:
-            rows = [r for r in _run_rows(runs) if r["metrics"].get(key) is not None]
+            rows = [r for r in _run_rows(runs_from_rows(found, project=project))
+                    if r["metrics"].get(key) is not None]
     param_keys = sorted({k for r in rows for k in r["params"]})[:6]
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank

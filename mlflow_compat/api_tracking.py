@@ -319,12 +319,12 @@ class RunSearch(MlflowView):
         size = _page_size(args.get("max_results"), SEARCH_PAGE_MAX)
         if ids and not known:
             return Response({})
-        runs, token = search.runs_search(
+        rows, token = search.runs_search_rows(
             project=project, experiment_ids=sorted(known) if ids else None,
             filter_string=args.get("filter") or "", order_by=order_by or None,
             max_results=size, page_token=args.get("page_token") or None, view_type=view_type.lower(),
         )
-        body: dict = {"runs": [output.run_json(r) for r in runs]}
+        body: dict = {"runs": [output.run_json(r) for r in search.runs_from_rows(rows, project=project)]}
         if token:
             body["next_page_token"] = token
         return Response(body)
