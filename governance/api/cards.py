@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii
-from governance import api_schema, cards
+from governance import cards
+from governance.api import schema as api_schema
 from registry import selectors
 
 

@@ -17,7 +17,8 @@ from datasets.models import DatasetVersion
 from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
 from experiments.services import idempotent
-from monitoring import api_schema, selectors, services
+from monitoring import selectors, services
+from monitoring.api import schema as api_schema
 from monitoring.models import Alert, Monitor, MonitorReport
 
 IDEMPOTENCY = [OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)]

@@ -11,8 +11,9 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii
-from governance import analysis, api_schema
+from governance import analysis
 from governance.analysis_read import explanation_output, fairness_output
+from governance.api import schema as api_schema
 from registry import selectors
 
 

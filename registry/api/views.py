@@ -28,7 +28,8 @@ from datasets.models import DatasetVersion
 from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
 from experiments.selectors import run_for_user
-from registry import api_schema, selectors, services, serving
+from registry import selectors, services, serving
+from registry.api import schema as api_schema
 from registry.loading import pickle_trust, trusts_in_force
 from registry.models import ModelVersion, RegisteredModel
 

@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from governance import api_schema, policies, promotions, selectors
+from governance import policies, promotions, selectors
+from governance.api import schema as api_schema
 from governance.models import PromotionRequest, Review
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion

@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
-from governance import api_schema, protection
+from governance import protection
+from governance.api import schema as api_schema
 from governance.audit import audit_event_output, audit_events_page, audit_events_query, audit_filters_clean
 from governance.models import ProtectionChangeRequest
 from registry import selectors
