@@ -3,7 +3,6 @@ registry): this module only translates MLflow's arguments and adds MLflow's rule
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,7 +14,7 @@ from accounts.models import Project
 from experiments import services as tracking
 from experiments import trash
 from experiments import validation as v
-from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Metric, Run, RunStatus
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors
 from mlflow_compat.models import ExperimentState
@@ -264,44 +263,14 @@ def metric_points(items: Any, field: str = "metrics") -> list[tracking.MetricPoi
     return tracking.metric_points_parse(fixed, field)
 
 
-def _identity(point: tracking.MetricPoint) -> tuple:
-    value = point.value
-    return (point.key, point.step, point.timestamp, None if value != value else value)
-
-
 def metrics_log_once(*, run: Run, points: list[tracking.MetricPoint]) -> int:
-    """Store the points that are not stored yet: the same key, step, timestamp and value (NaN equal
-    to NaN) is one point, however often a retrying client sends it. Returns how many were new.
+    """Store the points that are not stored yet (``tracking.metrics_log_new``); returns how many
+    were new.
 
     Called inside a transaction that holds the run's row lock, so two retries of one batch
     cannot both find their points missing.
     """
-    fresh: list[tracking.MetricPoint] = []
-    seen: set[tuple] = set()
-    for point in points:
-        ident = _identity(point)
-        if ident not in seen:
-            seen.add(ident)
-            fresh.append(point)
-    if not fresh:
-        return 0
-    keys = {p.key for p in fresh}
-    steps = {p.step for p in fresh}
-    low, high = min(steps), max(steps)
-    stored = Metric.objects.filter(run=run, key__in=keys)
-    if high - low <= 4 * len(fresh):
-        # A batch's steps are usually consecutive: one range of the (run, key, step) index.
-        stored = stored.filter(step__gte=low, step__lte=high)
-    else:
-        stored = stored.filter(step__in=steps, timestamp__in={p.timestamp for p in fresh})
-    existing = {
-        (key, step, ts, value if value is None or not math.isnan(value) else None)
-        for key, step, ts, value in stored.values_list("key", "step", "timestamp", "value")
-    }
-    if existing:
-        fresh = [p for p in fresh if _identity(p) not in existing]
-    tracking.metrics_log(run=run, points=fresh)
-    return len(fresh)
+    return tracking.metrics_log_new(run=run, points=points)
 
 
 def _run_locked(run: Run) -> None:
