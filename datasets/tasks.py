@@ -13,14 +13,14 @@ from core.tasks import TASK_OPTIONS
 # which the web process only needs once someone uploads a dataset.
 
 
-@shared_task(name="datasets.tasks.dataset_profile_task", **TASK_OPTIONS)
+@shared_task(name="experiments.tasks_datasets.dataset_profile_task", **TASK_OPTIONS)
 def dataset_profile_task(job_id: int) -> None:
     from datasets import services
 
     services.dataset_profile_compute(job_id=job_id)
 
 
-@shared_task(name="datasets.tasks.dataset_validate_task", **TASK_OPTIONS)
+@shared_task(name="experiments.tasks_datasets.dataset_validate_task", **TASK_OPTIONS)
 def dataset_validate_task(job_id: int) -> None:
     from datasets import services
 

@@ -14,7 +14,7 @@ from core.tasks import TASK_OPTIONS
 # which the web process only needs once someone trains.
 
 
-@shared_task(name="datasets.tasks.training_task", **TASK_OPTIONS)
+@shared_task(name="experiments.tasks_datasets.training_task", **TASK_OPTIONS)
 def training_task(job_id: int) -> None:
     from training import services
 

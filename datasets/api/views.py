@@ -21,8 +21,8 @@ from datasets import services as datasets
 from datasets.api import schema as api_schema
 from datasets.models import Dataset, DatasetVersion, RunDataset, ValidationRule
 from experiments import artifacts
+from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
-from experiments.api.views import schema as tracking_schema
 from experiments.selectors import run_for_user
 
 PII_HIDDEN_KEYS = ("min", "max", "quantiles", "top_values", "histogram", "mean", "std")

@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from core import jobs
 from experiments import artifacts
+from experiments.api import schema as api_schema
 from experiments.api.views import job_output
-from experiments.api.views import schema as api_schema
 from experiments.models import Artifact
 from experiments.selectors import run_for_user
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.permissions import project_for_user
 from experiments import search
 from experiments import validation as v
-from experiments.api.views import schema as api_schema
+from experiments.api import schema as api_schema
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 
 

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from experiments import trash
+from experiments.api import schema as api_schema
 from experiments.api.views import run_output
-from experiments.api.views import schema as api_schema
 from experiments.models import Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from experiments.api.views import artifacts, search, trash, views
+from experiments.api import artifacts, search, trash, views
 
 
 class ArtifactPathConverter:

@@ -15,7 +15,7 @@ from core import jobs
 from core.models import Job
 from experiments import selectors, services
 from experiments import validation as v
-from experiments.api.views import schema as api_schema
+from experiments.api import schema as api_schema
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user
 

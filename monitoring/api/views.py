@@ -14,8 +14,8 @@ from accounts.json_input import JSONParser
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from datasets.models import DatasetVersion
+from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
-from experiments.api.views import schema as tracking_schema
 from experiments.services import idempotent
 from monitoring import selectors, services
 from monitoring.api import schema as api_schema

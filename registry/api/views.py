@@ -25,8 +25,8 @@ from accounts.models import Role
 from accounts.permissions import project_for_user
 from accounts.selectors import pii_hidden, pii_mask_mapping
 from datasets.models import DatasetVersion
+from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
-from experiments.api.views import schema as tracking_schema
 from experiments.selectors import run_for_user
 from registry import selectors, services, serving
 from registry.api import schema as api_schema

@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
+from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
-from experiments.api.views import schema as tracking_schema
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 from experiments.selectors import run_for_user
 from training import services as training
