@@ -19,12 +19,12 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404
 
 from accounts.json_input import check_json_value
 from accounts.models import Project, Role
 from accounts.permissions import project_for_user, require_role
 from accounts.selectors import pii_hidden, pii_mask_rows
+from core.errors import NotFound
 from experiments import artifacts, dataset_files, jobs
 from experiments.models import (
     ColumnRole,
@@ -94,7 +94,7 @@ def dataset_for_user(user, slug: str, name: str, min_role: Role = Role.VIEWER) -
     project = project_for_user(user, slug, min_role=min_role)
     dataset = Dataset.objects.filter(project=project, name=name).first()
     if dataset is None:
-        raise Http404("No such dataset.")
+        raise NotFound("No such dataset.")
     return dataset
 
 
@@ -102,7 +102,7 @@ def dataset_version_for_user(user, version_id, min_role: Role = Role.VIEWER) -> 
     try:
         version = DatasetVersion.objects.select_related("dataset__project").get(pk=int(version_id))
     except (DatasetVersion.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such dataset version.") from None
+        raise NotFound("No such dataset version.") from None
     require_role(user, version.dataset.project, min_role)
     return version
 

@@ -10,12 +10,12 @@ from itertools import islice
 
 import orjson
 import psycopg
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
+from core.errors import NotFound, PermissionDenied
 from experiments import validation as v
 from experiments.models import LatestMetric, Lifecycle, Metric, MetricRollup, Param, Run, Tag
 
@@ -30,7 +30,7 @@ def run_for_user(user, run_id, min_role: Role = Role.VIEWER, *, allow_deleted: b
         run = Run.objects.select_related("experiment", "project", "author").get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError, ValidationError):
         # A malformed id is just another run that does not exist.
-        raise Http404("No such run.") from None
+        raise NotFound("No such run.") from None
     require_role(user, run.project, min_role)
     if min_role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED and not allow_deleted:
         raise PermissionDenied("This run is in the trash: restore it before changing it.")

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from core.audit import audit_record
+from core.errors import Conflict
 from experiments import artifacts, jobs
 from experiments.models import Artifact, DatasetVersion, Experiment, Job, JobStatus, Lifecycle, Run
 

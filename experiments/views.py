@@ -15,7 +15,7 @@ from urllib.parse import quote
 import orjson
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q, Sum
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,6 +34,7 @@ from accounts.permissions import (
     projects_visible_to,
     role_for,
 )
+from core.errors import PermissionDenied, error_text
 from experiments import artifacts, jobs, services
 from experiments import validation as v
 from experiments.api import job_for_user
@@ -188,12 +189,6 @@ def _run_rows(runs) -> list[dict]:
     return rows
 
 
-def _error_text(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(m for errors in exc.error_dict.values() for e in errors for m in e.messages)
-    return "; ".join(exc.messages)
-
-
 @login_required
 @require_GET
 def experiment_detail(request, slug: str, experiment_id: int):
@@ -220,7 +215,7 @@ def experiment_detail(request, slug: str, experiment_id: int):
             order_by=[order_by] if order_by else None, max_results=page_size, page_token=page_token,
         )
     except ValidationError as exc:
-        error = _error_text(exc)
+        error = error_text(exc)
     rows = _run_rows(runs)
 
     param_keys = sorted({k for r in rows for k in r["params"]})
@@ -325,7 +320,7 @@ def _leaderboard(request, project, experiment):
                 order_by=[clause], max_results=LEADERBOARD_SIZE,
             )
         except ValidationError as exc:
-            error = _error_text(exc)
+            error = error_text(exc)
         else:
             rows = [r for r in _run_rows(runs) if r["metrics"].get(key) is not None]
     param_keys = sorted({k for r in rows for k in r["params"]})[:6]
@@ -454,7 +449,7 @@ def run_notes(request, run_id):
         try:
             services.run_update(run=run, notes=form.cleaned_data["notes"])
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, "Notes saved.")
     else:
@@ -474,7 +469,7 @@ def run_tag_set(request, run_id):
         value = v.tag_value(form.cleaned_data["value"], "value")
         services.tags_set(run=run, pairs=[(key, value)])
     except ValidationError as exc:
-        messages.error(request, f"Tag not saved: {_error_text(exc)}")
+        messages.error(request, f"Tag not saved: {error_text(exc)}")
     else:
         messages.success(request, f"Tag “{key}” saved.")
     return redirect(reverse("experiments:run", args=[run.pk]) + "#tags")
@@ -531,7 +526,7 @@ def run_artifacts(request, run_id):
     try:
         entries = _tree_entries(run, prefix)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     return render(request, "experiments/_artifact_tree.html", {"run": run, "entries": entries})
 
 
@@ -556,9 +551,9 @@ def artifact_preview(request, run_id):
     try:
         artifact, handle = artifacts.artifact_open(run=run, path=path, user=request.user)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     except PermissionDenied as exc:
-        return render(request, "experiments/_error.html", {"error": str(exc)}, status=403)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=403)
     context = {"run": run, "artifact": artifact, "download_url": artifact_download_url(run, artifact.path),
                "kind": "binary"}
     ext = _extension(artifact.path)

@@ -13,11 +13,12 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.errors import PayloadTooLarge, error_body, json_error, validation_fields
 from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user, role_for
 from accounts.selectors import pii_hidden
+from core.api_errors import error_body, json_error, validation_fields
+from core.errors import PayloadTooLarge, error_status, error_text
 from experiments import datasets, figures, jobs, sweeps, training
 from experiments.api import job_for_user
 from experiments.api_datasets import (
@@ -31,12 +32,6 @@ from experiments.api_datasets import (
 from experiments.api_training import sweep_for_user
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, ColumnRole, Dataset, RunDataset, Sweep, TrainingRun
 from experiments.selectors import run_for_user
-
-
-def _errors(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-    return " ".join(exc.messages)
 
 
 def _can_edit(user, project) -> bool:
@@ -70,7 +65,7 @@ def dataset_list(request, slug: str):
                     encoding=form.cleaned_data["encoding"] or None,
                 )
             except ValidationError as exc:
-                form.add_error(None, _errors(exc))
+                form.add_error(None, error_text(exc))
             else:
                 if not created.created:
                     messages.info(request, f"Identical content is already version {created.version.version}.")
@@ -117,7 +112,7 @@ def dataset_detail(request, slug: str, name: str):
                 datasets.validation_rule_create(dataset=dataset, kind=data["kind"], column=data["column"],
                                                 config=config, user=request.user)
             except ValidationError as exc:
-                form.add_error(None, _errors(exc))
+                form.add_error(None, error_text(exc))
             else:
                 return redirect("datasets:dataset", slug=slug, name=name)
     versions = dataset.versions.select_related("created_by", "profile_job", "validation_job")
@@ -154,7 +149,7 @@ def version_detail(request, version_id: int):
             elif action == "validate":
                 datasets.dataset_validate_start(version=version, user=request.user)
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         return redirect("datasets:version", version_id=version.pk)
     hidden = pii_hidden(request.user, project, version.columns)
     try:
@@ -263,7 +258,7 @@ def training_new(request, slug: str):
             job = training.training_job_submit(project=project, experiment=d["experiment"], spec=spec,
                                                user=request.user)
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             return redirect("datasets:training-job", job_id=job.pk)
     versions = [v for d in Dataset.objects.filter(project=project).prefetch_related("versions")
@@ -298,7 +293,7 @@ def training_job_cancel(request, job_id: int):
     try:
         jobs.job_cancel(job=job)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
     return redirect("datasets:training-job", job_id=job.pk)
 
 
@@ -309,7 +304,7 @@ def run_rerun(request, run_id):
     try:
         job = training.training_rerun(run=run, user=request.user)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
         return redirect("experiments:run", run_id=run.pk)
     return redirect("datasets:training-job", job_id=job.pk)
 
@@ -330,9 +325,9 @@ def run_plot(request, run_id, path: str):
     try:
         figure = figures.figure_for_display(run=run, path=path, user=request.user)
     except ValidationError as exc:
-        return JsonResponse(error_body("invalid", _errors(exc), validation_fields(exc)), status=400)
+        return JsonResponse(error_body("invalid", error_text(exc), validation_fields(exc)), status=400)
     except PayloadTooLarge as exc:
-        return json_error(413, "payload_too_large", str(exc.detail))
+        return json_error(error_status(exc), exc.code, exc.message)
     # NaN (which Python's json may have stored) goes out as null, as JSON has no NaN.
     return HttpResponse(orjson.dumps(figure), content_type="application/json")
 
@@ -382,7 +377,7 @@ def sweep_detail(request, sweep_id: int):
         try:
             sweeps.sweep_cancel(sweep=sweep)
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         return redirect("datasets:sweep", sweep_id=sweep.pk)
     context = {"sweep": sweep, "project": sweep.project, "progress": sweeps.sweep_progress(sweep),
                "board": sweeps.sweep_leaderboard(sweep), "can_edit": _can_edit(request.user, sweep.project),
