@@ -20,7 +20,8 @@ from rest_framework.views import exception_handler, set_rollback
 
 from core.errors import DomainError, PayloadTooLarge, error_status, validation_fields
 
-__all__ = ["api_exception_handler", "error_body", "json_error", "json_error_fields", "validation_fields"]
+__all__ = ["api_exception_handler", "domain_error_answer", "error_body", "json_error", "json_error_fields",
+           "validation_fields"]
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
@@ -38,14 +39,22 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def domain_error_answer(exc: Exception) -> tuple[int, dict] | None:
+    """The status and JSON body of a domain error or a Django ValidationError; None for others."""
     if isinstance(exc, DomainError):
-        set_rollback()
-        return Response(error_body(exc.code, exc.message), status=error_status(exc))
+        return error_status(exc), error_body(exc.code, exc.message)
     if isinstance(exc, DjangoValidationError):
         fields = validation_fields(exc)
         message = "; ".join(f"{k}: {v}" for k, v in fields.items()) or "; ".join(exc.messages)
-        return Response(error_body("invalid", message, fields), status=400)
+        return 400, error_body("invalid", message, fields)
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if (answer := domain_error_answer(exc)) is not None:
+        if isinstance(exc, DomainError):
+            set_rollback()
+        return Response(answer[1], status=answer[0])
     if isinstance(exc, Http404):
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
