@@ -3,6 +3,7 @@ from rest_framework import authentication, exceptions
 
 from accounts import services, throttling
 from accounts.selectors import BEARER, INVALID_TOKEN, bearer_token_parse
+from core.errors import AuthenticationFailed
 
 
 def request_bearer_token(request) -> str | None:
@@ -16,10 +17,11 @@ def request_bearer_token(request) -> str | None:
     # encodes it to latin-1 first, which fails on any other character.
     try:
         token = bearer_token_parse(request.META.get("HTTP_AUTHORIZATION"))
-    except exceptions.AuthenticationFailed:
+    except AuthenticationFailed as exc:
         throttling.token_failure_check(request)
         throttling.token_failure_record(request)
-        raise
+        # DRF's own type: its authentication step only turns an APIException into a 401.
+        raise exceptions.AuthenticationFailed(exc.message) from None
     if token is not None:
         throttling.token_failure_check(request)
     return token

@@ -20,15 +20,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from django.http import Http404
 
-from accounts.errors import Conflict
 from accounts.json_input import check_json_value
 from accounts.models import Project, Role
 from accounts.permissions import project_for_user, require_role
 from accounts.selectors import pii_hidden, pii_mask_rows
 from core import jobs
 from core.audit import audit_record
+from core.errors import Conflict, NotFound
 from core.models import Job
 from datasets import files as dataset_files
 from datasets.models import (
@@ -99,7 +98,7 @@ def dataset_for_user(user, slug: str, name: str, min_role: Role = Role.VIEWER) -
     project = project_for_user(user, slug, min_role=min_role)
     dataset = Dataset.objects.filter(project=project, name=name).first()
     if dataset is None:
-        raise Http404("No such dataset.")
+        raise NotFound("No such dataset.")
     return dataset
 
 
@@ -107,7 +106,7 @@ def dataset_version_for_user(user, version_id, min_role: Role = Role.VIEWER) -> 
     try:
         version = DatasetVersion.objects.select_related("dataset__project").get(pk=int(version_id))
     except (DatasetVersion.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such dataset version.") from None
+        raise NotFound("No such dataset version.") from None
     require_role(user, version.dataset.project, min_role)
     return version
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Role
 from accounts.permissions import project_for_user, role_for
 from accounts.selectors import pii_hidden
+from core.errors import error_text
 from core.links import page_links
 from datasets import services as datasets
 from datasets.api.views import (
@@ -22,12 +23,6 @@ from datasets.api.views import (
     validation_for,
 )
 from datasets.models import ColumnRole, Dataset
-
-
-def _errors(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-    return " ".join(exc.messages)
 
 
 def _can_edit(user, project) -> bool:
@@ -61,7 +56,7 @@ def dataset_list(request, slug: str):
                     encoding=form.cleaned_data["encoding"] or None,
                 )
             except ValidationError as exc:
-                form.add_error(None, _errors(exc))
+                form.add_error(None, error_text(exc))
             else:
                 if not created.created:
                     messages.info(request, f"Identical content is already version {created.version.version}.")
@@ -110,7 +105,7 @@ def dataset_detail(request, slug: str, name: str):
                 datasets.validation_rule_create(dataset=dataset, kind=data["kind"], column=data["column"],
                                                 config=config, user=request.user)
             except ValidationError as exc:
-                form.add_error(None, _errors(exc))
+                form.add_error(None, error_text(exc))
             else:
                 return redirect("datasets:dataset", slug=slug, name=name)
     versions = dataset.versions.select_related("created_by", "profile_job", "validation_job")
@@ -147,7 +142,7 @@ def version_detail(request, version_id: int):
             elif action == "validate":
                 datasets.dataset_validate_start(version=version, user=request.user)
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         return redirect("datasets:version", version_id=version.pk)
     hidden = pii_hidden(request.user, project, version.columns)
     try:

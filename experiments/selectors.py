@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import orjson
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.core.exceptions import ValidationError
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
+from core.errors import NotFound, PermissionDenied
 from experiments import validation as v
 from experiments.metric_store import metric_store
 from experiments.models import LatestMetric, Lifecycle, Param, Run, Tag
@@ -28,7 +28,7 @@ def run_for_user(user, run_id, min_role: Role = Role.VIEWER, *, allow_deleted: b
         run = Run.objects.select_related("experiment", "project", "author").get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError, ValidationError):
         # A malformed id is just another run that does not exist.
-        raise Http404("No such run.") from None
+        raise NotFound("No such run.") from None
     require_role(user, run.project, min_role)
     if min_role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED and not allow_deleted:
         raise PermissionDenied("This run is in the trash: restore it before changing it.")

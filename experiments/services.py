@@ -17,12 +17,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
-from django.http import Http404
 from django.utils import timezone
 
-from accounts.errors import Conflict, IdempotencyKeyReused
 from accounts.json_input import check_json_value
 from accounts.models import Project
+from core.errors import Conflict, IdempotencyKeyReused, NotFound
 from core.models import IdempotentRequest
 from experiments import validation as v
 from experiments.metric_store import MetricPoint, metric_store
@@ -392,7 +391,7 @@ def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
 def tag_delete(*, run: Run, key: str) -> None:
     deleted, _ = Tag.objects.filter(run=run, key=key).delete()
     if not deleted:
-        raise Http404(f"No tag '{key}' on this run.")
+        raise NotFound(f"No tag '{key}' on this run.")
 
 
 def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from core import jobs
 from core.audit import audit_record
+from core.errors import Conflict
 from core.models import Job, JobStatus
 from experiments import artifacts
 from experiments.models import Artifact, Experiment, Lifecycle, Run

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import orjson
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q, Sum
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,6 +35,7 @@ from accounts.permissions import (
     role_for,
 )
 from core import jobs
+from core.errors import PermissionDenied, error_text
 from core.links import page_links
 from core.models import Job
 from experiments import artifacts, services
@@ -192,12 +193,6 @@ def _run_rows(runs) -> list[dict]:
     return rows
 
 
-def _error_text(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(m for errors in exc.error_dict.values() for e in errors for m in e.messages)
-    return "; ".join(exc.messages)
-
-
 @login_required
 @require_GET
 def experiment_detail(request, slug: str, experiment_id: int):
@@ -225,7 +220,7 @@ def experiment_detail(request, slug: str, experiment_id: int):
         )
         runs = runs_from_rows(found, project=project)
     except ValidationError as exc:
-        error = _error_text(exc)
+        error = error_text(exc)
     rows = _run_rows(runs)
 
     param_keys = sorted({k for r in rows for k in r["params"]})
@@ -330,7 +325,7 @@ def _leaderboard(request, project, experiment):
                 order_by=[clause], max_results=LEADERBOARD_SIZE,
             )
         except ValidationError as exc:
-            error = _error_text(exc)
+            error = error_text(exc)
         else:
             rows = [r for r in _run_rows(runs_from_rows(found, project=project))
                     if r["metrics"].get(key) is not None]
@@ -460,7 +455,7 @@ def run_notes(request, run_id):
         try:
             services.run_update(run=run, notes=form.cleaned_data["notes"])
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, "Notes saved.")
     else:
@@ -480,7 +475,7 @@ def run_tag_set(request, run_id):
         value = v.tag_value(form.cleaned_data["value"], "value")
         services.tags_set(run=run, pairs=[(key, value)])
     except ValidationError as exc:
-        messages.error(request, f"Tag not saved: {_error_text(exc)}")
+        messages.error(request, f"Tag not saved: {error_text(exc)}")
     else:
         messages.success(request, f"Tag “{key}” saved.")
     return redirect(reverse("experiments:run", args=[run.pk]) + "#tags")
@@ -537,7 +532,7 @@ def run_artifacts(request, run_id):
     try:
         entries = _tree_entries(run, prefix)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     return render(request, "experiments/_artifact_tree.html", {"run": run, "entries": entries})
 
 
@@ -562,9 +557,9 @@ def artifact_preview(request, run_id):
     try:
         artifact, handle = artifacts.artifact_open(run=run, path=path, user=request.user)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     except PermissionDenied as exc:
-        return render(request, "experiments/_error.html", {"error": str(exc)}, status=403)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=403)
     context = {"run": run, "artifact": artifact, "download_url": artifact_download_url(run, artifact.path),
                "kind": "binary"}
     ext = _extension(artifact.path)

@@ -447,7 +447,7 @@ def explanation_for_records(*, version: ModelVersion, body: Any) -> dict[str, An
     explanation used, so they are comparable with it."""
     import pandas as pd
 
-    from accounts.errors import Conflict, PayloadTooLarge
+    from core.errors import Conflict, PayloadTooLarge
     from registry import signature as sig
     from registry.loading import ModelLoadRefused
 

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from accounts.models import Project
+from core.errors import Conflict, NotFound
 from experiments import services as tracking
 from experiments import trash
 from experiments import validation as v
@@ -218,7 +218,7 @@ def run_restore(*, run: Run, user) -> None:
     try:
         trash.run_restore(run=run, user=user)
     except Conflict as exc:
-        raise errors.invalid(str(exc.detail)) from None
+        raise errors.invalid(exc.message) from None
 
 
 def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
@@ -235,11 +235,9 @@ def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
 def tag_delete(*, run: Run, key: Any) -> None:
     run_check_active(run)
     key = v.key_check(key, "key")
-    from django.http import Http404
-
     try:
         tracking.tag_delete(run=run, key=key)
-    except Http404:
+    except NotFound:
         raise errors.not_found(f"No tag with name: {key} in run with id {run.pk.hex}") from None
 
 
@@ -326,7 +324,7 @@ def param_log(*, run: Run, key: Any, value: Any) -> None:
     try:
         tracking.params_log(run=run, pairs=pairs)
     except Conflict as exc:
-        raise errors.invalid(str(exc.detail)) from None
+        raise errors.invalid(exc.message) from None
 
 
 def metric_log(*, run: Run, item: dict) -> None:

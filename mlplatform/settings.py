@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "mlflow_compat.middleware.MlflowNulInUrlMiddleware",
     "accounts.middleware.NulInUrlMiddleware",
     "core.middleware.RequestContextMiddleware",
+    "core.middleware.DomainErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -217,7 +218,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["accounts.json_input.JSONParser"],
-    "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.schema.StewardAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of Steward that append to X-Forwarded-For; the client address is the

@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.errors import json_error
+from core.api_errors import json_error
 from registry.api import urls as registry_api_urls
 from registry.prediction_log import prediction_log_stats
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 
-from accounts.errors import PayloadTooLarge
+from core.errors import PayloadTooLarge
 from experiments import artifacts
 from experiments.models import Run
 

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
-from django.http import Http404
 
 from accounts import selectors as account_selectors
 from accounts.json_input import check_json_value
 from accounts.models import Project
 from accounts.permissions import can_see_pii
 from core import jobs
+from core.errors import NotFound
 from core.model_files import ModelFileRefused, model_dumps, model_loads
 from core.models import Job, JobStatus
 from datasets import services as datasets
@@ -1056,5 +1056,5 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
 def training_record_for(run: Run) -> TrainingRun:
     record = TrainingRun.objects.filter(run=run).first()
     if record is None:
-        raise Http404("This run was not created from a training spec.")
+        raise NotFound("This run was not created from a training spec.")
     return record

@@ -13,15 +13,16 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.errors import PayloadTooLarge, error_body, json_error, validation_fields
 from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user
 from core import jobs
+from core.api_errors import error_body, json_error, validation_fields
+from core.errors import PayloadTooLarge, error_status, error_text
 from datasets import services as datasets
 from datasets.api.views import lineage_for_run
 from datasets.models import Dataset, RunDataset
-from datasets.views import _can_edit, _errors
+from datasets.views import _can_edit
 from experiments.api.views import job_for_user
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 from experiments.selectors import run_for_user
@@ -122,7 +123,7 @@ def training_new(request, slug: str):
             job = training.training_job_submit(project=project, experiment=d["experiment"], spec=spec,
                                                user=request.user)
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             return redirect("training:training-job", job_id=job.pk)
     versions = [v for d in Dataset.objects.filter(project=project).prefetch_related("versions")
@@ -157,7 +158,7 @@ def training_job_cancel(request, job_id: int):
     try:
         jobs.job_cancel(job=job)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
     return redirect("training:training-job", job_id=job.pk)
 
 
@@ -168,7 +169,7 @@ def run_rerun(request, run_id):
     try:
         job = training.training_rerun(run=run, user=request.user)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
         return redirect("experiments:run", run_id=run.pk)
     return redirect("training:training-job", job_id=job.pk)
 
@@ -189,9 +190,9 @@ def run_plot(request, run_id, path: str):
     try:
         figure = figures.figure_for_display(run=run, path=path, user=request.user)
     except ValidationError as exc:
-        return JsonResponse(error_body("invalid", _errors(exc), validation_fields(exc)), status=400)
+        return JsonResponse(error_body("invalid", error_text(exc), validation_fields(exc)), status=400)
     except PayloadTooLarge as exc:
-        return json_error(413, "payload_too_large", str(exc.detail))
+        return json_error(error_status(exc), exc.code, exc.message)
     # NaN (which Python's json may have stored) goes out as null, as JSON has no NaN.
     return HttpResponse(orjson.dumps(figure), content_type="application/json")
 
@@ -241,7 +242,7 @@ def sweep_detail(request, sweep_id: int):
         try:
             sweeps.sweep_cancel(sweep=sweep)
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         return redirect("training:sweep", sweep_id=sweep.pk)
     context = {"sweep": sweep, "project": sweep.project, "progress": sweeps.sweep_progress(sweep),
                "board": sweeps.sweep_leaderboard(sweep), "can_edit": _can_edit(request.user, sweep.project),

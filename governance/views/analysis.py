@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
+from core.errors import error_text
 from governance import analysis
 from registry import selectors
 
@@ -22,7 +23,7 @@ def analysis_rerun(request, slug: str, name: str, number: int, which: str):
     try:
         start(version=version, user=request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"The {'fairness audit' if which == 'fairness' else 'explanation'} "
                                   f"of v{version.version} is queued.")

@@ -7,31 +7,22 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException
 
 from accounts.models import Role
 from accounts.permissions import project_for_user
+from core.errors import DomainError, error_text
 from governance import protection
 from governance.audit import audit_events_csv_rows, audit_events_page, audit_events_query, audit_filters_clean
 from governance.models import AuditEvent, ProtectionChangeRequest, ProtectionChangeStatus
 from registry import selectors
 
 FILTER_KEYS = ("action", "actor", "object_type", "object_id", "since", "until")
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return "; ".join(f"{k}: {' '.join(m for e in v for m in e.messages)}"
-                         for k, v in exc.error_dict.items())
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(getattr(exc, "detail", exc))
 
 
 def _json_text(value) -> str:
@@ -48,7 +39,7 @@ def _audit_page(request, *, project, all_projects: bool, csv_url: str):
     try:
         filters = audit_filters_clean(request.GET)
     except ValidationError as exc:
-        error, filters = _error_text(exc), audit_filters_clean({})
+        error, filters = error_text(exc), audit_filters_clean({})
     events = audit_events_query(project_id=project.pk if project else None, filters=filters,
                                 all_projects=all_projects)
     rows, next_token = audit_events_page(events, filters)
@@ -90,9 +81,9 @@ def _filters_or_400(request) -> dict:
     try:
         return audit_filters_clean(request.GET)
     except ValidationError as exc:
-        from accounts.errors import json_error_fields, validation_fields
+        from core.api_errors import json_error_fields, validation_fields
 
-        raise _Bad(json_error_fields(400, "invalid", _error_text(exc), validation_fields(exc))) from None
+        raise _Bad(json_error_fields(400, "invalid", error_text(exc), validation_fields(exc))) from None
 
 
 class _Bad(Exception):
@@ -175,8 +166,8 @@ def protection_request(request, slug: str, name: str):
         protection.protection_change_request_create(
             model=model, user=request.user, alias=request.POST.get("alias", ""),
             justification=request.POST.get("justification", ""))
-    except (ValidationError, APIException, PermissionDenied) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, "Requested; a reviewer other than you decides it.")
     return redirect(_protection_url(model))
@@ -190,8 +181,8 @@ def protection_decide(request, change_id: int):
     try:
         change = protection.protection_change_request_decide(
             change=change, user=request.user, decision=decision, comment=request.POST.get("comment", ""))
-    except (ValidationError, APIException, PermissionDenied) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         if change.status == ProtectionChangeStatus.APPROVED:
             messages.success(request, f"Approved: '{change.alias}' is no longer protected.")
@@ -206,8 +197,8 @@ def protection_withdraw(request, change_id: int):
     change = protection.protection_change_for_user(request.user, change_id)
     try:
         protection.protection_change_request_withdraw(change=change, user=request.user)
-    except (APIException, PermissionDenied) as exc:
-        messages.error(request, _error_text(exc))
+    except DomainError as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, "Withdrawn.")
     return redirect(_protection_url(change.model))

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii
+from core.errors import error_text
 from governance import cards
 from registry import selectors
 
@@ -39,7 +40,7 @@ def card_edit(request, slug: str, name: str, number: int):
     try:
         cards.model_card_sections_update(version=version, sections=sections, user=request.user)
     except ValidationError as exc:
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, "Model card saved.")
     return redirect(reverse("cards:card", args=[slug, name, version.version]))

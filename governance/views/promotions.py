@@ -4,30 +4,21 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.exceptions import APIException
 
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user, role_for
+from core.errors import DomainError, error_text
 from governance import policies, promotions, selectors
 from governance.analysis_read import explanation_output, fairness_output
 from governance.cards import model_card_context
 from governance.models import Notification, Policy, PromotionRequest, ReviewDecision
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion, VersionStatus
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        if hasattr(exc, "error_dict"):
-            return "; ".join(f"{k}: {' '.join(m for e in v for m in e.messages)}"
-                             for k, v in exc.error_dict.items())
-        return " ".join(exc.messages)
-    return str(getattr(exc, "detail", exc))
 
 
 @login_required
@@ -106,8 +97,8 @@ def review_decide(request, request_id: int):
     try:
         promotions.promotion_review(request=promotion, user=request.user, decision=decision,
                                     comment=request.POST.get("comment", ""))
-    except (ValidationError, PermissionDenied, APIException) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         promotion.refresh_from_db()
         if promotion.status == "approved":
@@ -125,8 +116,8 @@ def withdraw(request, request_id: int):
     promotion = selectors.request_for_user(request.user, request_id)
     try:
         promotions.promotion_request_withdraw(request=promotion, user=request.user)
-    except (PermissionDenied, APIException) as exc:
-        messages.error(request, _error_text(exc))
+    except DomainError as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, "The request is withdrawn.")
     return redirect(reverse("governance:review", args=[request_id]))
@@ -192,8 +183,8 @@ def request_create(request, slug: str, name: str):
         created = promotions.promotion_request_create(
             model=model, version=version, alias=request.POST.get("alias", ""),
             justification=request.POST.get("justification", ""), user=request.user)
-    except (ValidationError, PermissionDenied, APIException) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
         return redirect(_model_promotions_url(model))
     messages.success(request, f"Promotion request #{created.pk} created; reviewers are notified.")
     return redirect(reverse("governance:review", args=[created.pk]))
@@ -207,8 +198,8 @@ def rollback(request, slug: str, name: str):
         done = promotions.promotion_rollback(model=model, alias=request.POST.get("alias", ""),
                                              user=request.user,
                                              justification=request.POST.get("justification", ""))
-    except (ValidationError, PermissionDenied, APIException) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         target = f"v{done.version.version}" if done.version_id else "no version (removed)"
         messages.success(request, f"'{done.alias}' rolled back to {target}.")
@@ -223,7 +214,7 @@ def model_policy_edit(request, slug: str, name: str):
         policies.policy_update(project=model.project, model=model, changes=_policy_form_changes(request.POST),
                                user=request.user)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"The policy of {model.name} is saved.")
     return redirect(_model_promotions_url(model) + "#policy")
@@ -239,7 +230,7 @@ def project_policy(request, slug: str):
             policies.policy_update(project=project, model=None, changes=_policy_form_changes(request.POST),
                                    user=request.user)
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, "The project's default policy is saved.")
         return redirect(reverse("governance:project-policy", args=[slug]))

@@ -19,11 +19,12 @@ from rest_framework.views import APIView
 
 from accounts import throttling
 from accounts.authentication import request_bearer_token
-from accounts.errors import api_exception_handler
 from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import project_for_user
 from accounts.selectors import pii_hidden, pii_mask_mapping
+from core.api_errors import api_exception_handler
+from core.errors import AuthenticationFailed, DomainError
 from datasets.models import DatasetVersion
 from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
@@ -367,13 +368,13 @@ def predict_view(request, slug: str, name: str, ref: str) -> HttpResponse:
         try:
             target = serving.serving_target_resolve(slug=slug, model_name=name, ref=ref, token=token,
                                                     user=user)
-        except exceptions.AuthenticationFailed:
+        except AuthenticationFailed:
             throttling.token_failure_record(request)  # as BearerTokenAuthentication counts it
             raise
         # NaN literals are read: the signature check then refuses them naming the column.
         data = json_parse(request.body, allow_nan=True)
         body = serving.predict(target=target, body=data, request_id=request.headers.get("X-Request-ID"))
-    except (exceptions.APIException, DjangoValidationError, Http404, PermissionDenied,
+    except (exceptions.APIException, DomainError, DjangoValidationError, Http404, PermissionDenied,
             RequestDataTooBig) as exc:
         if target is not None:
             serving.serving_observe(target.version_id, 0, time.perf_counter() - started, "refused")

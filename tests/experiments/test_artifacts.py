@@ -10,8 +10,8 @@ from django.core.files.storage import storages
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
-from accounts.errors import PayloadTooLarge
 from accounts.models import Role
+from core.errors import PayloadTooLarge
 from core.models import Job, JobStatus
 from experiments import artifacts
 from experiments.models import Artifact

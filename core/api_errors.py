@@ -1,8 +1,8 @@
 """One place that turns errors into Steward's JSON error shape.
 
 Every API error answers ``{"error": {"code", "message", "fields"}}`` with a 4xx
-status. Services raise Django's ``ValidationError`` (or ``Conflict``); views
-never build error bodies themselves.
+status. Services raise Django's ``ValidationError`` or a core.errors domain
+error; views never build error bodies themselves.
 """
 
 from __future__ import annotations
@@ -14,28 +14,14 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
+from core.errors import DomainError, PayloadTooLarge, error_status, validation_fields
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with what is stored."
-
-
-class IdempotencyKeyReused(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "idempotency_key_reused"
-    default_detail = ("This Idempotency-Key was already used for another request (a different body); "
-                      "send a new request with a new key.")
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-    default_detail = "The request body is larger than this server accepts."
+__all__ = ["api_exception_handler", "domain_error_answer", "error_body", "json_error", "json_error_fields",
+           "validation_fields"]
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
@@ -53,25 +39,33 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
-def validation_fields(exc: DjangoValidationError) -> dict[str, Any]:
-    if hasattr(exc, "error_dict"):
-        return {k: "; ".join(m for e in v for m in e.messages) for k, v in exc.error_dict.items()}
-    return {}
-
-
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def domain_error_answer(exc: Exception) -> tuple[int, dict] | None:
+    """The status and JSON body of a domain error or a Django ValidationError; None for others."""
+    if isinstance(exc, DomainError):
+        return error_status(exc), error_body(exc.code, exc.message)
     if isinstance(exc, DjangoValidationError):
         fields = validation_fields(exc)
         message = "; ".join(f"{k}: {v}" for k, v in fields.items()) or "; ".join(exc.messages)
-        return Response(error_body("invalid", message, fields), status=400)
+        return 400, error_body("invalid", message, fields)
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if (answer := domain_error_answer(exc)) is not None:
+        if isinstance(exc, DomainError):
+            set_rollback()
+        return Response(answer[1], status=answer[0])
     if isinstance(exc, Http404):
         return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("permission_denied", str(exc) or "Not allowed."), status=403)
     if isinstance(exc, RequestDataTooBig):
         # Django's own answer is an HTML 400; a JSON body over MAX_JSON_BYTES gets the API's shape.
-        exc = PayloadTooLarge(f"The request body is larger than this server accepts "
-                              f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes); send less per request.")
+        too_large = PayloadTooLarge(
+            f"The request body is larger than this server accepts "
+            f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes); send less per request."
+        )
+        return Response(error_body(too_large.code, too_large.message), status=error_status(too_large))
 
     response = exception_handler(exc, context)
     if response is None:
