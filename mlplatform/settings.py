@@ -281,9 +281,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "jobs-reap-stale": {"task": "experiments.tasks.jobs_reap_stale_task", "schedule": 60.0},
+    "jobs-reap-stale": {"task": "core.tasks.jobs_reap_stale_task", "schedule": 60.0},
     "idempotent-requests-prune": {
-        "task": "experiments.tasks.idempotent_requests_prune_task", "schedule": 3600.0,
+        "task": "core.tasks.idempotent_requests_prune_task", "schedule": 3600.0,
     },
     "trash-purge": {"task": "experiments.tasks.trash_purge_schedule_task", "schedule": 3600.0},
 }

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
-from core import jobs
+from core import idempotency, jobs
 from core.models import Job
 from experiments import selectors, services
 from experiments import validation as v
@@ -296,7 +296,7 @@ class BatchLogApi(APIView):
         def work():
             return status.HTTP_201_CREATED, services.batch_log(run=run, batch=batch)
 
-        code, body = services.idempotent(
+        code, body = idempotency.idempotent(
             user=request.user, key=request.headers.get("Idempotency-Key"),
             scope=f"batch:{run.pk}", body=request.data, work=work,
         )

@@ -13,10 +13,10 @@ from rest_framework.views import APIView
 from accounts.json_input import JSONParser
 from accounts.models import Role
 from accounts.permissions import project_for_user
+from core.idempotency import idempotent
 from datasets.models import DatasetVersion
 from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
-from experiments.services import idempotent
 from monitoring import selectors, services
 from monitoring.api import schema as api_schema
 from monitoring.models import Alert, Monitor, MonitorReport

@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from core import tasks
 from core.models import IdempotentRequest
-from experiments import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -41,5 +41,5 @@ def test_answers_older_than_the_keep_days_are_pruned_and_recent_ones_still_answe
 
 def test_the_prune_runs_on_the_beat_schedule():
     entry = settings.CELERY_BEAT_SCHEDULE["idempotent-requests-prune"]
-    assert entry["task"] == "experiments.tasks.idempotent_requests_prune_task"
+    assert entry["task"] == "core.tasks.idempotent_requests_prune_task"
     assert tasks.idempotent_requests_prune_task.name == entry["task"]
