@@ -5,10 +5,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Project
+from core.validation import KEY_MAX_LENGTH
 
-KEY_MAX_LENGTH = 250
-PARAM_VALUE_MAX_LENGTH = 6000
-TAG_VALUE_MAX_LENGTH = 8000
 ARTIFACT_PATH_MAX_LENGTH = 1024
 # MLflow's own limit, so an experiment named by an MLflow script fits.
 EXPERIMENT_NAME_MAX_LENGTH = 500

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
+from core import validation as v
 from core.errors import NotFound, PermissionDenied
-from experiments import validation as v
 from experiments.metric_store import metric_store
 from experiments.models import LatestMetric, Lifecycle, Param, Run, Tag
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts.json_input import check_json_value
 from accounts.models import Project
+from core import validation as v
 from core.errors import Conflict, NotFound
-from experiments import validation as v
 from experiments.metric_store import MetricPoint, metric_store
 from experiments.models import (
     EXPERIMENT_NAME_MAX_LENGTH,

@@ -35,11 +35,11 @@ from accounts.permissions import (
     role_for,
 )
 from core import jobs
+from core import validation as v
 from core.errors import PermissionDenied, error_text
 from core.links import page_links
 from core.models import Job
 from experiments import artifacts, services
-from experiments import validation as v
 from experiments.api.views import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
 from experiments.models import Experiment, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus

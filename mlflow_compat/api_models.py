@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.models import Role
-from experiments.models import TAG_VALUE_MAX_LENGTH
+from core.validation import TAG_VALUE_MAX_LENGTH
 from mlflow_compat import context, errors, filters, output, services
 from mlflow_compat.api_tracking import _page_size
 from mlflow_compat.models import LoggedModel, LoggedModelStatus

@@ -13,8 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.models import Role
+from core import validation as v
 from experiments import search
-from experiments import validation as v
 from experiments.models import Experiment, Lifecycle, Run
 from experiments.selectors import metric_history_page, runs_with_details
 from mlflow_compat import context, errors, filters, output, services

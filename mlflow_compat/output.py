@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from experiments import validation as v
+from core import validation as v
 from experiments.models import Experiment, Lifecycle, Run
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"

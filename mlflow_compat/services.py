@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Project
+from core import validation as v
 from core.errors import Conflict, NotFound
 from experiments import services as tracking
 from experiments import trash
-from experiments import validation as v
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors

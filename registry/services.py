@@ -315,7 +315,7 @@ def _pii_from_datasets(run: Run) -> frozenset[str]:
 
 
 def _run_metrics(run: Run) -> dict[str, Any]:
-    from experiments.validation import float_out
+    from core.validation import float_out
 
     # What describes the machine (system/...) is not a score of the model.
     rows = run.latest_metrics.exclude(key__startswith="system/").values_list("key", "value")

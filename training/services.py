@@ -34,11 +34,11 @@ from core import jobs
 from core.errors import NotFound
 from core.model_files import ModelFileRefused, model_dumps, model_loads
 from core.models import Job, JobStatus
+from core.validation import param_text
 from datasets import services as datasets
 from datasets.models import DatasetVersion, LineageDirection, RunDataset
 from experiments import artifacts, services
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Run, RunStatus
-from experiments.validation import param_text
 from training.models import TrainingRun
 
 CLASSIFICATION = "classification"

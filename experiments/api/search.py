@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import project_for_user
+from core import validation as v
 from experiments import search
-from experiments import validation as v
 from experiments.api import schema as api_schema
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 

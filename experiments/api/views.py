@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
 from core import idempotency, jobs
+from core import validation as v
 from core.models import Job
 from experiments import selectors, services
-from experiments import validation as v
 from experiments.api import schema as api_schema
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user

@@ -23,8 +23,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.validation import KEY_RE
 from experiments.models import KEY_MAX_LENGTH
-from experiments.validation import KEY_RE
 
 MAX_FILTER_LENGTH = 10_000
 MAX_CONDITIONS = 100

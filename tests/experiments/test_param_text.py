@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from experiments import validation
+from core import validation
 from experiments.models import LatestMetric, Metric, Param, Tag
 from tests.experiments.test_tracking_api import batch, run_id  # noqa: F401 - fixture
 from tests.factories import RunFactory

@@ -1,4 +1,8 @@
-"""Checks on user-supplied names and values, shared by every write path."""
+"""Checks on user-supplied keys and values, shared by every write path of every app.
+
+The SDK keeps an equal copy (``steward.keys``: it imports nothing of the server);
+``tests/core/test_key_rules.py`` keeps the two equal.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import sys
 
 from django.core.exceptions import ValidationError
 
-from experiments.models import KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH, TAG_VALUE_MAX_LENGTH
+KEY_MAX_LENGTH = 250
+PARAM_VALUE_MAX_LENGTH = 6000
+TAG_VALUE_MAX_LENGTH = 8000
 
 # \Z, never $: "$" also matches before a final newline, so "loss\n" would pass.
 KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+\Z")
