@@ -355,6 +355,7 @@ def steward_setup(model, X_test, root: Path = ROOT, env: dict[str, str] | None =
     from accounts.models import Project
     from experiments import artifacts
     from experiments import services as tracking
+    from registry import registration
     from registry import services as registry
 
     call_command("migrate", verbosity=0)
@@ -371,9 +372,9 @@ def steward_setup(model, X_test, root: Path = ROOT, env: dict[str, str] | None =
     put("model/input_example.json", json.dumps({
         "columns": list(example.columns), "dtypes": [str(t) for t in example.dtypes],
         "data": example.values.tolist()}).encode())
-    version = registry.model_version_create(project=project, model_name="bench-forest", run=run,
+    version = registration.model_version_create(project=project, model_name="bench-forest", run=run,
                                             artifact_path="model", user=user)
-    registry.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     registry.alias_set(model=version.model, alias="live", version=version, user=user)
     print(f"steward: registered bench-forest v{version.version}, status {version.status}, "

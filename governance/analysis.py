@@ -6,7 +6,7 @@ a job writes its results only if it is still the row's current job, so a re-run 
 older job runs is never overwritten by the older one.
 
 Evaluation data, in order: a version made by a training job is judged on that job's own held-out
-split, re-derived from the recorded spec and seed (training.services.training_split); a
+split, re-derived from the recorded spec and seed (training.pipeline.training_split); a
 version logged from a script on the dataset version it trained on when that version names a
 target column (roles), or on a dataset version the user chooses on re-run. The explanation falls
 back to the version's stored input example when there is no dataset.
@@ -210,7 +210,7 @@ def _target_like_classes(y: pd.Series, version: ModelVersion) -> pd.Series:
 def evaluation_data(version: ModelVersion, source: dict[str, Any] | None) -> EvaluationData:
     """The rows a version is audited and explained on (see the module docstring)."""
     from datasets.services import version_read_frame
-    from training.services import training_split
+    from training.pipeline import training_split
 
     source = source or _source_auto(version)
     if source is None:

@@ -14,7 +14,7 @@ from mlflow_compat import registry as reg
 from mlflow_compat.api_tracking import _offset_token, _offset_token_make, _page_size
 from mlflow_compat.models import VersionTags
 from mlflow_compat.views_base import MlflowView, required
-from registry import selectors
+from registry import registration, selectors
 from registry import services as registry
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
 
@@ -308,7 +308,7 @@ class VersionCreate(_RegistryView):
         if not folder:
             raise errors.invalid("source: Name the folder of the model among the run's artifacts.")
         with transaction.atomic():
-            version = registry.model_version_create(
+            version = registration.model_version_create(
                 project=project, model_name=name, run=run, artifact_path=folder,
                 user=request.user, description=body.get("description") or "",
                 signature=signature, example=example,

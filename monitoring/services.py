@@ -47,7 +47,7 @@ from monitoring.models import (
     Retraining,
 )
 from monitoring.windows import DatasetColumns, Window, reference_for, window_read
-from registry import services as registry_services
+from registry import registration
 from registry.models import ModelAlias, ModelVersion, OutputKind, PredictionLog, RegisteredModel
 from registry.prediction_log import Entry, prediction_log_write
 from registry.services import alias_name_clean
@@ -1076,7 +1076,7 @@ def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Ale
         )
     spec = dict(record.spec)
     spec["features"] = record.resolved_features or spec.get("features")
-    from training.services import spec_clean
+    from training.spec import spec_clean
 
     if monitor.retrain_data == RetrainData.REFERENCE_PLUS_LABELLED:
         # Checked now so a monitor that cannot work this way says so in an alert, not a failed job.
@@ -1225,7 +1225,7 @@ def _retraining_work(job: Job) -> dict[str, Any]:
     run = Run.objects.get(pk=trained["run_id"])
     with transaction.atomic():
         jobs.job_guard(job=job)
-        version = registry_services.model_version_create(
+        version = registration.model_version_create(
             project=monitor.project,
             model_name=monitor.model.name,
             run=run,

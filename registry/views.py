@@ -26,13 +26,13 @@ from core.models import Job
 from datasets.models import DatasetVersion, RunDataset
 from experiments.models import Artifact, Run
 from experiments.selectors import run_for_user
-from registry import selectors, services
+from registry import batch_scoring, registration, selectors, services
 from registry.extensions import version_sections
 from registry.loading import pickle_trust
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, VersionStatus
 from training.models import TrainingRun
 
-MODEL_SUFFIXES = tuple(services.MODEL_EXTENSIONS)
+MODEL_SUFFIXES = tuple(registration.MODEL_EXTENSIONS)
 ALL_MODELS_LIMIT = 500
 
 
@@ -128,7 +128,7 @@ def model_register(request, slug: str):
         else:
             pii = [c.strip() for c in form["pii_columns"].split(",") if c.strip()]
             try:
-                version = services.model_version_create(
+                version = registration.model_version_create(
                     project=project, model_name=form["name"].strip(), run=run, user=request.user,
                     artifact_path=form["artifact_path"], description=form["description"], pii_columns=pii,
                 )
@@ -242,7 +242,7 @@ def version_detail(request, slug: str, name: str, number: int):
         "try_config": {"url": predict_url, "columns": version.columns},
         "dataset_versions": DatasetVersion.objects.filter(dataset__project=model.project)
         .select_related("dataset").order_by("dataset__name", "-version")[:200],
-        "batch_jobs": Job.objects.filter(kind=services.BATCH_JOB_KIND, project=model.project,
+        "batch_jobs": Job.objects.filter(kind=batch_scoring.BATCH_JOB_KIND, project=model.project,
                                          params__model_version_id=version.pk).order_by("-created_at")[:5],
         "sections": version_sections(request, version),
     })
@@ -256,7 +256,8 @@ def version_batch_score(request, slug: str, name: str, number: int):
     try:
         dataset_version = DatasetVersion.objects.select_related("dataset").get(
             pk=int(request.POST.get("dataset_version", "")), dataset__project=model.project)
-        job = services.batch_score_start(version=version, dataset_version=dataset_version, user=request.user)
+        job = batch_scoring.batch_score_start(version=version, dataset_version=dataset_version,
+                                              user=request.user)
     except (ValueError, DatasetVersion.DoesNotExist):
         messages.error(request, "Choose a dataset version of this project.")
     except (ValidationError, DomainError) as exc:
@@ -273,7 +274,7 @@ def version_trust(request, slug: str, name: str, number: int):
     model = selectors.model_for_user(request.user, slug, name)
     version = selectors.version_by_ref(model, number)
     try:
-        services.trusted_hash_permission_check(user=request.user)
+        registration.trusted_hash_permission_check(user=request.user)
     except DomainError as exc:
         # The version page again, saying why, with the status an API client would get.
         messages.error(request, error_text(exc))
@@ -283,7 +284,7 @@ def version_trust(request, slug: str, name: str, number: int):
     if request.POST.get("sha256") != version.sha256:
         messages.error(request, "Confirm by pasting the file's sha256 exactly.")
     else:
-        services.trusted_hash_add(project=model.project, sha256=version.sha256, user=request.user,
+        registration.trusted_hash_add(project=model.project, sha256=version.sha256, user=request.user,
                                   note=request.POST.get("note", "")[:500])
         messages.success(request, f"Trusted sha256 {version.sha256[:12]}…; the checks are running again.")
     return redirect(_version_url(version))

@@ -23,6 +23,7 @@ from core.models import Job, JobStatus
 from experiments import services
 from experiments.models import LatestMetric
 from training import services as training
+from training import spec as training_spec
 from training.models import Sweep, SweepStatus, SweepTrial, TrainingRun
 
 MAX_TRIALS = 200
@@ -110,12 +111,12 @@ def trials_generate(search: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def sweep_create(*, project: Project, experiment: str, spec: Any, search: Any, user,
                  objective: str | None = None, goal: str | None = None, parallelism: int = 2,
                  name: str = "") -> Sweep:
-    clean, version = training.spec_clean(project=project, spec=spec, user=user)
+    clean, version = training_spec.spec_clean(project=project, spec=spec, user=user)
     search_clean, trials = trials_generate(check_json_value(search, field="search"))
     for i, trial in enumerate(trials):
         try:
-            params = training.params_check(clean["estimator"], {**clean["params"], **trial})
-            training.params_for_target(params=params, task=clean["task"], version=version,
+            params = training_spec.params_check(clean["estimator"], {**clean["params"], **trial})
+            training_spec.params_for_target(params=params, task=clean["task"], version=version,
                                        target=clean["target"])
         except ValidationError as exc:
             detail = "; ".join(f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items())

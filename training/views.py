@@ -26,7 +26,7 @@ from datasets.views import _can_edit
 from experiments.api.views import job_for_user
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 from experiments.selectors import run_for_user
-from training import figures, sweeps
+from training import catalog, figures, sweeps
 from training import services as training
 from training.api.views import sweep_for_user
 from training.models import Sweep, TrainingRun
@@ -37,7 +37,7 @@ class TrainingForm(forms.Form):
     dataset_version = forms.IntegerField(widget=forms.HiddenInput)
     target = forms.ChoiceField()
     task = forms.ChoiceField(choices=[("classification", "classification"), ("regression", "regression")])
-    estimator = forms.ChoiceField(choices=[(n, n) for n in training.ESTIMATORS])
+    estimator = forms.ChoiceField(choices=[(n, n) for n in catalog.ESTIMATORS])
     features = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          help_text="None ticked: every column but the target and "
                                                    "id/timestamp/ignore columns")
@@ -52,7 +52,7 @@ class TrainingForm(forms.Form):
     stratify = forms.BooleanField(required=False, initial=True)
     seed = forms.IntegerField(initial=0, min_value=0)
     metrics = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
-                                        choices=[(m, m) for ms in training.METRICS.values() for m in ms])
+                                        choices=[(m, m) for ms in catalog.METRICS.values() for m in ms])
     sweep_space = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                                   help_text='Optional sweep: JSON, e.g. {"max_depth": [2, 4, 8]}')
     sweep_strategy = forms.ChoiceField(choices=[("grid", "grid"), ("random", "random")], required=False)
@@ -130,7 +130,7 @@ def training_new(request, slug: str):
                 for v in d.versions.all()]
     return render(request, "training/new.html", {
         "project": project, "form": form, "version": version, "versions": versions,
-        "estimators": training.ESTIMATORS, "nav": "projects",
+        "estimators": catalog.ESTIMATORS, "nav": "projects",
     })
 
 

@@ -29,7 +29,7 @@ from datasets.models import DatasetVersion
 from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
 from experiments.selectors import run_for_user
-from registry import selectors, services, serving
+from registry import batch_scoring, registration, selectors, services, serving
 from registry.api import schema as api_schema
 from registry.loading import pickle_trust, trusts_in_force
 from registry.models import ModelVersion, RegisteredModel
@@ -182,7 +182,7 @@ class VersionListApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         run = run_for_user(request.user, data.validated_data["run_id"])
-        version = services.model_version_create(
+        version = registration.model_version_create(
             project=project, model_name=name, run=run, user=request.user,
             artifact_path=data.validated_data["artifact_path"],
             description=data.validated_data["description"],
@@ -245,7 +245,8 @@ class BatchScoreApi(APIView):
         ).first()
         if dataset_version is None:
             raise Http404("No such dataset version in this project.")
-        job = services.batch_score_start(version=version, dataset_version=dataset_version, user=request.user)
+        job = batch_scoring.batch_score_start(version=version, dataset_version=dataset_version,
+                                              user=request.user)
         return Response(job_output(job), status=status.HTTP_202_ACCEPTED)
 
 
@@ -305,7 +306,7 @@ class TrustedHashApi(APIView):
         project = project_for_user(request.user, slug)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        trusted = services.trusted_hash_add(project=project, user=request.user, **data.validated_data)
+        trusted = registration.trusted_hash_add(project=project, user=request.user, **data.validated_data)
         return Response({"sha256": trusted.sha256, "by": trusted.trusted_by.username,
                          "at": _iso(trusted.trusted_at)}, status=status.HTTP_201_CREATED)
 

@@ -24,7 +24,7 @@ from experiments.services import MetricPoint
 from tests.browser.conftest import login, screenshot
 from tests.browser.seed import PASSWORD
 from tests.factories import UserFactory
-from training import services as training
+from training import evaluation as training_evaluation
 from training.models import TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,9 +66,9 @@ def trained_run(transactional_db, artifact_root):
     TrainingRun.objects.create(run=run, spec={"estimator": "logistic_regression"})
     # The plots a training job stores (heat-map, ROC curve, WebGL scatter), and one an editor uploaded.
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    plots = training.classification_plots(LogisticRegression(max_iter=5000).fit(X, y), X, y)
+    plots = training_evaluation.classification_plots(LogisticRegression(max_iter=5000).fit(X, y), X, y)
     Xd, yd = load_diabetes(return_X_y=True, as_frame=True)
-    plots.update(training.regression_plots(Ridge().fit(Xd, yd), Xd, yd, seed=0))
+    plots.update(training_evaluation.regression_plots(Ridge().fit(Xd, yd), Xd, yd, seed=0))
     plots["plots/uploaded.json"] = json.dumps(HOSTILE).encode()
     for path, data in plots.items():
         _store(run, path, data)

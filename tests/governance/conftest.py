@@ -12,7 +12,7 @@ from core import audit
 from core.models import Job, JobStatus
 from experiments.models import Run
 from governance.models import AnalysisStatus, AuditEvent, Explanation, FairnessReport, Policy
-from registry import services
+from registry import registration
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
 from tests.datasets import test_datasets as ds
 from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory
@@ -151,7 +151,7 @@ def train(editor, project, eager, *, estimator="LogisticRegression", pii_sex=Fal
 def register_checked(project, run, user, eager, name="credit"):
     """Register a run's model; its checks, and whatever they queue when they pass, run here."""
     with eager():
-        version = services.model_version_create(project=project, model_name=name, run=run,
+        version = registration.model_version_create(project=project, model_name=name, run=run,
                                                 artifact_path="model", user=user)
     version.refresh_from_db()
     return version

@@ -13,14 +13,14 @@ from core.models import Job, JobStatus
 from datasets.models import DatasetVersion
 from governance import analysis
 from governance.models import AnalysisStatus, Explanation, FairnessReport
-from registry import services
+from registry import registration
 from registry.loading import estimator_load
 from registry.models import VersionStatus
 from tests.factories import ExperimentFactory, RunFactory
 from tests.governance.conftest import register_checked, train
 from tests.registry.conftest import register, store_model
 from training.models import TrainingRun
-from training.services import training_split
+from training.pipeline import training_split
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +108,7 @@ def test_a_ready_version_gets_an_explanation_whose_values_add_up(ready_version, 
 
 def test_both_read_200_with_a_status_while_the_version_is_being_checked(project, editor, trained, viewer):
     run, _ = trained
-    services.model_version_create(project=project, model_name="credit", run=run, artifact_path="model",
+    registration.model_version_create(project=project, model_name="credit", run=run, artifact_path="model",
                                   user=editor.user)  # its check job is queued, not run
     for what in ("fairness", "explanation"):
         response = viewer.get(url(project, what=what))
@@ -236,7 +236,7 @@ def test_an_untrusted_pickle_is_not_analysed_until_trusted_and_ready(project, ed
     admin = UserFactory(is_staff=True)
     TrustedModelHash.objects.create(project=project, sha256=version.sha256, trusted_by=admin)
     with eager():
-        services.model_version_check(job_id=services._check_enqueue(version=version, user=admin).pk)
+        registration.model_version_check(job_id=registration._check_enqueue(version=version, user=admin).pk)
     version.refresh_from_db()
     assert version.status == VersionStatus.READY
     # Logged from a script with no dataset: the audit says what it needs; the explanation uses the example.

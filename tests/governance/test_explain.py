@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from governance.explain import explain, global_importance, named_output
-from training.services import build_pipeline
+from training.pipeline import build_pipeline
 
 
 @pytest.fixture(scope="module")

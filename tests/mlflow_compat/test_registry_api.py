@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from experiments.services import run_create
 from governance.models import AuditEvent
+from registry import registration
 from registry import services as registry_services
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 from tests.mlflow_compat.conftest import Approval
@@ -61,7 +62,7 @@ def _register(editor, project, run, name="iris", folder="model"):
 
 
 def _check(version):
-    registry_services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     return version
 

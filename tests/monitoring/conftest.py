@@ -8,7 +8,7 @@ import pytest
 
 from experiments.models import Run
 from monitoring import health
-from registry import prediction_log, serving
+from registry import prediction_log, registration, serving
 from registry import services as registry_services
 from registry.models import ModelVersion
 from tests.datasets.test_datasets import csv_bytes, upload
@@ -86,10 +86,10 @@ def served(editor, project, reference, eager) -> ModelVersion:
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     run = Run.objects.get(pk=job.result["run_id"])
-    version = registry_services.model_version_create(
+    version = registration.model_version_create(
         project=project, model_name="scorer", run=run, artifact_path="model", user=editor.user
     )
-    registry_services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     assert version.status == "ready", version.status_message
     registry_services.alias_set(model=version.model, alias="live", version=version, user=editor.user)

@@ -223,13 +223,14 @@ def test_predictions_from_elsewhere_are_logged_once_and_type_errors_counted(edit
 
 
 def test_the_monitor_follows_its_alias_to_another_version(editor, project, monitor, served):
+    from registry import registration
     from registry import services as registry_services
 
     send_traffic(editor, project, credit_frame(rows=300, seed=31))
-    second = registry_services.model_version_create(
+    second = registration.model_version_create(
         project=project, model_name="scorer", run=served.run, artifact_path="model", user=editor.user
     )
-    registry_services.model_version_check(job_id=second.check_job_id)
+    registration.model_version_check(job_id=second.check_job_id)
     second.refresh_from_db()
     registry_services.alias_set(model=served.model, alias="old", version=served, user=editor.user)
     registry_services.alias_set(model=served.model, alias="live", version=second, user=editor.user)

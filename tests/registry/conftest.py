@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import Role
 from experiments import artifacts
-from registry import prediction_log, services, serving
+from registry import prediction_log, registration, serving
 from registry.models import ModelVersion
 from tests.factories import ExperimentFactory, RunFactory, UserFactory
 
@@ -132,10 +132,10 @@ def store_model(run, estimator, *, folder: str = "model", example=None, file_nam
 
 
 def register(*, project, run, user, name="credit-scorer", path="model", check=True, **kwargs) -> ModelVersion:
-    version = services.model_version_create(
+    version = registration.model_version_create(
         project=project, model_name=name, run=run, artifact_path=path, user=user, **kwargs
     )
     if check:
-        services.model_version_check(job_id=version.check_job_id)
+        registration.model_version_check(job_id=version.check_job_id)
         version.refresh_from_db()
     return version

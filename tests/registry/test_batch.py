@@ -105,7 +105,7 @@ def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup,
     # Even a job queued by hand for it refuses to load the file.
     params = {"model_version_id": version.pk, "dataset_version_id": scoring_setup["id"]}
     from core import jobs
-    from registry import services
+    from registry import batch_scoring
 
     with eager():
         job = jobs.job_create(kind="batch_score", project=project, user=editor.user, params=params)
@@ -119,7 +119,7 @@ def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup,
     assert job.status == JobStatus.FAILED
     assert ("not trusted" if allow_pickles else "off on this server") in job.error
     assert not trap.exists()
-    assert services.BATCH_JOB_KIND == "batch_score"
+    assert batch_scoring.BATCH_JOB_KIND == "batch_score"
 
 
 def test_scoring_from_the_page(project, editor, scoring_setup, eager):

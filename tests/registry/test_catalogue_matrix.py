@@ -21,7 +21,7 @@ from registry.loading import estimator_load
 from registry.models import ModelVersion, VersionStatus
 from tests.datasets import test_datasets as ds
 from tests.factories import MembershipFactory, UserFactory
-from training.services import CLASSIFICATION, ESTIMATORS, REGRESSION
+from training.catalog import CLASSIFICATION, ESTIMATORS, REGRESSION
 
 pytestmark = pytest.mark.django_db
 eager = ds.eager
@@ -60,7 +60,7 @@ def wine_frame() -> pd.DataFrame:
 
 
 def _params(estimator: str) -> dict:
-    from training.services import estimator_class
+    from training.catalog import estimator_class
 
     known = estimator_class(estimator)().get_params(deep=False)
     return {k: v for k, v in QUICK.items() if k in known}

@@ -6,7 +6,7 @@ import skops.io as sio
 
 from accounts.models import Role
 from experiments.artifacts import artifact_storage
-from registry import loading, services
+from registry import loading, registration
 from registry.models import ModelFormat, ModelVersion, Runtime, VersionStatus
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory
 from tests.registry.conftest import register, store_model, upload
@@ -87,7 +87,7 @@ def test_register_through_the_api_starts_pending_then_checks(project, run, edito
     assert body["version"] == 1
     assert body["model_format"] == "skops"
 
-    services.model_version_check(job_id=body["check_job_id"])
+    registration.model_version_check(job_id=body["check_job_id"])
     detail = editor.get(versions_url(project) + "1/").json()
     assert detail["status"] == "ready"
     assert detail["runtime"] == "onnx"
@@ -189,7 +189,7 @@ def test_a_file_changed_in_storage_is_never_loaded(project, run, editor, forest,
     version = register(project=project, run=run, user=editor.user, check=False)
     artifact_storage().delete(version.storage_name)
     artifact_storage().save(version.storage_name, io.BytesIO(b"PK\x03\x04tampered"))
-    services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     assert version.status == VersionStatus.FAILED
     assert "does not match the sha256" in version.status_message

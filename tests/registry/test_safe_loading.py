@@ -3,7 +3,7 @@ import pickle
 import pytest
 
 from accounts.models import Role
-from registry import loading, services
+from registry import loading, registration
 from registry.models import ModelFormat, ModelVersion, TrustedModelHash, VersionStatus
 from registry.signals import pickle_hash_trusted
 from tests.registry.conftest import register, store_model
@@ -60,7 +60,7 @@ def test_with_pickles_off_a_pickle_version_fails_its_checks_saying_how_to_log_sk
         project, editor, trap, booby_version, cancer_data, settings):
     assert settings.ALLOW_PICKLE_MODELS is False  # the default
     version = ModelVersion.objects.get(version=booby_version["version"])
-    services.model_version_check(job_id=booby_version["check_job_id"])
+    registration.model_version_check(job_id=booby_version["check_job_id"])
     version.refresh_from_db()
     assert version.status == VersionStatus.FAILED
     assert "off on this server" in version.status_message
@@ -109,7 +109,7 @@ def test_with_pickles_off_nobody_can_trust_a_hash(project, admin, owner, booby_v
 def test_with_pickles_on_an_untrusted_pickle_stays_pending_and_never_loads(
         project, editor, trap, booby_version, cancer_data, pickles_on):
     version = ModelVersion.objects.get(version=booby_version["version"])
-    services.model_version_check(job_id=booby_version["check_job_id"])
+    registration.model_version_check(job_id=booby_version["check_job_id"])
     version.refresh_from_db()
     assert version.status == VersionStatus.PENDING_CHECKS
     assert "until an instance administrator trusts" in version.status_message
@@ -150,7 +150,7 @@ def test_a_trust_an_owner_recorded_before_does_not_count(project, owner, trap, b
     TrustedModelHash.objects.create(project=project, sha256=version.sha256, trusted_by=owner.user)
     with pytest.raises(loading.ModelLoadRefused, match="not trusted"):
         loading.estimator_load(version)
-    services.model_version_check(job_id=booby_version["check_job_id"])
+    registration.model_version_check(job_id=booby_version["check_job_id"])
     version.refresh_from_db()
     assert version.status == VersionStatus.PENDING_CHECKS
     assert owner.get(trust_url(project)).json() == {"trusted": []}
@@ -195,7 +195,7 @@ def test_a_staff_trusted_pickle_loads_and_serves(project, run, owner, admin, dia
 
     # Trusting queued a fresh check; run it as the worker would.
     version.refresh_from_db()
-    services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     assert version.status == VersionStatus.READY
     detail = owner.get(f"/api/v1/projects/{project.slug}/models/legacy/versions/1/").json()

@@ -5,7 +5,7 @@ import pytest
 from accounts.models import Role
 from core.models import Job, JobStatus
 from experiments.models import Run
-from registry import prediction_log, services
+from registry import prediction_log, registration
 from registry.loading import estimator_load
 from registry.models import PredictionLog, VersionStatus
 from tests.datasets import test_datasets as ds
@@ -35,9 +35,9 @@ def trained_run(editor, owner, project, eager):
 
 def test_a_trained_pipeline_is_registered_verified_and_served(project, editor, trained_run):
     run, dataset, frame = trained_run
-    version = services.model_version_create(project=project, model_name="credit", run=run,
+    version = registration.model_version_create(project=project, model_name="credit", run=run,
                                             artifact_path="model", user=editor.user)
-    services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     assert version.status == VersionStatus.READY, version.status_message
     assert version.training_dataset_version_id == dataset["id"]
@@ -79,9 +79,9 @@ def test_pii_flags_of_the_training_data_keep_columns_out_of_the_log(project, edi
         response = editor.post(f"/api/v1/projects/{project.slug}/training-jobs/",
                                {"experiment": "credit", "spec": spec}, format="json")
     run = Run.objects.get(pk=Job.objects.get(pk=response.json()["id"]).result["run_id"])
-    version = services.model_version_create(project=project, model_name="with-id", run=run,
+    version = registration.model_version_create(project=project, model_name="with-id", run=run,
                                             artifact_path="model", user=editor.user)
-    services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     assert [c["name"] for c in version.columns if c["pii"]] == ["customer_id"]
     # Example rows kept for the page never show a PII value.
@@ -104,9 +104,9 @@ def test_viewers_cannot_register(project, member_client, trained_run):
 
 def test_a_trained_pipeline_with_text_columns_is_served_by_onnx(project, editor, trained_run):
     run, _, frame = trained_run
-    version = services.model_version_create(project=project, model_name="credit", run=run,
+    version = registration.model_version_create(project=project, model_name="credit", run=run,
                                             artifact_path="model", user=editor.user)
-    services.model_version_check(job_id=version.check_job_id)
+    registration.model_version_check(job_id=version.check_job_id)
     version.refresh_from_db()
     # The imputers are done outside the graph; the rest runs in ONNX Runtime, numbers in double.
     assert version.runtime == "onnx", version.runtime_reason

@@ -12,7 +12,7 @@ from tests.datasets import test_datasets as ds
 from tests.datasets.test_datasets import csv_bytes, error_of, upload
 from tests.datasets.test_pii_validation import PII_MARK, browser_for, people_frame
 from tests.training.test_training import _artifact, submit
-from training import services as training
+from training import spec as training_spec
 
 eager = ds.eager
 
@@ -111,9 +111,10 @@ def test_specs_that_would_show_pii_are_refused_naming_the_field(
 def test_only_a_role_that_may_see_pii_can_opt_in(member_client, project, people):
     viewer = member_client(Role.VIEWER)
     with pytest.raises(ValidationError) as refused:
-        training.spec_clean(project=project, spec=spec_for(people, allow_pii_features=True), user=viewer.user)
+        training_spec.spec_clean(project=project, spec=spec_for(people, allow_pii_features=True),
+                                 user=viewer.user)
     assert "allow_pii_features" in refused.value.message_dict
-    clean, _ = training.spec_clean(project=project, spec=spec_for(people), user=viewer.user)
+    clean, _ = training_spec.spec_clean(project=project, spec=spec_for(people), user=viewer.user)
     assert clean["allow_pii_features"] is False
 
 

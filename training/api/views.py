@@ -16,8 +16,8 @@ from experiments.api import schema as tracking_schema
 from experiments.api.views import job_output
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 from experiments.selectors import run_for_user
+from training import catalog, sweeps
 from training import services as training
-from training import sweeps
 from training.api import schema as api_schema
 from training.models import Sweep
 
@@ -25,7 +25,7 @@ from training.models import Sweep
 class EstimatorListApi(APIView):
     @extend_schema(responses=api_schema.EstimatorListOut)
     def get(self, request):
-        return Response({"estimators": training.estimator_catalog(), "metrics": training.METRICS})
+        return Response({"estimators": catalog.estimator_catalog(), "metrics": catalog.METRICS})
 
 
 class TrainingJobApi(APIView):

@@ -25,6 +25,7 @@ from datasets import services as datasets
 from experiments.models import Run
 from monitoring import services
 from monitoring.models import Monitor
+from registry import registration
 from registry import services as registry_services
 from registry.models import AliasEvent, ModelAlias
 from registry.prediction_log import Entry, prediction_log_enqueue, prediction_log_flush
@@ -94,10 +95,10 @@ class Command(BaseCommand):
         if job.status != "succeeded":
             raise CommandError(f"The demo model did not train: {job.error}")
         run = Run.objects.get(pk=job.result["run_id"])
-        version = registry_services.model_version_create(
+        version = registration.model_version_create(
             project=project, model_name=MODEL, run=run, artifact_path="model", user=user
         )
-        registry_services.model_version_check(job_id=version.check_job_id)
+        registration.model_version_check(job_id=version.check_job_id)
         version.refresh_from_db()
         if not ModelAlias.objects.filter(model=version.model, name=ALIAS).exists():
             registry_services.alias_set(model=version.model, alias=ALIAS, version=version, user=user)

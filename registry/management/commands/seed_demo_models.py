@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Project
 from experiments.models import Run
-from registry import services
+from registry import registration, services
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
 
 DEMO_SLUG = "demo"
@@ -43,13 +43,13 @@ class Command(BaseCommand):
             run = Run.objects.filter(project=project, experiment__name=EXPERIMENT, name=run_name).first()
             if run is None or not run.artifacts.filter(path="model/model.skops").exists():
                 raise CommandError(f"The demo run '{run_name}' with its model is missing; run seed_demo.")
-            version = services.model_version_create(
+            version = registration.model_version_create(
                 project=project, model_name=MODEL_NAME, run=run, artifact_path="model", user=user,
                 description=f"Logistic regression by SGD ({run_name}) on the breast-cancer data.",
             )
             # Checked here rather than waiting for the worker, so the alias can point at a ready
             # version on the first start; the queued check then finds the job done.
-            services.model_version_check(job_id=version.check_job_id)
+            registration.model_version_check(job_id=version.check_job_id)
             version.refresh_from_db()
             if version.status != VersionStatus.READY:
                 raise CommandError(
