@@ -41,6 +41,13 @@ def require_role(user, project: Project, min_role: Role) -> Role:
     return role
 
 
+def can_edit(user, project: Project) -> bool:
+    """Whether ``user`` may change what ``project`` holds (editor or above), for pages to show or hide
+    the forms that do; the writes themselves check with ``require_role``."""
+    role = role_for(user, project)
+    return role is not None and role >= Role.EDITOR
+
+
 def can_see_pii(user, project: Project) -> bool:
     """Whether ``user`` may see values of PII-flagged columns in ``project``, and what carries them
     (accounts.selectors.pii_visible: editors and above)."""

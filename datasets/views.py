@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import permissions
 from accounts.models import Role
 from accounts.permissions import project_for_user, role_for
 from accounts.selectors import pii_hidden
@@ -25,11 +26,6 @@ from datasets.api.views import (
 from datasets.models import ColumnRole, Dataset
 
 
-def _can_edit(user, project) -> bool:
-    role = role_for(user, project)
-    return role is not None and role >= Role.EDITOR
-
-
 class UploadForm(forms.Form):
     name = forms.CharField(max_length=200)
     file = forms.FileField()
@@ -41,7 +37,7 @@ class UploadForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def dataset_list(request, slug: str):
     project = project_for_user(request.user, slug)
-    can_edit = _can_edit(request.user, project)
+    can_edit = permissions.can_edit(request.user, project)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         project = project_for_user(request.user, slug, min_role=Role.EDITOR)
@@ -115,7 +111,7 @@ def dataset_detail(request, slug: str, name: str):
         rule.shown_config = rule_config_shown(rule.config, rule.column, hidden)
     return render(request, "datasets/dataset.html", {
         "project": project, "dataset": dataset, "versions": versions, "rules": rules,
-        "form": form, "can_edit": _can_edit(request.user, project), "nav": "projects",
+        "form": form, "can_edit": permissions.can_edit(request.user, project), "nav": "projects",
     })
 
 
@@ -124,7 +120,7 @@ def dataset_detail(request, slug: str, name: str):
 def version_detail(request, version_id: int):
     version = datasets.dataset_version_for_user(request.user, version_id)
     project = version.dataset.project
-    can_edit = _can_edit(request.user, project)
+    can_edit = permissions.can_edit(request.user, project)
     if request.method == "POST":
         datasets.dataset_version_for_user(request.user, version_id, min_role=Role.EDITOR)
         action = request.POST.get("action")

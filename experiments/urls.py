@@ -2,7 +2,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from accounts import views as account_views
-from experiments import views, views_trash
+from experiments import views
 
 app_name = "experiments"
 
@@ -13,13 +13,13 @@ urlpatterns = [
     path("p/<slug:slug>/members/", account_views.members, name="members"),
     path("p/<slug:slug>/e/<int:experiment_id>/", views.experiment_detail, name="experiment"),
     path("p/<slug:slug>/compare/", views.compare, name="compare"),
-    path("p/<slug:slug>/trash/", views_trash.trash_page, name="trash"),
-    path("p/<slug:slug>/e/<int:experiment_id>/delete/", views_trash.experiment_delete,
+    path("p/<slug:slug>/trash/", views.trash_page, name="trash"),
+    path("p/<slug:slug>/e/<int:experiment_id>/delete/", views.experiment_delete,
          name="experiment-delete"),
-    path("p/<slug:slug>/e/<int:experiment_id>/restore/", views_trash.experiment_restore,
+    path("p/<slug:slug>/e/<int:experiment_id>/restore/", views.experiment_restore,
          name="experiment-restore"),
-    path("runs/<uuid:run_id>/delete/", views_trash.run_delete, name="run-delete"),
-    path("runs/<uuid:run_id>/restore/", views_trash.run_restore, name="run-restore"),
+    path("runs/<uuid:run_id>/delete/", views.run_delete, name="run-delete"),
+    path("runs/<uuid:run_id>/restore/", views.run_restore, name="run-restore"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
     path("runs/<uuid:run_id>/live/", views.run_live, name="run-live"),
     path("runs/<uuid:run_id>/notes/", views.run_notes, name="run-notes"),

@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import permissions
 from accounts.json_input import json_parse
 from accounts.models import Role
 from accounts.permissions import can_see_pii, project_for_user
@@ -22,7 +23,6 @@ from core.errors import PayloadTooLarge, error_status, error_text
 from datasets import services as datasets
 from datasets.api.views import lineage_for_run
 from datasets.models import Dataset, RunDataset
-from datasets.views import _can_edit
 from experiments.api.views import job_for_user
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH
 from experiments.selectors import run_for_user
@@ -147,7 +147,7 @@ def training_job(request, job_id: int):
         "job": job, "project": job.project, "spec_json": json.dumps(job.params.get("spec"), indent=2),
         "pii_left_out": result.get("pii_left_out", job.params.get("pii_left_out")),
         "pii_features": result.get("pii_features"),
-        "can_edit": _can_edit(request.user, job.project), "nav": "projects",
+        "can_edit": permissions.can_edit(request.user, job.project), "nav": "projects",
     })
 
 
@@ -216,7 +216,7 @@ def run_panel(request, run_id):
         "pii_left_out": _json_list(tags.get("steward.pii_left_out")),
         "pii_features": _json_list(tags.get("steward.pii_features")),
         "spec_json": json.dumps(record.spec, indent=2) if record else "", "plots": plots,
-        "can_edit": _can_edit(request.user, run.project),
+        "can_edit": permissions.can_edit(request.user, run.project),
         "has_links": RunDataset.objects.filter(run=run).exists(),
     })
 
@@ -245,7 +245,8 @@ def sweep_detail(request, sweep_id: int):
             messages.error(request, error_text(exc))
         return redirect("training:sweep", sweep_id=sweep.pk)
     context = {"sweep": sweep, "project": sweep.project, "progress": sweeps.sweep_progress(sweep),
-               "board": sweeps.sweep_leaderboard(sweep), "can_edit": _can_edit(request.user, sweep.project),
+               "board": sweeps.sweep_leaderboard(sweep),
+               "can_edit": permissions.can_edit(request.user, sweep.project),
                "nav": "projects"}
     if request.htmx:
         return render(request, "training/_sweep_board.html", context)
