@@ -52,9 +52,9 @@ from lark.exceptions import (  # noqa: E402
     VisitError,
 )
 
-from experiments.models import KEY_MAX_LENGTH  # noqa: E402
 from experiments.search import parser as hand  # noqa: E402
-from experiments.validation import KEY_RE  # noqa: E402
+
+KEY_RE, KEY_MAX_LENGTH = hand.KEY_RE, hand.KEY_MAX_LENGTH  # the key rules the parser itself applies
 
 GRAMMAR = r"""
 start: expr
