@@ -10,6 +10,29 @@ numbers; a run whose value is not a number does not match.
 
 Nothing here touches the database. Every error names its field and, for text
 the user wrote, the position where the first problem starts.
+
+Why hand-written rather than a grammar: measured against lark 1.3.1 (LALR) by
+bench/filter_parser.py, on the search tests' filters and 5,000 seeded random ones.
+Lark as it is usually used (parse the whole text, then check the tree) names
+its own errors and finds the first problem late: 11 of the 29 word-for-word
+messages of test_search_parser_errors.py agree, 114 of the 5,000 random filters.
+
+    metrics.acc LIKE 'x' and ;
+      here: LIKE is not valid for metrics.acc: use one of =, !=, >, >=, <, <= (at position 13)
+      lark: No terminal matches ';' in the current parser context, at line 1 col 26
+    (metrics.acc = 1
+      here: Expected AND, OR or ')' to close the '(' at position 1, found the end of the input
+            (at position 17)
+      lark: Unexpected token Token('$END', '') at line 1, column 16. Expected one of: * RPAR
+
+Every message can be kept (29/29, and 5,000/5,000 random): checks in token
+callbacks that run at each shift and track what this parser tracks (open
+parentheses, the open IN list, the comparator), plus a mapping of lark's
+exceptions that reads its internal value stack. That is as much code as the
+parser it would replace, tied to lark's internals, and three times slower on
+one core: a typical filter (85 characters) 31 us here against 90-110 us, a long
+one (2,355 characters) 0.95 ms against 2.4-2.8 ms; lark's bare parse tree
+alone, with no checks, already takes 60-73 us and 1.6-1.9 ms.
 """
 
 from __future__ import annotations

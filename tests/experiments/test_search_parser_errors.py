@@ -37,6 +37,15 @@ FILTER_ERRORS = [
     ("(" * 25 + "metrics.a = 1" + ")" * 25, "Parentheses nest at most 20 deep (at position 21)"),
     (" and ".join(["metrics.a = 1"] * 101), "A filter holds at most 100 conditions (at position 1801)"),
     ("\x00", "Must not contain NUL characters."),
+    # The first problem by position is the one named, even when a later one would stop a parser sooner.
+    ("metrics.acc LIKE 'x' and ;",
+     "LIKE is not valid for metrics.acc: use one of =, !=, >, >=, <, <= (at position 13)"),
+    ("params.a IN ('x', 1) ;", "The IN list of params.a mixes numbers and strings (at position 1)"),
+    ("params.C > (1)", "params.C > compares params.C as a number, and '(' is not a number (at position 12)"),
+    ("metrics.acc > 1e999", "Number '1e999' is out of range (at position 15)"),
+    # A keyword before a dot is read as a prefix; a doubled quote never ends a string.
+    ("and.x > 1", "Unknown prefix 'and': use metrics., params., tags. or attributes. (at position 1)"),
+    ("params.x = 'it'' s", "Unterminated string (at position 12)"),
 ]
 
 
