@@ -78,11 +78,106 @@ def test_creating_a_run_reads_nothing_back(editor, project):
                                format="json")
     assert response.status_code == 201
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
-    # Token, project, membership, experiment: no lookup of the id, no read-back of params, metrics, tags.
-    assert len(selects) == 4, selects
+    # Token, project, membership and experiment in one query: no lookup of the id, no read-back of
+    # params, metrics, tags.
+    assert len(selects) == 1, selects
     assert not any("experiments_run" in sql or "experiments_tag" in sql for sql in selects)
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 2, inserts
+
+
+SDK_TAGS = {"mlflow.user": "bench", "mlflow.source.name": "train.py", "mlflow.source.type": "LOCAL",
+            "mlflow.source.git.commit": "0123456789abcdef0123456789abcdef01234567"}
+
+
+@pytest.mark.parametrize("role", [Role.EDITOR, "staff"])
+def test_creating_a_run_costs_five_queries(member_client, project, django_assert_max_num_queries, role):
+    """The SDK's create (a client-chosen id, a start time, four tags): one read of the token, the
+    project, the membership and the experiment; the run's and the tags' inserts; the transaction
+    around them (a savepoint inside the test's own)."""
+    client = member_client(Role.VIEWER if role == "staff" else role)
+    if role == "staff":
+        client.user.is_staff = True
+        client.user.save(update_fields=["is_staff"])
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    assert client.post(url, {"experiment": "sweep"}, format="json").status_code == 201
+    with django_assert_max_num_queries(5):
+        response = client.post(url, {"experiment": "sweep", "id": str(uuid.uuid4()), "name": "trial-1",
+                                     "start_time": 1_700_000_000_000, "tags": SDK_TAGS}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["tags"] == SDK_TAGS
+    assert Tag.objects.filter(run_id=response.json()["id"]).count() == 4
+
+
+def test_run_create_answers_as_its_serializer_reads_the_body(editor, project):
+    """Whitespace around names is trimmed and tag values that are numbers become text, whichever
+    way the body is read."""
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    response = editor.post(url, {"experiment": " spaced ", "name": " n ", "tags": {"a": 5, "b": " x "}},
+                           format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["experiment"], body["name"], body["tags"]) == ("spaced", "n", {"a": "5", "b": "x"})
+    assert editor.get(f"/api/v1/runs/{body['id']}/").json()["tags"] == {"a": "5", "b": "x"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"experiment": ""}, "experiment"),
+    ({"experiment": "e" * 501}, "experiment"),
+    ({"name": "x"}, "experiment"),
+    ({"experiment": "e", "id": "not-a-uuid"}, "id"),
+    ({"experiment": "e", "id": 7.5}, "id"),
+    ({"experiment": "e", "name": "n" * 251}, "name"),
+    ({"experiment": "e", "start_time": "soon"}, "start_time"),
+    ({"experiment": "e", "start_time": True}, "start_time"),
+    ({"experiment": "e", "start_time": 2**70}, "start_time"),
+    ({"experiment": "e", "tags": ["a"]}, "tags"),
+    ({"experiment": "e", "tags": {"k": None}}, "tags"),
+    ({"experiment": "e", "tags": {"bad key!": "v"}}, "tags[0].key"),
+])
+def test_a_refused_run_create_names_the_field(editor, project, body, field):
+    response = editor.post(f"/api/v1/projects/{project.slug}/runs/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert not Run.objects.filter(project=project).exists()
+
+
+def test_run_create_checks_the_role_before_the_body(member_client, outsider, project, client):
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    viewer = member_client(Role.VIEWER)
+    refused = viewer.post(url, {"experiment": "e"}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    assert outsider.post(url, {"experiment": "e"}, format="json").status_code == 404
+    assert outsider.post("/api/v1/projects/no-such-project/runs/", {"experiment": "e"},
+                         format="json").status_code == 404
+    # Credentials come first: a bad token or none is 401 whatever the body holds.
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer stw_nope"}):
+        response = client.post(url, b"{not json", content_type="application/json", **headers)
+        assert response.status_code == 401, response.content
+        assert response["WWW-Authenticate"] == "Bearer"
+    editor = member_client(Role.EDITOR)
+    bad_json = editor.post(url, b"{not json", content_type="application/json")
+    assert bad_json.status_code == 400
+    assert not Run.objects.filter(project=project).exists()
+
+
+def test_a_session_user_creates_runs_with_the_csrf_token(project):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=Role.EDITOR)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    assert browser.post(url, {"experiment": "e"}, content_type="application/json").status_code == 403
+    browser.get("/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(url, {"experiment": "e", "name": "from the page"},
+                            content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 201, response.content
+    assert response.json()["author"] == user.username
 
 
 def test_retried_run_under_another_experiment_conflicts_and_creates_nothing(editor, project):
