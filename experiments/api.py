@@ -178,7 +178,10 @@ class RunCreateApi(APIView):
 # The experiment a run is created in, read with the caller's access (accounts.authentication).
 _EXPERIMENT_COLUMNS = "e.id, e.lifecycle"
 _EXPERIMENT_JOIN = f"LEFT JOIN {Experiment._meta.db_table} e ON e.project_id = p.id AND e.name = %s"
-_PLAIN_FIELDS = frozenset({"experiment", "id", "name", "start_time", "tags"})
+_PLAIN_FIELDS = frozenset({"experiment", "id", "name", "start_time", "tags", "notes", "seed", "parent_run_id",
+                           "source"})
+_SOURCE_TEXT = frozenset({"git_commit", "git_branch", "entry_point", "host", "python_version"})
+_SOURCE_FIELDS = _SOURCE_TEXT | {"git_dirty", "packages"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -188,34 +191,56 @@ def _plain_text(value) -> bool:
 
 
 def _plain_create_body(body) -> dict | None:
-    """What RunCreateApi.Input validates a body to, for the body every SDK sends (an experiment,
-    an id, a name, a start time, string tags, each of the plain type); None for any other body,
-    which the serializer reads (and names the field it refuses)."""
+    """What RunCreateApi.Input validates a body to, for the body the SDK sends (each field of
+    its plain JSON type); None for any other body, which the serializer reads (and names the
+    field it refuses)."""
     if type(body) is not dict or not body.keys() <= _PLAIN_FIELDS:
         return None
-    experiment = body.get("experiment")
-    if not _plain_text(experiment) or not 0 < len(experiment) <= EXPERIMENT_NAME_MAX_LENGTH:
+    experiment, name, notes = body.get("experiment"), body.get("name", ""), body.get("notes", "")
+    if not (_plain_text(experiment) and 0 < len(experiment) <= EXPERIMENT_NAME_MAX_LENGTH
+            and _plain_text(name) and len(name) <= 250 and _plain_text(notes)):
         return None
-    fields = {"experiment": experiment, "name": body.get("name", ""), "notes": ""}
-    if not _plain_text(fields["name"]) or len(fields["name"]) > 250:
-        return None
-    if "id" in body:
-        if type(body["id"]) is not str:
-            return None
-        try:
-            fields["id"] = uuid.UUID(hex=body["id"])
-        except ValueError:
-            return None
-    if "start_time" in body:
-        start_time = body["start_time"]
-        if type(start_time) is not int or not v.INT64_MIN <= start_time <= v.INT64_MAX:
-            return None
-        fields["start_time"] = start_time
+    fields = {"experiment": experiment, "name": name, "notes": notes}
+    for key, nullable in (("id", False), ("parent_run_id", True)):
+        if key in body:
+            value = body[key]
+            if value is None and nullable:
+                fields[key] = None
+                continue
+            if type(value) is not str:
+                return None
+            try:
+                fields[key] = uuid.UUID(hex=value)
+            except ValueError:
+                return None
+    for key, nullable in (("start_time", False), ("seed", True)):
+        if key in body:
+            value = body[key]
+            if value is None and nullable:
+                fields[key] = None
+                continue
+            if type(value) is not int or not v.INT64_MIN <= value <= v.INT64_MAX:
+                return None
+            fields[key] = value
     if "tags" in body:
         tags = body["tags"]
         if type(tags) is not dict or not all(_plain_text(value) for value in tags.values()):
             return None
         fields["tags"] = tags
+    if "source" in body:
+        source = body["source"]
+        if type(source) is not dict or not source.keys() <= _SOURCE_FIELDS:
+            return None
+        for key, value in source.items():
+            if key in _SOURCE_TEXT:
+                plain = _plain_text(value)
+            elif key == "git_dirty":
+                plain = value is None or type(value) is bool
+            else:
+                plain = type(value) is dict
+            if not plain:
+                return None
+        fields["source"] = source
     return fields
 
 
