@@ -1,5 +1,4 @@
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -13,6 +12,7 @@ from accounts.selectors import (
     bearer_token_parse,
     project_access_resolve,
 )
+from core.errors import AuthenticationFailed, NotAuthenticated, PermissionDenied
 
 
 def request_bearer_token(request) -> str | None:
@@ -26,10 +26,11 @@ def request_bearer_token(request) -> str | None:
     # encodes it to latin-1 first, which fails on any other character.
     try:
         token = bearer_token_parse(request.META.get("HTTP_AUTHORIZATION"))
-    except exceptions.AuthenticationFailed:
+    except AuthenticationFailed as exc:
         throttling.token_failure_check(request)
         throttling.token_failure_record(request)
-        raise
+        # DRF's own type: its authentication step only turns an APIException into a 401.
+        raise exceptions.AuthenticationFailed(exc.message) from None
     if token is not None:
         throttling.token_failure_check(request)
     return token
@@ -81,9 +82,13 @@ def request_project_access(request, *, slug: str, min_role: Role, columns: str =
             slug=slug, token=token, user=user, joins=joins, params=params, now=now,
             columns=f"{_USER_FIELDS}, {columns}" if columns else _USER_FIELDS,
         )
-    except exceptions.AuthenticationFailed:
+    except AuthenticationFailed as exc:
         throttling.token_failure_record(request)  # as BearerTokenAuthentication counts it
-        raise
+        # DRF's own types, as its authentication step raises them: the 401 names the scheme
+        # (WWW-Authenticate: Bearer).
+        raise exceptions.AuthenticationFailed(exc.message) from None
+    except NotAuthenticated as exc:
+        raise exceptions.NotAuthenticated(exc.message) from None
     if access.token_id is not None:
         services.api_token_used(token_id=access.token_id, last_used_at=access.token_last_used_at, now=now)
         # Values in the model's field order (from_db's rule); a usable token's user is active.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.http import HttpResponseBadRequest
 
-from accounts.errors import json_error_fields
+from core.api_errors import json_error_fields
 
 NUL_IN_URL = "Must not contain the NUL character."
 

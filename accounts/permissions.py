@@ -8,12 +8,11 @@ decided in accounts.selectors, which serving asks too.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import Project, Role
 from accounts.selectors import NO_PROJECT, pii_visible, role_for
+from core.errors import NotFound, PermissionDenied
 
 __all__ = ["can_see_pii", "project_create_allowed", "project_create_check", "project_for_user",
            "projects_visible_to", "require_pii_access", "require_role", "role_for"]
@@ -23,7 +22,7 @@ def project_for_user(user, slug: str, min_role: Role = Role.VIEWER) -> Project:
     project = Project.objects.filter(slug=slug).first()
     role = role_for(user, project) if project is not None else None
     if role is None:
-        raise Http404(NO_PROJECT)
+        raise NotFound(NO_PROJECT)
     if role < min_role:
         raise PermissionDenied(
             f"This needs the {Role(min_role).label} role in '{slug}'; you are {role.label}."
@@ -36,7 +35,7 @@ def require_role(user, project: Project, min_role: Role) -> Role:
     """For objects reached by id: 404 unless visible, 403 unless the role suffices."""
     role = role_for(user, project)
     if role is None:
-        raise Http404("Not found.")
+        raise NotFound("Not found.")
     if role < min_role:
         raise PermissionDenied(f"This needs the {Role(min_role).label} role in '{project.slug}'.")
     return role

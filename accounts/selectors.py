@@ -30,12 +30,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework import exceptions
 
 from accounts.models import ApiToken, Membership, Project, Role, token_hash
+from core.errors import AuthenticationFailed, NotAuthenticated, NotFound
 
 BEARER = "Bearer"
 MALFORMED = "Authorization header must be 'Bearer <token>'."
@@ -55,14 +54,14 @@ def bearer_token_parse(header: str | None) -> str | None:
         return None
     parts = header.split()
     if not parts:
-        raise exceptions.AuthenticationFailed(MALFORMED)
+        raise AuthenticationFailed(MALFORMED)
     if parts[0] != BEARER:
         return None
     if len(parts) != 2:
-        raise exceptions.AuthenticationFailed(MALFORMED)
+        raise AuthenticationFailed(MALFORMED)
     token = parts[1]
     if not (token.isascii() and token.isprintable()):
-        raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        raise AuthenticationFailed(INVALID_TOKEN)
     return token
 
 
@@ -212,25 +211,25 @@ def project_access_resolve(*, slug: str, token: str | None = None, user=None, co
     last use is not recorded here (``accounts.services.api_token_used`` does).
     """
     if token is None and (user is None or not user.is_authenticated):
-        raise exceptions.NotAuthenticated()
+        raise NotAuthenticated()
     sql = project_access_sql(by_token=token is not None, columns=columns, joins=joins)
     credential = token_hash(token) if token is not None else user.pk
     row = _fetch_one(sql, [slug, *params, credential])
     now = now or timezone.now()
     if row is None:
         if token is not None:
-            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
-        raise exceptions.NotAuthenticated()
+            raise AuthenticationFailed(INVALID_TOKEN)
+        raise NotAuthenticated()
     (user_id, is_active, is_staff, project_id, membership_role,
      token_id, revoked_at, expires_at, last_used_at) = row[:_ACCESS_WIDTH]
     if token is not None and not token_usable(revoked_at=revoked_at, expires_at=_aware(expires_at),
                                               user_active=is_active, now=now):
-        raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        raise AuthenticationFailed(INVALID_TOKEN)
     if token is None and not is_active:
-        raise exceptions.NotAuthenticated()
+        raise NotAuthenticated()
     role = role_effective(is_active=bool(is_active), is_staff=bool(is_staff), membership_role=membership_role)
     if project_id is None or role is None:
-        raise Http404(NO_PROJECT)
+        raise NotFound(NO_PROJECT)
     access = ProjectAccess(user_id=user_id, project_id=project_id, role=role, token_id=token_id,
                            token_last_used_at=_aware(last_used_at))
     return access, tuple(row[_ACCESS_WIDTH:])

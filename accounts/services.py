@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts import selectors
 from accounts.models import ApiToken, Membership, Project, Role, token_generate, token_hash
 from core.audit import audit_record
+from core.errors import NotFound
 
 User = get_user_model()
 
@@ -58,9 +59,7 @@ def api_token_used(*, token_id: int, last_used_at: dt.datetime | None, now: dt.d
 def api_token_revoke(*, user, token_id: int) -> ApiToken:
     token = ApiToken.objects.filter(pk=token_id, user=user).first()
     if token is None:
-        from django.http import Http404
-
-        raise Http404("No such token.")
+        raise NotFound("No such token.")
     if token.revoked_at is None:
         with transaction.atomic():
             token.revoked_at = timezone.now()

@@ -98,7 +98,8 @@ def members(request, slug: str):
                         request,
                         f"{posted.cleaned_data['username']} is now {posted.cleaned_data['role']}.",
                     )
-                return redirect("experiments:members", slug=project.slug)
+                # Back to this page (its URL belongs to the pages that list projects).
+                return redirect(request.path)
             except ValidationError as exc:
                 form_add_service_errors(posted, exc)
         if action != "remove":

@@ -192,8 +192,8 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
         django.setup()
-        from experiments import datasets
-        from experiments.models import Job
+        from core.models import Job
+        from datasets import services as datasets
 
         job = Job.objects.get(pk=version["profile_job"]["id"])
         started = time.perf_counter()

@@ -142,7 +142,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from experiments.training import build_pipeline, preprocess_output_columns
+    from training.services import build_pipeline, preprocess_output_columns
 
     report.print_load("before")
     X, y, sensitive, numeric, categorical = make_data(args.rows)

@@ -23,13 +23,14 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db import IntegrityError, transaction
-from django.http import Http404, UnreadablePostError
+from django.http import UnreadablePostError
 from django.utils import timezone
 
-from accounts.errors import PayloadTooLarge
 from accounts.permissions import require_pii_access
-from experiments import jobs
-from experiments.models import ARTIFACT_PATH_MAX_LENGTH, Artifact, Job, Run
+from core import jobs
+from core.errors import NotFound, PayloadTooLarge
+from core.models import Job
+from experiments.models import ARTIFACT_PATH_MAX_LENGTH, Artifact, Run
 
 CHUNK_SIZE = 1024 * 1024
 CONTENT_TYPE_MAX_LENGTH = 200
@@ -293,7 +294,7 @@ def _artifact_get(*, run: Run, path: str) -> Artifact:
     path = artifact_path_clean(path)
     artifact = Artifact.objects.filter(run=run, path=path).first()
     if artifact is None:
-        raise Http404("No such artifact.")
+        raise NotFound("No such artifact.")
     return artifact
 
 
@@ -321,7 +322,7 @@ def artifact_open(*, run: Run, path: str, user) -> tuple[Artifact, IO[bytes]]:
     try:
         return artifact, _blob_open(artifact_storage(), artifact.storage_name)
     except FileNotFoundError:
-        raise Http404("The artifact's content is missing from storage.") from None
+        raise NotFound("The artifact's content is missing from storage.") from None
 
 
 def artifact_pii_mark(*, artifacts: list[Artifact]) -> None:

@@ -6,18 +6,16 @@ import math
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 import orjson
-import psycopg
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
-from django.http import Http404
+from django.core.exceptions import ValidationError
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
+from core.errors import NotFound, PermissionDenied
 from experiments import validation as v
-from experiments.models import LatestMetric, Lifecycle, Metric, MetricRollup, Param, Run, Tag
+from experiments.metric_store import metric_store
+from experiments.models import LatestMetric, Lifecycle, Param, Run, Tag
 
 
 def run_for_user(user, run_id, min_role: Role = Role.VIEWER, *, allow_deleted: bool = False) -> Run:
@@ -30,7 +28,7 @@ def run_for_user(user, run_id, min_role: Role = Role.VIEWER, *, allow_deleted: b
         run = Run.objects.select_related("experiment", "project", "author").get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError, ValidationError):
         # A malformed id is just another run that does not exist.
-        raise Http404("No such run.") from None
+        raise NotFound("No such run.") from None
     require_role(user, run.project, min_role)
     if min_role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED and not allow_deleted:
         raise PermissionDenied("This run is in the trash: restore it before changing it.")
@@ -89,35 +87,27 @@ class HistoryJson:
 
 
 def metric_history(*, run: Run, key: str, max_points: int | None = None) -> HistoryJson:
-    """Every point of one metric by step, or at most ``max_points`` of them.
-
-    Downsampling splits the points, in step order, into max_points / 2 buckets
-    of about equal counts and keeps, per bucket, the point with the lowest and
-    the one with the highest value (at their own steps), so spikes survive.
-    Long, dense series are downsampled from their rollups (MetricRollup), so a
-    million points cost thousands of rows read, not a million.
+    """Every point of one metric by step, or at most ``max_points`` of them
+    (see ``MetricStore.history_sample``: spikes survive the downsampling).
 
     The answer ``{"key", "total", "downsampled", "points"}`` comes as JSON, read
     and encoded HISTORY_CHUNK points at a time: a full history of millions of
     points is never held whole as dicts.
     """
+    store = metric_store()
     if max_points is not None:
-        sampled = _downsampled_from_rollups(run, key, max_points)
+        total, sampled = store.history_sample(run_id=run.pk, key=key, max_points=max_points)
         if sampled is not None:
-            return sampled
-    qs = Metric.objects.filter(run=run, key=key)
-    total = qs.count()
-    if max_points is not None and total > max_points:
-        rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
-        points = _points_out(_downsample_rows(list(rows), max(1, max_points // 2)))
-        body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
-        return HistoryJson(total, True, iter([body]))
-    rows = qs.order_by("step", "timestamp", "id").values_list("step", "value", "timestamp")
+            body = orjson.dumps({"key": key, "total": total, "downsampled": True,
+                                 "points": _points_out(sampled)})
+            return HistoryJson(total, True, iter([body]))
+    else:
+        total = store.history_count(run_id=run.pk, key=key)
 
     def chunks() -> Iterator[bytes]:
         yield orjson.dumps({"key": key, "total": total, "downsampled": False})[:-1] + b',"points":['
         separator = b""
-        for chunk in _chunks(rows.iterator(chunk_size=HISTORY_CHUNK), HISTORY_CHUNK):
+        for chunk in store.history_chunks(run_id=run.pk, key=key, size=HISTORY_CHUNK):
             # orjson writes each slice as "[...]"; their insides join into one list.
             yield separator + orjson.dumps(_points_out(chunk))[1:-1]
             separator = b","
@@ -126,53 +116,11 @@ def metric_history(*, run: Run, key: str, max_points: int | None = None) -> Hist
     return HistoryJson(total, False, chunks())
 
 
-def _downsampled_from_rollups(run: Run, key: str, max_points: int) -> HistoryJson | None:
-    """The downsampled answer from the series' rollups alone, or None when they
-    do not serve it (a short series, or one with too few points per block).
-
-    The total is the rollups' count: every point metrics_log stores is counted
-    in its block's rollup in the same transaction (and migration 0006 counted
-    those stored before rollups existed), while counting a long series' points
-    themselves would cost more than everything else this answer reads. A series
-    written around metrics_log has no rollups and is read whole.
-    """
-    rollups = _rollup_rows(run, key)
-    total = sum(r[0] for r in rollups)
-    buckets = max(1, max_points // 2)
-    # Rollups help only when blocks hold several points each.
-    if total <= max_points or not 2 * buckets <= len(rollups) <= total // 4:
-        return None
-    points = _points_out(_downsample_rollups(rollups, buckets, total))
-    body = orjson.dumps({"key": key, "total": total, "downsampled": True, "points": points})
-    return HistoryJson(total, True, iter([body]))
-
-
-_ROLLUP_COLUMNS = ("count", "min_value", "min_step", "min_timestamp",
-                   "max_value", "max_step", "max_timestamp")
-
-
-def _rollup_rows(run: Run, key: str) -> list[tuple]:
-    """A series' rollups in block order, as (count, min value/step/timestamp,
-    max value/step/timestamp) tuples."""
-    if connection.vendor != "postgresql":
-        return list(MetricRollup.objects.filter(run=run, key=key).order_by("block")
-                    .values_list(*_ROLLUP_COLUMNS))
-    # Thousands of rows of seven numbers: in binary, by psycopg's own cursor,
-    # they cost a third of what formatting and parsing them as text does.
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(_ROLLUP_COLUMNS)} FROM {MetricRollup._meta.db_table} "
-            "WHERE run_id = %s AND key = %s ORDER BY block",
-            [run.pk, key], binary=True,
-        )
-        return cursor.fetchall()
-
-
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+def metric_history_page(*, run: Run, key: str, after: tuple[int, int, int] | None,
+                        limit: int) -> list[tuple]:
+    """One page of a metric's points as (step, timestamp, value, id), in history order, from
+    just past the point whose (step, timestamp, id) is ``after``."""
+    return metric_store().history_page(run_id=run.pk, key=key, after=after, limit=limit)
 
 
 _INF = math.inf
@@ -186,50 +134,3 @@ def _points_out(rows: Iterable[tuple]) -> list[dict]:
          "timestamp": ts}
         for step, value, ts in rows
     ]
-
-
-def _extremes(candidates: list[tuple]) -> list[tuple]:
-    """The lowest and the highest (step, value, timestamp) of a bucket, in step order.
-
-    NaN (None) is kept only when the bucket holds nothing else.
-    """
-    numbers = [c for c in candidates if c[1] is not None]
-    if not numbers:
-        return candidates[:1]
-    low = min(numbers, key=lambda c: (c[1], c[0]))
-    high = max(numbers, key=lambda c: (c[1], -c[0]))
-    return [low] if low == high else sorted((low, high))
-
-
-def _downsample_rows(rows: list[tuple], buckets: int) -> list[tuple]:
-    width = -(-len(rows) // buckets)
-    picked: list[tuple] = []
-    for start in range(0, len(rows), width):
-        picked.extend(_extremes(rows[start:start + width]))
-    return picked
-
-
-def _downsample_rollups(rollups: list[tuple], buckets: int, total: int) -> list[tuple]:
-    """_extremes over consecutive blocks' mins and maxes, computed as the blocks
-    go by (this loop runs per rollup row): the lowest by (value, step), the
-    highest by (value, -step). Blocks of only NaN give nothing."""
-    target = total / buckets
-    picked: list[tuple] = []
-    low = high = None
-    filled = 0
-    for count, lo, lo_step, lo_ts, hi, hi_step, hi_ts in rollups:
-        if lo is not None:
-            for value, step, ts in ((lo, lo_step, lo_ts), (hi, hi_step, hi_ts)):
-                if low is None or value < low[1] or (value == low[1] and step < low[0]):
-                    low = (step, value, ts)
-                if high is None or value > high[1] or (value == high[1] and step < high[0]):
-                    high = (step, value, ts)
-        filled += count
-        if filled >= target:
-            if low is not None:
-                picked.extend([low] if low == high else sorted((low, high)))
-            low = high = None
-            filled = 0
-    if low is not None:
-        picked.extend([low] if low == high else sorted((low, high)))
-    return picked

@@ -8,35 +8,29 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import sqlite3
-import struct
 import time
 import uuid
 from dataclasses import dataclass
-from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
-from django.http import Http404
 from django.utils import timezone
 
-from accounts.errors import Conflict, IdempotencyKeyReused
 from accounts.json_input import check_json_value
 from accounts.models import Project
+from core.errors import Conflict, IdempotencyKeyReused, NotFound
+from core.models import IdempotentRequest
 from experiments import validation as v
+from experiments.metric_store import MetricPoint, metric_store
 from experiments.models import (
     EXPERIMENT_NAME_MAX_LENGTH,
     Experiment,
-    IdempotentRequest,
-    LatestMetric,
     Lifecycle,
     Metric,
-    MetricRollup,
     Param,
     Run,
     RunStatus,
@@ -341,13 +335,6 @@ def _tag_pairs(tags: Any, field: str) -> list[tuple[str, str]]:
     ]
 
 
-class MetricPoint(NamedTuple):
-    key: str
-    value: float
-    step: int
-    timestamp: int
-
-
 def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]:
     """Check every point of a batch; the first bad one is a ValidationError naming it.
 
@@ -441,184 +428,22 @@ def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
 def tag_delete(*, run: Run, key: str) -> None:
     deleted, _ = Tag.objects.filter(run=run, key=key).delete()
     if not deleted:
-        raise Http404(f"No tag '{key}' on this run.")
+        raise NotFound(f"No tag '{key}' on this run.")
 
 
 def metrics_log(*, run: Run, points: list[MetricPoint]) -> None:
-    """Append points and move each key's latest value forward; one transaction."""
-    if not points:
-        return
-    table = Metric._meta.db_table
-    # The points, latest values and rollups are written together or not at all.
-    # No savepoint inside a caller's transaction: what fails here is the
-    # database, which leaves that transaction unusable anyway.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY is several times faster than INSERT for thousands of rows, and
-            # its binary form spares both sides formatting and parsing numbers.
-            with connection.wrap_database_errors, cursor.cursor.copy(
-                f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.write(_copy_binary(run.pk, points))
-                # Worked out while the database stores the points just sent.
-                latest, rollups = _metric_summaries(run.pk, points)
-            _metric_summaries_merge_postgres(run.pk, latest, rollups)
-        else:
-            run_id = run.pk.hex
-            _metric_rows_insert(cursor, table, [
-                (run_id, key, None if value != value else value, step, timestamp)
-                for key, value, step, timestamp in points
-            ])
-            latest, rollups = _metric_summaries(run_id, points)
-            _latest_metrics_advance(cursor, latest)
-            _metric_rollups_merge(cursor, rollups)
+    """Append points and move each key's latest value and rollups forward; one transaction."""
+    metric_store().points_append(run_id=run.pk, points=points)
 
 
-def _metric_summaries(run_id, points: list[MetricPoint]) -> tuple[list[tuple], list[tuple]]:
-    """Each key's newest (run_id, key, value, step, timestamp) of a batch, and each
-    block's (run_id, key, block, count, min value/step/timestamp, max
-    value/step/timestamp). NaN is stored as NULL; this loop runs per point."""
-    size = MetricRollup.ROLLUP_BLOCK
-    latest: dict[str, tuple] = {}
-    blocks: dict[tuple[str, int], list] = {}
-    for key, value, step, timestamp in points:
-        if value != value:
-            value = None
-        newest = latest.get(key)
-        if newest is None or step > newest[3] or (step == newest[3] and timestamp >= newest[4]):
-            latest[key] = (run_id, key, value, step, timestamp)
-        block = blocks.get((key, step // size))
-        if block is None:
-            blocks[(key, step // size)] = (
-                [1, value, step, timestamp, value, step, timestamp] if value is not None
-                else [1, None, None, None, None, None, None]  # NaN is counted, never a min or max
-            )
-            continue
-        block[0] += 1
-        if value is None:
-            continue
-        if block[1] is None or value < block[1]:
-            block[1] = value
-            block[2] = step
-            block[3] = timestamp
-        if block[4] is None or value > block[4]:
-            block[4] = value
-            block[5] = step
-            block[6] = timestamp
-    rollups = [(run_id, key, block, *entry) for (key, block), entry in blocks.items()]
-    return list(latest.values()), rollups
+def metrics_log_new(*, run: Run, points: list[MetricPoint]) -> int:
+    """Store the points not stored yet: the same key, step, timestamp and value (NaN equal to
+    NaN) is one point, however often a retrying client sends it. Returns how many were new.
 
-
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_COPY_TRAILER = struct.pack(">h", -1)
-_COPY_NUMBERS = struct.Struct(">idiqiq").pack  # value, step, timestamp, each with its length
-_COPY_NO_VALUE = struct.Struct(">iiqiq").pack  # NULL (NaN), step, timestamp
-
-
-def _copy_binary(run_id: uuid.UUID, points: list[MetricPoint]) -> bytes:
-    """The points as (run_id, key, value, step, timestamp) rows in COPY's binary
-    format, NaN as NULL.
-
-    Packed here rather than by psycopg's write_row, which dumps each of the
-    five fields of every row on its own: the run id and each key are encoded
-    once per batch, the three numbers of a row with one struct call.
+    Call it inside a transaction that holds the run's row lock, so two retries of one batch
+    cannot both find their points missing.
     """
-    prefix: dict[str, bytes] = {}
-    head = struct.pack(">hi", 5, 16) + run_id.bytes
-    out = [_COPY_SIGNATURE]
-    append = out.append
-    for key, value, step, timestamp in points:
-        start = prefix.get(key)
-        if start is None:
-            encoded = key.encode()
-            start = prefix[key] = head + struct.pack(">i", len(encoded)) + encoded
-        if value != value:
-            append(start + _COPY_NO_VALUE(-1, 8, step, 8, timestamp))
-        else:
-            append(start + _COPY_NUMBERS(8, value, 8, step, 8, timestamp))
-    append(_COPY_TRAILER)
-    return b"".join(out)
-
-
-def _metric_rows_insert(cursor, table: str, rows: list[tuple]) -> None:
-    """SQLite: INSERT with hundreds of rows per statement, about half the cost of
-    executemany's one statement per row.
-
-    The statement is written with SQLite's own ``?`` and run on the sqlite3
-    cursor underneath: Django's cursor would rewrite each ``%s`` with a regex,
-    which for thousands of placeholders costs as much as the insert itself.
-    """
-    per_statement = min(500, connection.features.max_query_params // 5)
-    columns = f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES "
-    with connection.wrap_database_errors:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start:start + per_statement]
-            sqlite3.Cursor.execute(cursor.cursor, columns + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
-                                   list(chain.from_iterable(chunk)))
-
-
-def _rollups_upsert_sql(rows: str) -> str:
-    """Fold per-block (run_id, key, block, count, min value/step/timestamp, max
-    value/step/timestamp) ``rows`` into the stored rows (see MetricRollup)."""
-    t = MetricRollup._meta.db_table
-    lower = (f"{t}.min_value IS NULL OR "
-             f"(EXCLUDED.min_value IS NOT NULL AND EXCLUDED.min_value < {t}.min_value)")
-    higher = (f"{t}.max_value IS NULL OR "
-              f"(EXCLUDED.max_value IS NOT NULL AND EXCLUDED.max_value > {t}.max_value)")
-    # SET expressions read the row as it was before the update, on both databases.
-    return (
-        f"INSERT INTO {t} (run_id, key, block, count, min_value, min_step, min_timestamp, "
-        f"max_value, max_step, max_timestamp) {rows} "
-        f"ON CONFLICT (run_id, key, block) DO UPDATE SET count = {t}.count + EXCLUDED.count, "
-        + ", ".join(
-            f"{col} = CASE WHEN {cond} THEN EXCLUDED.{col} ELSE {t}.{col} END"
-            for cond, cols in ((lower, ("min_value", "min_step", "min_timestamp")),
-                               (higher, ("max_value", "max_step", "max_timestamp")))
-            for col in cols
-        )
-    )
-
-
-def _latest_upsert_sql(rows: str) -> str:
-    """Upsert each key's newest (run_id, key, value, step, timestamp) of a batch."""
-    t = LatestMetric._meta.db_table
-    # The WHERE on the upsert keeps the newest point when batches arrive out of
-    # order or two requests for one run race.
-    return (
-        f"INSERT INTO {t} (run_id, key, value, step, timestamp) {rows} "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value, step = EXCLUDED.step, "
-        f"timestamp = EXCLUDED.timestamp WHERE ({t}.step, {t}.timestamp) "
-        "<= (EXCLUDED.step, EXCLUDED.timestamp)"
-    )
-
-
-def _metric_rollups_merge(cursor, rollups: list[tuple]) -> None:
-    cursor.executemany(_rollups_upsert_sql("VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"), rollups)
-
-
-def _latest_metrics_advance(cursor, rows: list[tuple]) -> None:
-    cursor.executemany(_latest_upsert_sql("VALUES (%s, %s, %s, %s, %s)"), rows)
-
-
-def _metric_summaries_merge_postgres(run_id: uuid.UUID, latest: list[tuple], rollups: list[tuple]) -> None:
-    """PostgreSQL: the latest values and the rollups of a batch in one statement.
-
-    Each column goes as one array that ``unnest`` turns back into rows, so the
-    database gets one statement (one round trip, one plan) instead of one per
-    key and per block. Its parameters are bound by the server (psycopg's own
-    cursor, not Django's, which would write thousands of numbers into the SQL).
-    """
-    latest_rows = _latest_upsert_sql(
-        "SELECT %s, * FROM unnest(%s::varchar[], %s::float8[], %s::int8[], %s::int8[])"
-    )
-    rollup_rows = _rollups_upsert_sql(
-        "SELECT %s, * FROM unnest(%s::varchar[], %s::int8[], %s::int8[], %s::float8[], %s::int8[], "
-        "%s::int8[], %s::float8[], %s::int8[], %s::int8[])"
-    )
-    params = [run_id, *map(list, list(zip(*latest, strict=True))[1:]),
-              run_id, *map(list, list(zip(*rollups, strict=True))[1:])]
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"WITH latest AS ({latest_rows}) {rollup_rows}", params)
+    return metric_store().points_add_new(run_id=run.pk, points=points)
 
 
 @dataclass(frozen=True)
@@ -729,8 +554,8 @@ def idempotent_requests_prune(*, now: dt.datetime | None = None) -> int:
 
 def run_summary_compute(*, job_id: int) -> None:
     """Job body: per metric key of a run, its point count, min, max and last value."""
-    from experiments import jobs
-    from experiments.models import Job
+    from core import jobs
+    from core.models import Job
 
     def work(job: Job) -> dict:
         run = Run.objects.filter(pk=job.params.get("run_id")).first()

@@ -4,9 +4,10 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from core import jobs
+from core.jobs import job_kind_register
 from core.tasks import TASK_OPTIONS
-from experiments import artifacts, jobs, services, trash
-from experiments.jobs import job_kind_register
+from experiments import artifacts, services, trash
 
 logger = logging.getLogger(__name__)
 
@@ -64,4 +65,3 @@ job_kind_register("run_summary", lambda job_id: run_summary_task.delay(job_id))
 job_kind_register("artifact_verify", lambda job_id: artifacts_verify_task.delay(job_id))
 job_kind_register(trash.PURGE_JOB_KIND, lambda job_id: trash_purge_task.delay(job_id))
 
-from experiments import tasks_datasets  # noqa: E402,F401 - registers the dataset and training job kinds

@@ -23,10 +23,12 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from accounts.errors import Conflict
+from core import jobs
 from core.audit import audit_record
-from experiments import artifacts, jobs
-from experiments.models import Artifact, DatasetVersion, Experiment, Job, JobStatus, Lifecycle, Run
+from core.errors import Conflict
+from core.models import Job, JobStatus
+from experiments import artifacts
+from experiments.models import Artifact, Experiment, Lifecycle, Run
 
 logger = logging.getLogger(__name__)
 
@@ -98,28 +100,6 @@ def experiment_restore(*, experiment: Experiment, user) -> Experiment:
                      object_id=experiment.pk, project_id=experiment.project_id, before=before,
                      after={**_lifecycle(experiment), "runs": restored})
     return experiment
-
-
-def dataset_version_delete(*, version: DatasetVersion, user) -> None:
-    """Delete a dataset version and its file, unless a model version was trained on it.
-
-    Runs that read it lose the lineage link; the refusal names the model versions.
-    """
-    storage_name = version.storage_name
-    label = f"{version.dataset.name} v{version.version}"
-    try:
-        with transaction.atomic():
-            audit_record(action="dataset_version.delete", actor=user, object_type="dataset_version",
-                         object_id=version.pk, project_id=version.dataset.project_id,
-                         before={"dataset": version.dataset.name, "version": version.version,
-                                 "sha256": version.sha256}, after=None)
-            version.delete()
-    except ProtectedError as exc:
-        used_by = sorted({str(obj) for obj in exc.protected_objects})
-        raise Conflict(f"{label} cannot be deleted: model version(s) {', '.join(used_by[:10])} were trained "
-                       "on it. Delete those versions first.") from None
-    # Two uploads of one file share nothing: each version has a blob of its own.
-    transaction.on_commit(lambda: artifacts.blob_delete(artifacts.artifact_storage(), storage_name))
 
 
 def trash_cutoff(now: dt.datetime | None = None) -> dt.datetime:

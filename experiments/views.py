@@ -15,7 +15,7 @@ from urllib.parse import quote
 import orjson
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q, Sum
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,12 +34,16 @@ from accounts.permissions import (
     projects_visible_to,
     role_for,
 )
-from experiments import artifacts, jobs, services
+from core import jobs
+from core.errors import PermissionDenied, error_text
+from core.links import page_links
+from core.models import Job
+from experiments import artifacts, services
 from experiments import validation as v
-from experiments.api import job_for_user
+from experiments.api.views import job_for_user
 from experiments.forms import ExperimentCreateForm, NotesForm, TagDeleteForm, TagForm
-from experiments.models import Experiment, Job, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
-from experiments.search import runs_search, runs_search_count
+from experiments.models import Experiment, LatestMetric, Lifecycle, MetricRollup, Run, RunStatus
+from experiments.search import runs_from_rows, runs_search_count, runs_search_rows
 from experiments.selectors import metric_history, run_for_user, runs_with_details
 from experiments.templatetags import steward_ui as ui
 
@@ -125,6 +129,7 @@ def project_detail(request, slug: str):
     recent_jobs = Job.objects.filter(project=project).order_by("-created_at")[:8]
     return render(request, "experiments/project.html", {
         "project": project, "experiments": experiments, "form": form, "recent_jobs": recent_jobs,
+        "links": page_links("project", project, role=project.user_role),
         "can_edit": project.user_role >= Role.EDITOR, "is_owner": project.user_role >= Role.OWNER,
         "nav": "projects",
     })
@@ -188,12 +193,6 @@ def _run_rows(runs) -> list[dict]:
     return rows
 
 
-def _error_text(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(m for errors in exc.error_dict.values() for e in errors for m in e.messages)
-    return "; ".join(exc.messages)
-
-
 @login_required
 @require_GET
 def experiment_detail(request, slug: str, experiment_id: int):
@@ -215,12 +214,13 @@ def experiment_detail(request, slug: str, experiment_id: int):
     error = None
     runs, next_token = [], None
     try:
-        runs, next_token = runs_search(
+        found, next_token = runs_search_rows(
             project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
             order_by=[order_by] if order_by else None, max_results=page_size, page_token=page_token,
         )
+        runs = runs_from_rows(found, project=project)
     except ValidationError as exc:
-        error = _error_text(exc)
+        error = error_text(exc)
     rows = _run_rows(runs)
 
     param_keys = sorted({k for r in rows for k in r["params"]})
@@ -320,14 +320,15 @@ def _leaderboard(request, project, experiment):
     if key:
         clause = f"metrics.{_quoted(key)} {'ASC' if goal == 'min' else 'DESC'}"
         try:
-            runs, _ = runs_search(
+            found, _ = runs_search_rows(
                 project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
                 order_by=[clause], max_results=LEADERBOARD_SIZE,
             )
         except ValidationError as exc:
-            error = _error_text(exc)
+            error = error_text(exc)
         else:
-            rows = [r for r in _run_rows(runs) if r["metrics"].get(key) is not None]
+            rows = [r for r in _run_rows(runs_from_rows(found, project=project))
+                    if r["metrics"].get(key) is not None]
     param_keys = sorted({k for r in rows for k in r["params"]})[:6]
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -454,7 +455,7 @@ def run_notes(request, run_id):
         try:
             services.run_update(run=run, notes=form.cleaned_data["notes"])
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, "Notes saved.")
     else:
@@ -474,7 +475,7 @@ def run_tag_set(request, run_id):
         value = v.tag_value(form.cleaned_data["value"], "value")
         services.tags_set(run=run, pairs=[(key, value)])
     except ValidationError as exc:
-        messages.error(request, f"Tag not saved: {_error_text(exc)}")
+        messages.error(request, f"Tag not saved: {error_text(exc)}")
     else:
         messages.success(request, f"Tag “{key}” saved.")
     return redirect(reverse("experiments:run", args=[run.pk]) + "#tags")
@@ -531,7 +532,7 @@ def run_artifacts(request, run_id):
     try:
         entries = _tree_entries(run, prefix)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     return render(request, "experiments/_artifact_tree.html", {"run": run, "entries": entries})
 
 
@@ -556,9 +557,9 @@ def artifact_preview(request, run_id):
     try:
         artifact, handle = artifacts.artifact_open(run=run, path=path, user=request.user)
     except ValidationError as exc:
-        return render(request, "experiments/_error.html", {"error": _error_text(exc)}, status=400)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=400)
     except PermissionDenied as exc:
-        return render(request, "experiments/_error.html", {"error": str(exc)}, status=403)
+        return render(request, "experiments/_error.html", {"error": error_text(exc)}, status=403)
     context = {"run": run, "artifact": artifact, "download_url": artifact_download_url(run, artifact.path),
                "kind": "binary"}
     ext = _extension(artifact.path)

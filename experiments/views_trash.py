@@ -12,9 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.errors import Conflict
 from accounts.models import Role
 from accounts.permissions import project_for_user
+from core.errors import Conflict, error_text
 from experiments import trash
 from experiments.models import Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user
@@ -62,7 +62,7 @@ def run_restore(request, run_id):
     try:
         trash.run_restore(run=run, user=request.user)
     except Conflict as exc:
-        messages.error(request, str(exc.detail))
+        messages.error(request, error_text(exc))
         return redirect("experiments:trash", slug=run.project.slug)
     messages.success(request, f"Run “{run.name or str(run.pk)[:8]}” restored.")
     return redirect(reverse("experiments:run", args=[run.pk]))

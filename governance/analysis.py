@@ -6,7 +6,7 @@ a job writes its results only if it is still the row's current job, so a re-run 
 older job runs is never overwritten by the older one.
 
 Evaluation data, in order: a version made by a training job is judged on that job's own held-out
-split, re-derived from the recorded spec and seed (experiments.training.training_split); a
+split, re-derived from the recorded spec and seed (training.services.training_split); a
 version logged from a script on the dataset version it trained on when that version names a
 target column (roles), or on a dataset version the user chooses on re-run. The explanation falls
 back to the version's stored input example when there is no dataset.
@@ -25,14 +25,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.selectors import pii_columns
-from experiments import jobs
-from experiments.models import ColumnRole, DatasetVersion, Job, JobStatus, TrainingRun
+from core import jobs
+from core.models import Job, JobStatus
+from datasets.models import ColumnRole, DatasetVersion
 from governance import explain as shap_explain
 from governance import fairness
 from governance.models import AnalysisStatus, Explanation, FairnessReport
 from governance.signals import analysis_finished
 from governance.verdicts import FairnessThresholds
 from registry.models import ModelVersion, OutputKind, VersionStatus
+from training.models import TrainingRun
 
 # pandas and pyarrow are imported in the functions that use them, so that starting the web
 # server does not load them (tests/test_lean_start.py).
@@ -207,8 +209,8 @@ def _target_like_classes(y: pd.Series, version: ModelVersion) -> pd.Series:
 
 def evaluation_data(version: ModelVersion, source: dict[str, Any] | None) -> EvaluationData:
     """The rows a version is audited and explained on (see the module docstring)."""
-    from experiments.datasets import version_read_frame
-    from experiments.training import training_split
+    from datasets.services import version_read_frame
+    from training.services import training_split
 
     source = source or _source_auto(version)
     if source is None:
@@ -445,7 +447,7 @@ def explanation_for_records(*, version: ModelVersion, body: Any) -> dict[str, An
     explanation used, so they are comparable with it."""
     import pandas as pd
 
-    from accounts.errors import Conflict, PayloadTooLarge
+    from core.errors import Conflict, PayloadTooLarge
     from registry import signature as sig
     from registry.loading import ModelLoadRefused
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.selectors import pii_columns, pii_mask_record
-from experiments.models import Job
+from core.models import Job
 from governance.fairness import groups_masked
 from governance.models import Explanation, FairnessReport
 from governance.verdicts import fairness_verdicts

@@ -15,3 +15,10 @@ class GovernanceConfig(AppConfig):
         # Lower apps report through core.audit; from here on every report is a chained row.
         audit_sink_register(audit_event_append)
         version_page.register()
+
+        from django.urls import reverse
+
+        from core.links import PageLink, page_link_register
+
+        page_link_register("project", PageLink(
+            "Audit log", lambda project: reverse("audit:log", args=[project.slug]), order=50))

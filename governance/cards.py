@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from accounts.selectors import pii_columns
 from core.audit import audit_record
-from experiments.models import LineageDirection, RunDataset, TrainingRun
+from datasets.models import LineageDirection, RunDataset
 from governance.models import MODEL_CARD_SECTIONS, ModelCard
 from registry.models import ModelVersion
+from training.models import TrainingRun
 
 SECTION_KEYS = [key for key, _ in MODEL_CARD_SECTIONS]
 SECTION_MAX_CHARS = 20_000

@@ -83,7 +83,7 @@ def _input_owners(preprocess, columns: list[str]) -> list[str] | None:
         return list(columns)
     steps = [s for _, s in preprocess.steps] if isinstance(preprocess, Pipeline) else [preprocess]
     if len(steps) == 1 and isinstance(steps[0], ColumnTransformer):
-        from experiments.training import preprocess_output_columns
+        from training.services import preprocess_output_columns
 
         try:
             return preprocess_output_columns(steps[0])

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Project
-from experiments.models import Job
+from core.models import Job
 from governance.verdicts import FairnessThresholds
 from registry.models import ModelVersion, RegisteredModel
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from accounts.models import Role
 from accounts.permissions import role_for
 from core.audit import audit_record
+from core.errors import Conflict, PermissionDenied
 from governance import notifications
 from governance.models import (
     OPEN_STATUSES,

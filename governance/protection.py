@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from accounts.models import Role
 from accounts.permissions import role_for
 from core.audit import audit_record
+from core.errors import Conflict, NotFound, PermissionDenied
 from governance.models import ProtectionChangeRequest, ProtectionChangeStatus
 from registry.models import RegisteredModel
 from registry.services import alias_name_clean, model_protected_aliases_set
@@ -56,9 +56,7 @@ def protection_change_request_create(
     """An owner asks to take ``alias`` off the model's protected aliases."""
     role = role_for(user, model.project)
     if role is None:
-        from django.http import Http404
-
-        raise Http404("No such model.")
+        raise NotFound("No such model.")
     if role < Role.OWNER:
         raise PermissionDenied("Only an owner of the project can ask to remove an alias's protection.")
     alias = alias_name_clean(alias)
@@ -131,15 +129,13 @@ def protection_change_request_withdraw(*, change: ProtectionChangeRequest, user)
 
 def protection_change_for_user(user, change_id: int, min_role: Role = Role.VIEWER) -> ProtectionChangeRequest:
     """A request by id, 404 unless the user can see its project."""
-    from django.http import Http404
-
     change = ProtectionChangeRequest.objects.select_related(
         "model__project", "requested_by", "decided_by").filter(pk=change_id).first()
     if change is None:
-        raise Http404("No such protection change request.")
+        raise NotFound("No such protection change request.")
     role = role_for(user, change.model.project)
     if role is None:
-        raise Http404("No such protection change request.")
+        raise NotFound("No such protection change request.")
     if role < min_role:
         raise PermissionDenied(f"This needs the {Role(min_role).label} role.")
     return change

@@ -6,6 +6,7 @@ import logging
 
 from django.dispatch import receiver
 
+from core.errors import PermissionDenied
 from monitoring.signals import retrained_version_created
 from registry.models import VersionStatus
 from registry.signals import model_version_status_changed
@@ -26,7 +27,7 @@ def analyses_on_ready(sender, version, old_status, new_status, **kwargs) -> None
 def review_retrained_version(sender, version, monitor, **kwargs) -> None:
     """A monitor retrained its model: ask for the version's promotion to the monitor's alias, so
     it goes through the same checks and human review as any other (the alias does not move)."""
-    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.core.exceptions import ValidationError
 
     from governance.promotions import promotion_request_create
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import Q
-from django.http import Http404
 
 from accounts.models import Membership, Role
 from accounts.permissions import require_role
+from core.errors import NotFound
 from governance.models import OPEN_STATUSES, PromotionRequest, Review
 
 DECIDED = ("approved", "rejected", "withdrawn", "superseded")
@@ -21,11 +21,11 @@ def request_for_user(user, request_id: int, min_role: Role = Role.VIEWER) -> Pro
     """A request by id: 404 unless the user may see its project, 403 unless the role suffices."""
     request = _base().filter(pk=request_id).first()
     if request is None:
-        raise Http404("No such promotion request.")
+        raise NotFound("No such promotion request.")
     try:
         require_role(user, request.model.project, min_role)
-    except Http404:
-        raise Http404("No such promotion request.") from None
+    except NotFound:
+        raise NotFound("No such promotion request.") from None
     return request
 
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from experiments import artifacts
-from experiments.api_artifacts import _content_length
+from experiments.api.artifacts import _content_length
 from experiments.models import Run
 from mlflow_compat import errors
 from mlflow_compat.views_base import MlflowView

@@ -268,7 +268,7 @@ class AliasApi(_RegistryView):
             registry.alias_set(model=version.model, alias=required(body, "alias"), version=version,
                                user=request.user, via="mlflow")
         except registry.AliasProtected as exc:
-            raise errors.MlflowError(errors.PERMISSION_DENIED, str(exc.detail) + PROMOTION_HINT) from None
+            raise errors.MlflowError(errors.PERMISSION_DENIED, exc.message + PROMOTION_HINT) from None
         return Response({})
 
     def delete(self, request, **kwargs):
@@ -277,7 +277,7 @@ class AliasApi(_RegistryView):
         try:
             registry.alias_remove(model=model, alias=required(body, "alias"), user=request.user, via="mlflow")
         except registry.AliasProtected as exc:
-            raise errors.MlflowError(errors.PERMISSION_DENIED, str(exc.detail) + PROMOTION_HINT) from None
+            raise errors.MlflowError(errors.PERMISSION_DENIED, exc.message + PROMOTION_HINT) from None
         return Response({})
 
     def get(self, request, **kwargs):

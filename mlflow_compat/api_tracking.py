@@ -8,7 +8,6 @@ import json
 import math
 
 import orjson
-from django.db.models import Q
 from django.http import HttpResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,8 +15,8 @@ from rest_framework.response import Response
 from accounts.models import Role
 from experiments import search
 from experiments import validation as v
-from experiments.models import Experiment, Lifecycle, Metric, Run
-from experiments.selectors import runs_with_details
+from experiments.models import Experiment, Lifecycle, Run
+from experiments.selectors import metric_history_page, runs_with_details
 from mlflow_compat import context, errors, filters, output, services
 from mlflow_compat.models import ExperimentState
 from mlflow_compat.views_base import MlflowView, required, run_id_arg
@@ -319,12 +318,12 @@ class RunSearch(MlflowView):
         size = _page_size(args.get("max_results"), SEARCH_PAGE_MAX)
         if ids and not known:
             return Response({})
-        runs, token = search.runs_search(
+        rows, token = search.runs_search_rows(
             project=project, experiment_ids=sorted(known) if ids else None,
             filter_string=args.get("filter") or "", order_by=order_by or None,
             max_results=size, page_token=args.get("page_token") or None, view_type=view_type.lower(),
         )
-        body: dict = {"runs": [output.run_json(r) for r in runs]}
+        body: dict = {"runs": [output.run_json(r) for r in search.runs_from_rows(rows, project=project)]}
         if token:
             body["next_page_token"] = token
         return Response(body)
@@ -336,17 +335,15 @@ class MetricHistory(MlflowView):
         run = self.run(request, run_id_arg(args))
         key = required(args, "metric_key")
         size = _page_size(args.get("max_results"), HISTORY_PAGE_MAX)
-        rows = Metric.objects.filter(run=run, key=key).order_by("step", "timestamp", "id")
         token = args.get("page_token")
+        after = None
         if token:
             try:
                 step, ts, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-                step, ts, last_id = int(step), int(ts), int(last_id)
+                after = int(step), int(ts), int(last_id)
             except (ValueError, TypeError, binascii.Error):
                 raise errors.invalid("Invalid page token.") from None
-            rows = rows.filter(Q(step__gt=step) | Q(step=step, timestamp__gt=ts)
-                               | Q(step=step, timestamp=ts, id__gt=last_id))
-        page = list(rows.values_list("step", "timestamp", "value", "id")[:size + 1])
+        page = metric_history_page(run=run, key=key, after=after, limit=size + 1)
         finite = math.isfinite
         body: dict = {"metrics": [
             {"key": key, "value": value if value is not None and finite(value) else v.float_out(value),

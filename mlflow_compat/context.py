@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import Http404
-
 from accounts.models import Project, Role
 from accounts.permissions import project_for_user, projects_visible_to, require_role
+from core.errors import NotFound
 from experiments.models import Experiment, Run
 from mlflow_compat import errors
 
@@ -30,7 +29,7 @@ def project_for(request, slug: str | None, min_role: Role = Role.VIEWER) -> Proj
     if slug:
         try:
             return project_for_user(request.user, slug, min_role=min_role)
-        except Http404:
+        except NotFound:
             raise errors.not_found(f"No project (workspace) named '{slug[:64]}'.") from None
     visible = list(projects_visible_to(request.user).order_by("slug")[:2])
     if len(visible) != 1:
@@ -59,7 +58,7 @@ def run_for(request, slug: str | None, run_id, min_role: Role = Role.VIEWER) -> 
         raise errors.not_found(f"Run '{run_id}' not found.")
     try:
         require_role(request.user, run.project, min_role)
-    except Http404:
+    except NotFound:
         raise errors.not_found(f"Run '{run_id}' not found.") from None
     return run
 

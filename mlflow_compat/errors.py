@@ -1,8 +1,9 @@
 """MLflow's error shape on its paths: ``{"error_code", "message"}`` with MLflow's codes and statuses.
 
-Steward's services raise Django's ValidationError, Http404, PermissionDenied or
-Conflict; here they become what an MLflow client expects, so its own exception
-types (RestException with the right error_code) come out on the client side.
+Steward's services raise Django's ValidationError or a core.errors domain error
+(NotFound, PermissionDenied, Conflict...); here they become what an MLflow client
+expects, so its own exception types (RestException with the right error_code)
+come out on the client side.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from accounts.errors import Conflict, validation_fields
+from core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    error_status,
+    validation_fields,
+)
 
 INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
 RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
@@ -39,11 +49,12 @@ STATUS = {
 }
 
 
-class MlflowError(exceptions.APIException):
+class MlflowError(DomainError):
+    """A refusal already in MLflow's terms (an MLflow path's own argument checks)."""
+
     def __init__(self, error_code: str, message: str, status: int | None = None):
         super().__init__(message)
-        self.error_code = error_code
-        self.message = message
+        self.code = self.error_code = error_code
         self.status_code = status or STATUS.get(error_code, 400)
 
 
@@ -70,15 +81,24 @@ def _classify(exc: Exception) -> tuple[str, str, int] | None:
         fields = validation_fields(exc)
         message = "; ".join(f"{k}: {v}" for k, v in fields.items()) or "; ".join(exc.messages)
         return INVALID_PARAMETER_VALUE, message, 400
+    if isinstance(exc, NotFound):
+        return RESOURCE_DOES_NOT_EXIST, exc.message, 404
+    if isinstance(exc, PermissionDenied):
+        return PERMISSION_DENIED, exc.message, 403
+    if isinstance(exc, (NotAuthenticated, AuthenticationFailed)):
+        return UNAUTHENTICATED, exc.message, 401
+    if isinstance(exc, Conflict):
+        # MLflow answers a changed param (and any other clash with what is stored) this way.
+        return INVALID_PARAMETER_VALUE, exc.message, 400
+    if isinstance(exc, DomainError):
+        # Too large (413), a reused Idempotency-Key (422): MLflow has no code of its own for them.
+        return INVALID_PARAMETER_VALUE, exc.message, error_status(exc)
     if isinstance(exc, Http404):
         return RESOURCE_DOES_NOT_EXIST, str(exc) or "Not found.", 404
     if isinstance(exc, (DjangoPermissionDenied, exceptions.PermissionDenied)):
         return PERMISSION_DENIED, str(exc) or "Not allowed.", 403
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         return UNAUTHENTICATED, str(exc.detail), 401
-    if isinstance(exc, Conflict):
-        # MLflow answers a changed param (and any other clash with what is stored) this way.
-        return INVALID_PARAMETER_VALUE, str(exc.detail), 400
     if isinstance(exc, exceptions.Throttled):
         return REQUEST_LIMIT_EXCEEDED, str(exc.detail), 429
     if isinstance(exc, RequestDataTooBig):

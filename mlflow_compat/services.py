@@ -3,19 +3,18 @@ registry): this module only translates MLflow's arguments and adds MLflow's rule
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict
 from accounts.models import Project
+from core.errors import Conflict, NotFound
 from experiments import services as tracking
 from experiments import trash
 from experiments import validation as v
-from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Metric, Run, RunStatus
+from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors
 from mlflow_compat.models import ExperimentState
@@ -219,7 +218,7 @@ def run_restore(*, run: Run, user) -> None:
     try:
         trash.run_restore(run=run, user=user)
     except Conflict as exc:
-        raise errors.invalid(str(exc.detail)) from None
+        raise errors.invalid(exc.message) from None
 
 
 def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
@@ -236,11 +235,9 @@ def tags_set(*, run: Run, pairs: list[tuple[str, str]]) -> None:
 def tag_delete(*, run: Run, key: Any) -> None:
     run_check_active(run)
     key = v.key_check(key, "key")
-    from django.http import Http404
-
     try:
         tracking.tag_delete(run=run, key=key)
-    except Http404:
+    except NotFound:
         raise errors.not_found(f"No tag with name: {key} in run with id {run.pk.hex}") from None
 
 
@@ -264,44 +261,14 @@ def metric_points(items: Any, field: str = "metrics") -> list[tracking.MetricPoi
     return tracking.metric_points_parse(fixed, field)
 
 
-def _identity(point: tracking.MetricPoint) -> tuple:
-    value = point.value
-    return (point.key, point.step, point.timestamp, None if value != value else value)
-
-
 def metrics_log_once(*, run: Run, points: list[tracking.MetricPoint]) -> int:
-    """Store the points that are not stored yet: the same key, step, timestamp and value (NaN equal
-    to NaN) is one point, however often a retrying client sends it. Returns how many were new.
+    """Store the points that are not stored yet (``tracking.metrics_log_new``); returns how many
+    were new.
 
     Called inside a transaction that holds the run's row lock, so two retries of one batch
     cannot both find their points missing.
     """
-    fresh: list[tracking.MetricPoint] = []
-    seen: set[tuple] = set()
-    for point in points:
-        ident = _identity(point)
-        if ident not in seen:
-            seen.add(ident)
-            fresh.append(point)
-    if not fresh:
-        return 0
-    keys = {p.key for p in fresh}
-    steps = {p.step for p in fresh}
-    low, high = min(steps), max(steps)
-    stored = Metric.objects.filter(run=run, key__in=keys)
-    if high - low <= 4 * len(fresh):
-        # A batch's steps are usually consecutive: one range of the (run, key, step) index.
-        stored = stored.filter(step__gte=low, step__lte=high)
-    else:
-        stored = stored.filter(step__in=steps, timestamp__in={p.timestamp for p in fresh})
-    existing = {
-        (key, step, ts, value if value is None or not math.isnan(value) else None)
-        for key, step, ts, value in stored.values_list("key", "step", "timestamp", "value")
-    }
-    if existing:
-        fresh = [p for p in fresh if _identity(p) not in existing]
-    tracking.metrics_log(run=run, points=fresh)
-    return len(fresh)
+    return tracking.metrics_log_new(run=run, points=points)
 
 
 def _run_locked(run: Run) -> None:
@@ -357,7 +324,7 @@ def param_log(*, run: Run, key: Any, value: Any) -> None:
     try:
         tracking.params_log(run=run, pairs=pairs)
     except Conflict as exc:
-        raise errors.invalid(str(exc.detail)) from None
+        raise errors.invalid(exc.message) from None
 
 
 def metric_log(*, run: Run, item: dict) -> None:

@@ -5,21 +5,20 @@ from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.errors import json_error
+from core.api_errors import json_error
+from registry.api import urls as registry_api_urls
 from registry.prediction_log import prediction_log_stats
 
 api_v1 = [
-    path("", include("registry.urls_serve")),
-    path("", include("accounts.urls_api")),
-    path("", include("experiments.urls_api")),
-    path("", include("experiments.urls_search")),
-    path("", include("experiments.urls_artifacts")),
-    path("", include("experiments.urls_datasets")),
-    path("", include("registry.urls_api")),
-    path("", include("governance.urls_audit_api")),
-    path("", include("governance.urls_api")),
-    path("", include("governance.urls_analysis_api")),
-    path("", include("monitoring.urls_api")),
+    # The predict endpoint first: it is matched on every prediction.
+    path("", include(registry_api_urls.serve_patterns)),
+    path("", include("accounts.api.urls")),
+    path("", include("experiments.api.urls")),
+    path("", include("datasets.api.urls")),
+    path("", include("training.api.urls")),
+    path("", include("registry.api.urls")),
+    path("", include("governance.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 
@@ -48,12 +47,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("experiments.urls_datasets_web")),
+    path("", include("datasets.urls")),
+    path("", include("training.urls")),
     path("", include("registry.urls")),
-    path("", include("governance.urls_audit")),
-    path("", include("governance.urls_cards")),
     path("", include("governance.urls")),
-    path("", include("governance.urls_analysis")),
     path("", include("monitoring.urls")),
     path("", include("experiments.urls")),
 ]

@@ -9,7 +9,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Project
-from experiments.models import DatasetVersion, Job
+from core.models import Job
+from datasets.models import DatasetVersion
 from registry.models import ModelVersion, RegisteredModel
 
 # Defaults of Monitor.thresholds; a monitor stores only what it overrides.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import projects_visible_to, require_role
 from accounts.selectors import pii_hidden, pii_mask_record
-from experiments.models import DatasetVersion
+from core.errors import NotFound
+from datasets.models import DatasetVersion
 from monitoring.models import Alert, AlertStatus, Monitor, MonitorReport
 from registry.models import ModelVersion
 
@@ -21,7 +21,7 @@ def _by_id(queryset: QuerySet, pk, what: str):
     # Ids beyond a bigint name nothing (and would overflow the query).
     obj = queryset.filter(pk=pk).first() if 0 < pk < 2**63 else None
     if obj is None:
-        raise Http404(f"No such {what}.")
+        raise NotFound(f"No such {what}.")
     return obj
 
 

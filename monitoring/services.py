@@ -26,10 +26,11 @@ from django.utils import timezone
 
 from accounts.models import Project
 from accounts.selectors import pii_columns
+from core import jobs
 from core.audit import audit_record
+from core.models import Job
 from core.webhooks import WebhookRefused, webhook_send, webhook_url_check
-from experiments import jobs
-from experiments.models import DatasetVersion, Job
+from datasets.models import DatasetVersion
 from monitoring import drift, signals
 from monitoring.models import (
     DEFAULT_THRESHOLDS,
@@ -514,7 +515,7 @@ def _target_column(reference: DatasetVersion, version: ModelVersion | None) -> s
         if column.get("role") == "target":
             return column["name"]
     if version is not None:
-        from experiments.models import TrainingRun
+        from training.models import TrainingRun
 
         record = TrainingRun.objects.filter(run_id=version.run_id).first()
         if record is not None:
@@ -1044,7 +1045,7 @@ def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Ale
     version of its dataset, or (``retrain_data``) on the reference plus the window's labelled
     predictions, which the job writes as a new dataset version. Returns a retraining alert when
     the version has no spec."""
-    from experiments.models import TrainingRun
+    from training.models import TrainingRun
 
     alias = (
         ModelAlias.objects.filter(model=monitor.model, name=monitor.alias).select_related("version").first()
@@ -1075,7 +1076,7 @@ def retraining_start(*, monitor: Monitor, alert: Alert | None, user=None) -> Ale
         )
     spec = dict(record.spec)
     spec["features"] = record.resolved_features or spec.get("features")
-    from experiments.training import spec_clean
+    from training.services import spec_clean
 
     if monitor.retrain_data == RetrainData.REFERENCE_PLUS_LABELLED:
         # Checked now so a monitor that cannot work this way says so in an alert, not a failed job.
@@ -1153,7 +1154,7 @@ def retraining_dataset_write(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from experiments import datasets
+    from datasets import services as datasets
 
     reference = _retraining_reference_check(reference_for(monitor), target)
     names = [c["name"] for c in reference.columns]
@@ -1204,7 +1205,7 @@ def _retraining_work(job: Job) -> dict[str, Any]:
     next version through the registry, which runs its checks; governance reviews it from there.
     No alias moves: the champion stays until a reviewer approves a promotion."""
     from experiments.models import Run
-    from experiments.training import _train
+    from training.services import _train
 
     retraining = Retraining.objects.select_related("monitor__model", "monitor__project").get(
         pk=job.params["retraining_id"]

@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
+from core.jobs import job_kind_register
 from core.tasks import TASK_OPTIONS
-from experiments.jobs import job_kind_register
 from monitoring import services
 
 WEBHOOK_MAX_RETRIES = 5

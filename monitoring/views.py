@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
-from experiments.models import DatasetVersion
+from core.errors import error_text
+from datasets.models import DatasetVersion
 from monitoring import selectors, services
 from monitoring.health import health_series
 from monitoring.models import RetrainData
@@ -22,14 +23,6 @@ from registry.models import ModelAlias, RegisteredModel
 
 HEATMAP_REPORTS = 30
 HEALTH_HOURS = 6
-
-
-def _error_text(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(
-            f"{k}: {' '.join(m for e in v for m in e.messages)}" for k, v in exc.error_dict.items()
-        )
-    return " ".join(exc.messages)
 
 
 @login_required
@@ -133,7 +126,7 @@ def alert_action(request, alert_id: int, action: str):
         elif action == "resolve":
             services.alert_resolve(alert=alert, user=request.user)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect(reverse("monitoring:monitor", args=[alert.monitor_id]))
 
 
@@ -178,7 +171,7 @@ def monitor_new(request, slug: str):
         except ValueError:
             messages.error(request, "Schedule and window are whole numbers.")
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             return redirect(reverse("monitoring:monitor", args=[monitor.pk]))
     return render(

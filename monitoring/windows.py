@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from experiments import dataset_files, datasets
-from experiments.models import DatasetVersion
+from datasets import files as dataset_files
+from datasets import services as datasets
+from datasets.models import DatasetVersion
 from monitoring.models import Monitor
 from registry.models import AliasEvent, AliasEventKind, ModelAlias, PredictionLog
 

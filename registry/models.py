@@ -6,7 +6,9 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Project
-from experiments.models import Artifact, DatasetVersion, Job, Run
+from core.models import Job
+from datasets.models import DatasetVersion
+from experiments.models import Artifact, Run
 
 # \Z, never $: "$" also matches before a final newline, so "champion\n" would pass for a name
 # that looks like "champion" everywhere it is shown.

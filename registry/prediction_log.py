@@ -2,9 +2,10 @@
 
 A request appends one entry to an in-process queue; a daemon thread writes
 what has queued every ``PREDICTION_LOG_FLUSH_SECONDS`` (or as soon as
-``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL,
-one record per request (see ``PredictionLog``). Entries hold the request's
-arrays as they were; they become JSON in that thread, not on the request path.
+``PREDICTION_LOG_BATCH_ROWS`` rows wait), one COPY per batch on PostgreSQL
+(see ``prediction_log_writer``), one record per request (see ``PredictionLog``).
+Entries hold the request's arrays as they were; they become JSON in that
+thread, not on the request path.
 The process flushes once more at exit. A batch the database refuses goes back
 to the queue for the next flush; if the database stays down the queue is
 capped at ``PREDICTION_LOG_MAX_QUEUED_ROWS`` and the oldest entries are
@@ -15,40 +16,16 @@ than a server that runs out of memory.
 from __future__ import annotations
 
 import atexit
-import datetime as dt
-import json
 import logging
-import math
 import threading
-import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 
-from registry.models import PredictionLog
+from registry.prediction_log_writer import Entry, prediction_log_writer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Entry:
-    version_id: int
-    request_id: str  # 32 hex digits: a UUID both PostgreSQL and SQLite read
-    created_at: dt.datetime
-    rows: int
-    # The logged columns (PII already left out), as ``names`` and either one
-    # float matrix with a column per name (all-number requests) or a list of
-    # values per name.
-    names: list[str]
-    columns: dict[str, list] | None = None
-    matrix: Any = None
-    predictions: Any = None  # an array or a list, one per row
-    probabilities: Any = None  # an [rows, classes] array, or None
 
 
 _queue: deque[Entry] = deque()
@@ -91,60 +68,6 @@ def _drain() -> list[Entry]:
     return entries
 
 
-def _clean(value):
-    # JSON (and PostgreSQL's jsonb) has no NaN or infinity; a missing value is stored as null.
-    if type(value) is float and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
-
-
-def _json(value) -> str:
-    """JSON text for jsonb; orjson writes NaN and infinities (in lists and arrays) as null."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    except TypeError:
-        # What orjson refuses, e.g. an integer beyond 64 bits sent for a number column.
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        return json.dumps(_clean(value), allow_nan=False, separators=(",", ":"), default=str)
-
-
-def _rows(entries: list[Entry]):
-    for entry in entries:
-        if entry.matrix is not None:
-            # Columns of a C-ordered copy, so each is one contiguous array for orjson.
-            by_column = np.ascontiguousarray(entry.matrix.T)
-            inputs = dict(zip(entry.names, by_column, strict=True))
-        else:
-            inputs = entry.columns or {}
-        yield (
-            entry.version_id, entry.request_id, entry.rows, _json(inputs), _json(entry.predictions),
-            None if entry.probabilities is None else _json(entry.probabilities), entry.created_at,
-        )
-
-
-def _write(entries: list[Entry]) -> int:
-    table = PredictionLog._meta.db_table
-    columns = "(model_version_id, request_id, rows, inputs, predictions, probabilities, created_at)"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
-                for row in _rows(entries):
-                    copy.write_row(row)
-                    # Encoding and buffering a batch holds the GIL for milliseconds, and
-                    # libpq rarely blocks to release it: hand it to a waiting request
-                    # thread after each record instead of at the interpreter's 5 ms switch.
-                    time.sleep(0)
-        else:
-            cursor.executemany(f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                               list(_rows(entries)))
-    return sum(entry.rows for entry in entries)
-
-
 def _requeue(entries: list[Entry]) -> None:
     """Put a batch that could not be written back in front of what queued meanwhile."""
     global _queued_rows
@@ -157,7 +80,7 @@ def _requeue(entries: list[Entry]) -> None:
 def prediction_log_write(entries: list[Entry]) -> int:
     """Write entries now, in the caller's transaction (predictions logged through the API for a
     model served elsewhere), instead of through the background queue."""
-    return _write(entries)
+    return prediction_log_writer().entries_write(entries)
 
 
 def prediction_log_flush() -> int:
@@ -170,7 +93,7 @@ def prediction_log_flush() -> int:
     if not entries:
         return 0
     try:
-        return _write(entries)
+        return prediction_log_writer().entries_write(entries)
     except Exception:  # noqa: BLE001 - logging must never take serving down
         logger.warning("Could not write %d prediction log entries; they wait for the next flush.",
                        len(entries), exc_info=True)

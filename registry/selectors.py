@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from django.http import Http404
-
 from accounts.models import Role
 from accounts.permissions import project_for_user
+from core.errors import NotFound
 from registry.models import ALIAS_RE, AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
@@ -15,7 +14,7 @@ def model_for_user(user, slug: str, name: str, min_role: Role = Role.VIEWER) -> 
     project = project_for_user(user, slug, min_role=min_role)
     model = RegisteredModel.objects.select_related("owner").filter(project=project, name=name).first()
     if model is None:
-        raise Http404(f"No model named '{name}' in this project.")
+        raise NotFound(f"No model named '{name}' in this project.")
     model.project = project  # keeps user_role set by the permission check
     return model
 
@@ -40,14 +39,14 @@ def version_by_ref(model: RegisteredModel, ref: str | int) -> ModelVersion:
         if len(ref) <= VERSION_DIGITS_MAX:
             version = qs.filter(model=model, version=int(ref)).first()
         if version is None:
-            raise Http404(f"{model.name} has no version {ref[:20]}.")
+            raise NotFound(f"{model.name} has no version {ref[:20]}.")
     else:
         # A ref no alias may be named is never looked up (see ALIAS_RE).
         alias = None
         if re.fullmatch(ALIAS_RE, ref):
             alias = ModelAlias.objects.filter(model=model, name=ref).first()
         if alias is None:
-            raise Http404(f"{model.name} has no alias {ref!r}.")
+            raise NotFound(f"{model.name} has no alias {ref!r}.")
         version = qs.get(pk=alias.version_id)
     version.model = model
     return version

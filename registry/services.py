@@ -8,22 +8,22 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
-from django.http import Http404
 from django.utils import timezone
-from rest_framework import exceptions
 
-from accounts.errors import Conflict
 from accounts.json_input import check_json_value, json_parse
 from accounts.models import Project
 from accounts.selectors import pii_columns, pii_mask_rows
+from core import jobs
 from core.audit import audit_record
-from experiments import jobs
+from core.errors import Conflict, NotFound, PermissionDenied
+from core.models import Job
+from datasets.models import DatasetVersion, LineageDirection, RunDataset
 from experiments.artifacts import artifact_path_clean, artifact_pii_mark, artifact_storage, blob_delete
-from experiments.models import Artifact, DatasetVersion, Job, LineageDirection, Run, RunDataset
+from experiments.models import Artifact, Run
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, pickle_refusal, pickle_trust
 from registry.models import (
@@ -54,22 +54,19 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-class AliasProtected(exceptions.APIException):
-    status_code = 403
-    default_code = "alias_protected"
-    default_detail = "This alias is protected."
+class AliasProtected(PermissionDenied):
+    code = "alias_protected"
+    default_message = "This alias is protected."
 
 
-class ProtectionRemovalNeedsApproval(exceptions.APIException):
-    status_code = 403
-    default_code = "approval_required"
-    default_detail = "Removing an alias from the protected list needs an approved protection change request."
+class ProtectionRemovalNeedsApproval(PermissionDenied):
+    code = "approval_required"
+    default_message = "Removing an alias from the protected list needs an approved protection change request."
 
 
-class PickleModelsOff(exceptions.APIException):
-    status_code = 403
-    default_code = "pickle_models_off"
-    default_detail = (
+class PickleModelsOff(PermissionDenied):
+    code = "pickle_models_off"
+    default_message = (
         "Pickle and joblib model files are off on this server (ALLOW_PICKLE_MODELS), so no file can be "
         "trusted: log the model as skops instead (the steward SDK's run.log_model does)."
     )
@@ -342,7 +339,7 @@ def model_version_create(
     """
     if run.project_id != project.pk:
         # Another project's run is, from here, a run that does not exist.
-        raise Http404("No such run in this project.")
+        raise NotFound("No such run in this project.")
     try:
         path = artifact_path_clean(artifact_path)
     except ValidationError as exc:
@@ -460,7 +457,7 @@ def _verification_rows(version: ModelVersion, columns: list[dict]):
     dataset = version.training_dataset_version
     if dataset is None:
         return None, "", {}
-    from experiments.datasets import version_read_frame
+    from datasets.services import version_read_frame
 
     names = [c["name"] for c in columns]
     try:
@@ -703,7 +700,7 @@ def alias_remove(*, model: RegisteredModel, alias: Any, user, via: str = "api") 
     _refuse_protected(model, alias)
     current = ModelAlias.objects.filter(model=model, name=alias).first()
     if current is None:
-        raise Http404(f"No alias '{alias}' on {model.name}.")
+        raise NotFound(f"No alias '{alias}' on {model.name}.")
     AliasEvent.objects.create(
         model=model, alias=alias, kind=AliasEventKind.REMOVED, version=None,
         previous_version=current.version, actor=user, via=via,
@@ -801,7 +798,7 @@ def alias_remove_protected(*, model: RegisteredModel, alias: Any, approval, acto
     model = _model_locked(model)
     current = ModelAlias.objects.select_for_update().filter(model=model, name=alias).first()
     if current is None:
-        raise Http404(f"No alias '{alias}' on {model.name}.")
+        raise NotFound(f"No alias '{alias}' on {model.name}.")
     meta = getattr(approval, "_meta", None)
     via = f"approval:{meta.label_lower if meta else 'approval'}:{approval.pk}"
     AliasEvent.objects.create(
@@ -821,10 +818,10 @@ def batch_score_start(*, version: ModelVersion, dataset_version: DatasetVersion,
     """Queue a job that scores every row of a dataset version with a model version."""
     from django.conf import settings
 
-    from accounts.errors import PayloadTooLarge
+    from core.errors import PayloadTooLarge
 
     if dataset_version.dataset.project_id != version.model.project_id:
-        raise Http404("No such dataset version in this project.")
+        raise NotFound("No such dataset version in this project.")
     if version.status != VersionStatus.READY:
         raise Conflict(f"Version {version.version} is {version.get_status_display()}; only a ready "
                        "version can score data.")
@@ -849,7 +846,7 @@ def batch_score_compute(*, job_id: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from experiments.datasets import dataset_version_create, version_read_frame
+    from datasets.services import dataset_version_create, version_read_frame
     from registry import serving
 
     def work(job: Job) -> dict:

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 from django.conf import settings
-from django.http import Http404
 from django.utils import timezone
 
-from accounts.errors import Conflict, PayloadTooLarge
 from accounts.selectors import project_access_resolve
 from accounts.services import api_token_used
+from core.errors import Conflict, NotFound, PayloadTooLarge
 from registry import signature as sig
 from registry.loading import ModelLoadRefused, estimator_load, onnx_bytes_load
 from registry.models import (
@@ -225,12 +224,12 @@ def serving_target_resolve(*, slug: str, model_name: str, ref: str, token: str |
         api_token_used(token_id=access.token_id, last_used_at=access.token_last_used_at, now=now)
     model_id, log_pii, version_id, number, status = row
     if model_id is None:
-        raise Http404(f"No model named '{model_name}' in this project.")
+        raise NotFound(f"No model named '{model_name}' in this project.")
     # A ref no alias may be named (e.g. "champion\n") serves nothing, even where a row stored
     # before names were checked to their end carries it.
     if version_id is None or not (by_number or _ALIAS.fullmatch(ref)):
         what = f"version {ref[:20]}" if by_number else f"alias '{ref[:100]}'"
-        raise Http404(f"Model '{model_name}' has no {what}.")
+        raise NotFound(f"Model '{model_name}' has no {what}.")
     return Target(version_id=version_id, version=number, status=status, model_name=model_name,
                   log_pii=bool(log_pii))
 

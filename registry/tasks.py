@@ -1,7 +1,7 @@
 from celery import shared_task
 
+from core.jobs import job_kind_register
 from core.tasks import TASK_OPTIONS
-from experiments.jobs import job_kind_register
 from registry import services
 
 

@@ -11,36 +11,29 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.exceptions import APIException
 
 from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
 from accounts.selectors import pii_columns, pii_mask_record
-from experiments.models import Artifact, DatasetVersion, Job, Run, RunDataset, TrainingRun
+from core.errors import DomainError, error_status, error_text
+from core.models import Job
+from datasets.models import DatasetVersion, RunDataset
+from experiments.models import Artifact, Run
 from experiments.selectors import run_for_user
 from registry import selectors, services
 from registry.extensions import version_sections
 from registry.loading import pickle_trust
 from registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, VersionStatus
+from training.models import TrainingRun
 
 MODEL_SUFFIXES = tuple(services.MODEL_EXTENSIONS)
 ALL_MODELS_LIMIT = 500
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        if hasattr(exc, "error_dict"):
-            return "; ".join(
-                f"{k}: {' '.join(m for e in v for m in e.messages)}" for k, v in exc.error_dict.items()
-            )
-        return " ".join(exc.messages)
-    return str(getattr(exc, "detail", exc))
 
 
 def _model_url(model: RegisteredModel) -> str:
@@ -139,8 +132,8 @@ def model_register(request, slug: str):
                     project=project, model_name=form["name"].strip(), run=run, user=request.user,
                     artifact_path=form["artifact_path"], description=form["description"], pii_columns=pii,
                 )
-            except (ValidationError, APIException) as exc:
-                error = _error_text(exc)
+            except (ValidationError, DomainError) as exc:
+                error = error_text(exc)
             else:
                 messages.success(request, f"Registered {version.model.name} version {version.version}; "
                                           "its checks are running.")
@@ -184,8 +177,8 @@ def alias_set(request, slug: str, name: str):
         if version is None:
             raise ValidationError({"version": "No such version."})
         services.alias_set(model=model, alias=alias, version=version, user=request.user, via="ui")
-    except (ValueError, ValidationError, APIException) as exc:
-        messages.error(request, _error_text(exc) if not isinstance(exc, ValueError) else "Choose a version.")
+    except (ValueError, ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc) if not isinstance(exc, ValueError) else "Choose a version.")
     else:
         messages.success(request, f"'{alias}' now points to version {version.version}.")
     return redirect(_model_url(model) + "#aliases")
@@ -198,8 +191,8 @@ def alias_remove(request, slug: str, name: str):
     alias = request.POST.get("alias", "")
     try:
         services.alias_remove(model=model, alias=alias, user=request.user, via="ui")
-    except (ValidationError, APIException, Http404) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"Removed '{alias}'.")
     return redirect(_model_url(model) + "#aliases")
@@ -212,8 +205,8 @@ def protected_aliases(request, slug: str, name: str):
     wanted = [a.strip() for a in request.POST.get("protected_aliases", "").split(",") if a.strip()]
     try:
         services.model_protected_aliases_set(model=model, aliases=wanted, user=request.user)
-    except (ValidationError, APIException) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, "Protected aliases saved.")
     return redirect(_model_url(model) + "#aliases")
@@ -266,8 +259,8 @@ def version_batch_score(request, slug: str, name: str, number: int):
         job = services.batch_score_start(version=version, dataset_version=dataset_version, user=request.user)
     except (ValueError, DatasetVersion.DoesNotExist):
         messages.error(request, "Choose a dataset version of this project.")
-    except (ValidationError, APIException, Http404) as exc:
-        messages.error(request, _error_text(exc))
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"Scoring {dataset_version} with v{version.version}: job #{job.pk}.")
     return redirect(_version_url(version) + "#batch")
@@ -281,11 +274,11 @@ def version_trust(request, slug: str, name: str, number: int):
     version = selectors.version_by_ref(model, number)
     try:
         services.trusted_hash_permission_check(user=request.user)
-    except (PermissionDenied, APIException) as exc:
+    except DomainError as exc:
         # The version page again, saying why, with the status an API client would get.
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
         response = version_detail(request, slug, name, number)
-        response.status_code = 403
+        response.status_code = error_status(exc)
         return response
     if request.POST.get("sha256") != version.sha256:
         messages.error(request, "Confirm by pasting the file's sha256 exactly.")

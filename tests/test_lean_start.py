@@ -60,7 +60,7 @@ def test_the_modules_that_need_them_still_load_them_when_used(tmp_path):
     # The same check sees the heavy modules once a dataset file is read: it can tell them apart.
     used = START.replace("from mlplatform.wsgi import application", """from mlplatform.wsgi import application
 import io
-from experiments import dataset_files
+from datasets import files as dataset_files
 data = b"a,b\\n1,x\\n2,y\\n"
 assert dataset_files.inspect_file(io.BytesIO(data), size=len(data), fmt="csv").row_count == 2
 """)

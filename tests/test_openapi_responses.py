@@ -20,7 +20,7 @@ from accounts import services as account_services
 from accounts.models import Role
 from monitoring.models import Alert
 from registry import prediction_log, serving
-from tests.experiments.test_datasets import csv_bytes, upload
+from tests.datasets.test_datasets import csv_bytes, upload
 from tests.factories import MembershipFactory, UserFactory
 from tests.monitoring.conftest import FEATURES, credit_frame, spec
 

@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from experiments.models import Job
+from core.models import Job
 from mlplatform.celery import app as celery_app
 
 # Generous for a loaded machine (a training fit included); on an idle one jobs take seconds.

@@ -149,13 +149,18 @@ class Connection:
                 except NotFoundError:
                     project_ensure(self._create_project, project)
                     created = self.main.request("POST", url, json_body=body).json()
-                self.created = True
+                self.mark_created()
                 return created
             except ServerUnavailableError as exc:
                 self.go_offline(exc)
         # The run gets created when the spool is replayed; its client-side id makes that safe to repeat.
         self.spool_write("create", {"project": project, "body": body})
         return None
+
+    def mark_created(self) -> None:
+        """The run exists on the server: created now, resumed, or created by the spool's replay."""
+        with self._lock:
+            self.created = True
 
     def _create_project(self, slug: str) -> None:
         self.main.request("POST", "/api/v1/projects/", json_body={"slug": slug, "name": slug})
@@ -218,6 +223,14 @@ class Connection:
                 return
         with self._lock:
             self._next_probe = time.monotonic() + self.settings.probe_interval
+
+    def warn_if_spooled(self) -> None:
+        """At the run's end, while offline: say how much of it waits in the spool, and how to send it."""
+        if self.spooled and not self._online:
+            log.warning(
+                "steward: run %s ended with %d request(s) in the spool %s; run `steward sync` to send them.",
+                self.run_id, len(self.spool.records(self.run_id)), self.spool.root,
+            )
 
     # Artifacts (either thread)
 

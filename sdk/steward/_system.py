@@ -11,10 +11,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from steward.config import Settings
+    from steward.options import RunOptions
 
 log = logging.getLogger("steward")
 
 DEFAULT_INTERVAL = 10.0  # seconds, as MLflow samples
+
+
+def sampling_interval(options: RunOptions, settings: Settings) -> float | None:
+    """Seconds between a run's samples, from its options and the configuration; None samples nothing.
+
+    ``system_metrics`` (an interval) wins; ``log_system_metrics=False`` turns
+    sampling off, ``True`` turns it on at the configured interval (10 s
+    unless configured) and ``None`` leaves it to the configuration.
+    """
+    if options.system_metrics is not None:
+        return float(options.system_metrics)
+    if options.log_system_metrics is False:
+        return None
+    if options.log_system_metrics:
+        return float(settings.system_metrics_interval or DEFAULT_INTERVAL)
+    return float(settings.system_metrics_interval) if settings.system_metrics_interval else None
 
 
 class SystemMetrics:

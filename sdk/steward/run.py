@@ -26,12 +26,13 @@ from steward import _active, _datasets, _media, _registry
 from steward import capture as capture_module
 from steward._connection import Connection, DeferredErrors
 from steward._sender import Sender
-from steward._system import DEFAULT_INTERVAL, SystemMetrics
+from steward._system import SystemMetrics, sampling_interval
 from steward.client import artifact_path_check
 from steward.config import Settings
 from steward.errors import ApiError, ConfigurationError, ConflictError, ServerUnavailableError, StewardError
 from steward.keys import PARAM_VALUE_MAX, TAG_VALUE_MAX, key_check, metric_value, value_text
 from steward.options import RunOptions
+from steward.spool import SyncReport
 
 log = logging.getLogger("steward")
 
@@ -104,6 +105,7 @@ class Run:
         self.status = "RUNNING"
         self.parent_run_id = options.parent_run_id or (parent.id if parent else None)
         self._ended = False
+        self._end_lock = threading.Lock()  # the user's thread and the exit hook may both end the run
         self._errors = DeferredErrors()
         self._pending_errors = self._errors.pending
         self._conn = Connection(settings, self.id, self._errors)
@@ -124,7 +126,7 @@ class Run:
         self._sender.start()
         self._conn.start_sync()
         self._system: SystemMetrics | None = None
-        interval = _system_interval(options, settings)
+        interval = sampling_interval(options, settings)
         if interval:
             self._system = SystemMetrics(interval, self._sender.add_points)
             self._system.start()
@@ -133,7 +135,7 @@ class Run:
     def _start(self, options: RunOptions) -> None:
         resumed = self._find_run_to_resume(options) if options.run_id else None
         if resumed is not None:
-            self._conn.created = True
+            self._conn.mark_created()
             self.project, self.experiment = resumed["project"], resumed["experiment"]
             self.name = resumed.get("name") or ""
             self.parent_run_id = resumed.get("parent_run_id")
@@ -205,7 +207,7 @@ class Run:
         return self._conn.spooled
 
     @property
-    def sync_report(self):
+    def sync_report(self) -> SyncReport | None:
         """What the background sync of earlier runs' spool did (None if there was nothing to send)."""
         return self._conn.sync_report
 
@@ -468,24 +470,22 @@ class Run:
         """
         if status not in RUN_STATUSES or status == "RUNNING":
             raise ValueError("status must be one of FINISHED, FAILED, KILLED")
-        if self._ended:
-            return
-        self._ended = True
-        if self._system is not None:
-            self._system.stop()
-        body: dict[str, Any] = {"status": status, "end_time": int(time.time() * 1000)}
-        if error:
-            body["error"] = error[-20_000:]
-        self._sender.stop(body)
-        self._conn.finish_sync()
-        self._conn.close()
-        self.status = status
-        _active.remove(self)
-        if self._conn.spooled and not self._conn.online:
-            log.warning(
-                "steward: run %s ended with %d request(s) in the spool %s; run `steward sync` to send them.",
-                self.id, len(self._conn.spool.records(self.id)), self._conn.spool.root,
-            )
+        with self._end_lock:
+            # Held until the end is sent: a second caller returns once the run has ended, with one status.
+            if self._ended:
+                return
+            self._ended = True
+            if self._system is not None:
+                self._system.stop()
+            body: dict[str, Any] = {"status": status, "end_time": int(time.time() * 1000)}
+            if error:
+                body["error"] = error[-20_000:]
+            self._sender.stop(body)
+            self._conn.finish_sync()
+            self._conn.close()
+            self.status = status
+            _active.remove(self)
+            self._conn.warn_if_spooled()
         self._errors.raise_first()
 
     def __enter__(self) -> Run:
@@ -501,16 +501,6 @@ class Run:
         except ApiError as pending:
             # The body's own exception is the one to show; the refused batch was logged already.
             log.error("steward: run %s: %s", self.id, pending)
-
-
-def _system_interval(options: RunOptions, settings: Settings) -> float | None:
-    if options.system_metrics is not None:
-        return float(options.system_metrics)
-    if options.log_system_metrics is False:
-        return None
-    if options.log_system_metrics:
-        return float(settings.system_metrics_interval or DEFAULT_INTERVAL)
-    return float(settings.system_metrics_interval) if settings.system_metrics_interval else None
 
 
 def _content_type(path: str) -> str:

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import ApiToken, Membership, Role, token_hash
-from experiments.jobs import job_create
+from core.jobs import job_create
 from tests.factories import MembershipFactory, RunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

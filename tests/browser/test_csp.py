@@ -19,12 +19,13 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import services as account_services
-from experiments import artifacts, services, training
-from experiments.models import TrainingRun
+from experiments import artifacts, services
 from experiments.services import MetricPoint
 from tests.browser.conftest import login, screenshot
 from tests.browser.seed import PASSWORD
 from tests.factories import UserFactory
+from training import services as training
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

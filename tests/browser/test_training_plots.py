@@ -10,10 +10,10 @@ from playwright.sync_api import expect
 
 from accounts import services as account_services
 from experiments import artifacts, services
-from experiments.models import TrainingRun
 from tests.browser.conftest import login, screenshot
 from tests.browser.seed import PASSWORD
 from tests.factories import UserFactory
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

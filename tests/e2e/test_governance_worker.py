@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import Role
 from governance.models import AnalysisStatus, Explanation, FairnessReport
-from tests.experiments.test_datasets import credit_frame, csv_bytes
+from tests.datasets.test_datasets import credit_frame, csv_bytes
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.workers import JOB_TIMEOUT, wait_for_job
 

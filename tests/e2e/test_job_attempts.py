@@ -20,10 +20,13 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Role
-from experiments import jobs, services
-from experiments.models import Job, JobStatus, Run, TrainingRun
+from core import jobs
+from core.models import Job, JobStatus
+from experiments import services
+from experiments.models import Run
 from tests.factories import MembershipFactory, ProjectFactory, RunFactory, UserFactory
 from tests.workers import wait_for_job
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -17,11 +17,13 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Role
-from experiments import jobs
-from experiments.models import Job, JobStatus, Run, TrainingRun
-from tests.experiments.test_training import breast_cancer_frame
+from core import jobs
+from core.models import Job, JobStatus
+from experiments.models import Run
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.training.test_training import breast_cancer_frame
 from tests.workers import wait_for_job
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -18,8 +18,9 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Role
-from experiments import jobs, services
-from experiments.models import Job, JobStatus
+from core import jobs
+from core.models import Job, JobStatus
+from experiments import services
 from tests.factories import MembershipFactory, RunFactory, UserFactory
 from tests.workers import wait_for_job
 

@@ -10,10 +10,11 @@ from django.core.files.storage import storages
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
-from accounts.errors import PayloadTooLarge
 from accounts.models import Role
+from core.errors import PayloadTooLarge
+from core.models import Job, JobStatus
 from experiments import artifacts
-from experiments.models import Artifact, Job, JobStatus
+from experiments.models import Artifact
 from experiments.tasks import artifacts_verify_task
 from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory, RunFactory, UserFactory
 from tests.workers import wait_for_job

@@ -16,9 +16,9 @@ from monitoring import services as monitoring_services
 from registry import prediction_log
 from registry import services as registry_services
 from registry.models import RegisteredModel
-from tests.experiments import test_pii_viewers as viewers
-from tests.experiments.test_pii_validation import browser_for
-from tests.experiments.test_pii_viewers import body_of, leaks
+from tests.datasets import test_pii_viewers as viewers
+from tests.datasets.test_pii_validation import browser_for
+from tests.datasets.test_pii_viewers import body_of, leaks
 
 # The fixtures of the viewer tests: the PII world, eager tasks, and serving's state reset.
 pii_world, eager, serving_state = viewers.pii_world, viewers.eager, viewers.serving_state

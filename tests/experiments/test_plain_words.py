@@ -4,8 +4,8 @@ import pytest
 from django.template import Context, Template
 
 from experiments.templatetags.steward_ui import job_kind, plain_words
-from experiments.views_datasets import target_proposal
 from tests.factories import UserFactory
+from training.views import target_proposal
 
 
 def test_job_kinds_are_words():
@@ -24,7 +24,7 @@ def test_numpy_scalars_are_shown_as_their_values():
 
 @pytest.mark.django_db
 def test_job_progress_partial_shows_the_kind_and_error_in_words():
-    from experiments.models import Job, JobStatus
+    from core.models import Job, JobStatus
 
     job = Job.objects.create(kind="model_version_check", status=JobStatus.FAILED,
                              error="Prediction np.float64(0.5) differs", created_by=UserFactory())

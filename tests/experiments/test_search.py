@@ -6,7 +6,7 @@ import math
 import pytest
 
 from experiments import search, services
-from experiments.api import run_output
+from experiments.api.views import run_output
 from experiments.models import RunStatus
 from experiments.services import MetricPoint
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory, UserFactory
@@ -440,10 +440,10 @@ def test_runs_search_checks_its_arguments_for_other_callers(project):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as error:
-        search.runs_search(project=project, max_results=0)
+        search.runs_search_rows(project=project, max_results=0)
     assert "max_results" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        search.runs_search(project=project, order_by=["metrics.acc UP"])
+        search.runs_search_rows(project=project, order_by=["metrics.acc UP"])
     assert "order_by" in error.value.message_dict
 
 

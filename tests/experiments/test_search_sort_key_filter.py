@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from experiments.api import run_output
+from experiments.api.views import run_output
 from experiments.models import Run
 from tests.experiments.test_search import make_run, names, url, walk
 from tests.factories import ExperimentFactory, UserFactory

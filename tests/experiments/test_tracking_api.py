@@ -4,7 +4,8 @@ import uuid
 import pytest
 
 from accounts.models import Role
-from experiments.models import IdempotentRequest, LatestMetric, Metric, Param, Run, Tag
+from core.models import IdempotentRequest
+from experiments.models import LatestMetric, Metric, Param, Run, Tag
 from experiments.services import MAX_BATCH_METRICS
 
 

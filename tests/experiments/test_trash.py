@@ -6,8 +6,9 @@ import io
 import pytest
 from django.utils import timezone
 
+from core.models import Job, JobStatus
 from experiments import artifacts, trash
-from experiments.models import Experiment, Job, JobStatus, Lifecycle, Run
+from experiments.models import Experiment, Lifecycle, Run
 from tests.factories import ExperimentFactory, RunFactory
 
 

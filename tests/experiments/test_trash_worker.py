@@ -6,8 +6,9 @@ import io
 import pytest
 from django.utils import timezone
 
+from core.models import JobStatus
 from experiments import artifacts, trash
-from experiments.models import JobStatus, Run
+from experiments.models import Run
 from tests.factories import RunFactory
 from tests.workers import wait_for_job
 

@@ -10,8 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role
+from core.models import Job, JobStatus
 from experiments import artifacts, services
-from experiments.models import Job, JobStatus, Run
+from experiments.models import Run
 from experiments.services import MetricPoint
 from experiments.templatetags.steward_ui import markdown_safe
 from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory

@@ -9,11 +9,12 @@ import pytest
 
 from accounts.models import Role
 from core import audit
-from experiments.models import Job, JobStatus, Run
+from core.models import Job, JobStatus
+from experiments.models import Run
 from governance.models import AnalysisStatus, AuditEvent, Explanation, FairnessReport, Policy
 from registry import services
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
-from tests.experiments import test_datasets as ds
+from tests.datasets import test_datasets as ds
 from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory
 from tests.registry import conftest as registry
 from tests.registry.conftest import register, store_model

@@ -9,8 +9,8 @@ from fairlearn.metrics import demographic_parity_difference, equalized_odds_diff
 from sklearn.metrics import accuracy_score
 
 from accounts.models import Role
-from experiments.models import DatasetVersion, Job, JobStatus, TrainingRun
-from experiments.training import training_split
+from core.models import Job, JobStatus
+from datasets.models import DatasetVersion
 from governance import analysis
 from governance.models import AnalysisStatus, Explanation, FairnessReport
 from registry import services
@@ -19,6 +19,8 @@ from registry.models import VersionStatus
 from tests.factories import ExperimentFactory, RunFactory
 from tests.governance.conftest import register_checked, train
 from tests.registry.conftest import register, store_model
+from training.models import TrainingRun
+from training.services import training_split
 
 pytestmark = pytest.mark.django_db
 
@@ -298,7 +300,7 @@ def test_editors_rerun_from_the_version_page_and_viewers_cannot(ready_version, p
 
 
 def test_a_regression_version_is_audited_by_error_and_mean_prediction(project, editor, eager):
-    from tests.experiments import test_datasets as ds
+    from tests.datasets import test_datasets as ds
 
     with eager():
         dataset = ds.upload(editor, project.slug, "credit", ds.csv_bytes(ds.credit_frame())).json()

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.training import build_pipeline
 from governance.explain import explain, global_importance, named_output
+from training.services import build_pipeline
 
 
 @pytest.fixture(scope="module")

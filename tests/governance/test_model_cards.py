@@ -3,7 +3,8 @@
 import pytest
 
 from accounts.models import Role
-from experiments.models import Dataset, DatasetVersion, Param, RunDataset
+from datasets.models import Dataset, DatasetVersion, RunDataset
+from experiments.models import Param
 from governance.cards import PII_MASK, model_card_context
 from governance.models import AuditEvent, Explanation, FairnessReport, ModelCard
 from tests.governance.conftest import browser_for

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 
-from accounts.errors import Conflict
+from core.errors import Conflict, PermissionDenied
 from governance import promotions
 from governance.models import AnalysisStatus, Notification, PromotionStatus
 from governance.signals import analysis_finished

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import steward
 
-from tests.experiments.test_datasets import credit_frame
+from tests.datasets.test_datasets import credit_frame
 from tests.sdk.conftest import account, sdk_sandbox, steward_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.live

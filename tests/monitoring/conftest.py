@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import training
 from experiments.models import Run
 from monitoring import health
 from registry import prediction_log, serving
 from registry import services as registry_services
 from registry.models import ModelVersion
-from tests.experiments.test_datasets import csv_bytes, upload
+from tests.datasets.test_datasets import csv_bytes, upload
+from training import services as training
 
 FEATURES = ["income", "age", "debt", "region"]
 

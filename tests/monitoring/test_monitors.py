@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core import mail
 
-from experiments import jobs
+from core import jobs
 from monitoring import services
 from monitoring.models import Alert, AlertDelivery, Label, Monitor, MonitorReport
 from tests.monitoring.conftest import credit_frame, predict, send_traffic
@@ -325,7 +325,7 @@ def test_beat_runs_a_scheduled_monitor_as_a_report_job(editor, project, served):
 
 
 def test_a_feature_the_reference_lacks_is_named_not_compared(editor, project, served, eager):
-    from tests.experiments.test_datasets import csv_bytes, upload
+    from tests.datasets.test_datasets import csv_bytes, upload
 
     with eager():
         narrow = upload(

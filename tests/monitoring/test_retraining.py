@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.models import Job
+from core.models import Job
 from monitoring import services, signals
 from monitoring.models import Alert, Retraining
 from registry import prediction_log
@@ -93,8 +93,8 @@ def test_the_signal_is_sent_when_the_version_commits(
 
 
 def test_a_version_logged_from_a_script_gets_an_alert_that_retraining_needs_a_spec(editor, project, champion):
-    from experiments.models import TrainingRun
     from monitoring.models import Monitor
+    from training.models import TrainingRun
 
     TrainingRun.objects.filter(run=champion.run).delete()
     monitor = Monitor.objects.create(
@@ -106,7 +106,7 @@ def test_a_version_logged_from_a_script_gets_an_alert_that_retraining_needs_a_sp
 
 
 def test_a_spec_that_no_longer_holds_opens_a_retraining_alert_instead(editor, project, champion):
-    from experiments.models import TrainingRun
+    from training.models import TrainingRun
 
     TrainingRun.objects.filter(run=champion.run).update(resolved_features=["income", "shoe size"])
     body = editor.post(

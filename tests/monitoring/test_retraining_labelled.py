@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import datasets
-from experiments.models import DatasetVersion, Job
+from core.models import Job
+from datasets import services as datasets
+from datasets.models import DatasetVersion
 from governance.models import PromotionRequest
 from monitoring import services
 from monitoring.models import Monitor, Retraining
@@ -134,7 +135,7 @@ def test_without_labels_the_job_fails_and_writes_nothing(editor, project, champi
 def test_a_reference_without_the_target_is_refused_before_a_job_starts(
     editor, project, champion  # noqa: F811
 ):
-    from tests.experiments.test_datasets import csv_bytes, upload
+    from tests.datasets.test_datasets import csv_bytes, upload
 
     features_only = upload(editor, project.slug, "inputs", csv_bytes(credit_frame()[FEATURES])).json()
     monitor = Monitor.objects.get(

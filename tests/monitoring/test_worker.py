@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from experiments.models import JobStatus
+from core.models import JobStatus
 from monitoring.models import AlertDelivery
 from tests.monitoring.conftest import credit_frame, send_traffic
 from tests.monitoring.test_monitors import SHIFT

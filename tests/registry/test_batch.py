@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.models import DatasetVersion, Job, JobStatus
+from core.models import Job, JobStatus
+from datasets.models import DatasetVersion
 from registry.models import ModelVersion
-from tests.experiments import test_datasets as ds
+from tests.datasets import test_datasets as ds
 from tests.factories import ProjectFactory
 from tests.registry.conftest import register, store_model
 
@@ -48,7 +49,7 @@ def test_a_dataset_version_is_scored_into_a_new_dataset_version(project, editor,
     output = DatasetVersion.objects.get(pk=job.result["dataset_version_id"])
     assert output.dataset.name == "credit-scorer-scores"
     assert [c["name"] for c in output.columns] == ["patient", "prediction", "probability_0", "probability_1"]
-    from experiments.datasets import version_read_frame
+    from datasets.services import version_read_frame
 
     scored = version_read_frame(output)
     source = patients(cancer_data)
@@ -103,7 +104,7 @@ def test_a_malicious_pickle_is_never_scored(project, run, editor, scoring_setup,
     assert not trap.exists()
     # Even a job queued by hand for it refuses to load the file.
     params = {"model_version_id": version.pk, "dataset_version_id": scoring_setup["id"]}
-    from experiments import jobs
+    from core import jobs
     from registry import services
 
     with eager():

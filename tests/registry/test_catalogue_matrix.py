@@ -15,12 +15,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import Role
-from experiments.models import Job, JobStatus, Run
-from experiments.training import CLASSIFICATION, ESTIMATORS, REGRESSION
+from core.models import Job, JobStatus
+from experiments.models import Run
 from registry.loading import estimator_load
 from registry.models import ModelVersion, VersionStatus
-from tests.experiments import test_datasets as ds
+from tests.datasets import test_datasets as ds
 from tests.factories import MembershipFactory, UserFactory
+from training.services import CLASSIFICATION, ESTIMATORS, REGRESSION
 
 pytestmark = pytest.mark.django_db
 eager = ds.eager
@@ -59,7 +60,7 @@ def wine_frame() -> pd.DataFrame:
 
 
 def _params(estimator: str) -> dict:
-    from experiments.training import estimator_class
+    from training.services import estimator_class
 
     known = estimator_class(estimator)().get_params(deep=False)
     return {k: v for k, v in QUICK.items() if k in known}

@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
-from experiments.models import Job
+from core.models import Job
 from registry.models import ModelVersion, TrustedModelHash
 from tests.factories import ProjectFactory, UserFactory
 from tests.registry.test_safe_loading import Booby

@@ -3,11 +3,12 @@
 import pytest
 
 from accounts.models import Role
-from experiments.models import Job, JobStatus, Run
+from core.models import Job, JobStatus
+from experiments.models import Run
 from registry import prediction_log, services
 from registry.loading import estimator_load
 from registry.models import PredictionLog, VersionStatus
-from tests.experiments import test_datasets as ds
+from tests.datasets import test_datasets as ds
 
 pytestmark = pytest.mark.django_db
 eager = ds.eager

@@ -6,8 +6,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from datasets.models import Dataset, DatasetVersion, LineageDirection, RunDataset
 from experiments import trash
-from experiments.models import Dataset, DatasetVersion, LineageDirection, Run, RunDataset
+from experiments.models import Run
 from registry.models import ModelVersion
 from tests.registry.conftest import register, store_model
 

@@ -13,9 +13,10 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Role
-from experiments.models import DatasetVersion, Job
+from core.models import Job
+from datasets.models import DatasetVersion
 from registry.models import ModelVersion
-from tests.experiments.test_datasets import csv_bytes, upload
+from tests.datasets.test_datasets import csv_bytes, upload
 from tests.factories import ExperimentFactory, MembershipFactory, ProjectFactory, RunFactory, UserFactory
 from tests.registry.conftest import store_model
 from tests.registry.test_safe_loading import Booby

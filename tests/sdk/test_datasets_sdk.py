@@ -7,8 +7,8 @@ import hashlib
 import pytest
 import steward
 
-from experiments.models import RunDataset
-from tests.experiments.test_training import breast_cancer_frame
+from datasets.models import RunDataset
+from tests.training.test_training import breast_cancer_frame
 
 pytestmark = pytest.mark.live
 

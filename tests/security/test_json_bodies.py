@@ -7,8 +7,10 @@ from rest_framework.parsers import MultiPartParser
 
 from accounts import json_input
 from accounts.json_input import MAX_DEPTH, json_parse
-from experiments import datasets, services
-from experiments.models import Dataset, Metric, Run, ValidationRule
+from datasets import services as datasets
+from datasets.models import Dataset, ValidationRule
+from experiments import services
+from experiments.models import Metric, Run
 from registry.models import RegisteredModel
 from tests.security.conftest import api_patterns, api_routes
 

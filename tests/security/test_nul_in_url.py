@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from experiments.models import DatasetVersion
+from datasets.models import DatasetVersion
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import Project
-from experiments import datasets, training
+from datasets import services as datasets
 from experiments.models import Run
 from monitoring import services
 from monitoring.models import Monitor
 from registry import services as registry_services
 from registry.models import AliasEvent, ModelAlias
 from registry.prediction_log import Entry, prediction_log_enqueue, prediction_log_flush
+from training import services as training
 
 DEMO_SLUG = "demo"
 MODEL = "credit-demo"
