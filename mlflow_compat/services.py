@@ -175,7 +175,7 @@ def run_create(*, project: Project, experiment: Experiment, user, run_name: Any,
     if parent is not None:
         parent = _parent_uuid(parent)
     created = tracking.run_create(
-        project=project, experiment=experiment.name, user=user, name=name[:250],
+        project=project, experiment=experiment, user=user, name=name[:250],
         start_time=_int(start_time, "start_time"), tags=pairs, source=source,
         notes=pairs.get(TAG_NOTE, ""), parent_run_id=parent,
     )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_project_access
 from accounts.models import Role
 from accounts.permissions import project_for_user, require_role
 from core import idempotency, jobs
@@ -124,26 +129,122 @@ class RunCreateApi(APIView):
             required=False, allow_null=True, help_text="A run of the same project this run is nested under."
         )
 
+    # Runs are created by the hundred (sweeps, notebooks): for a POST, the token, the project,
+    # the caller's role and the experiment are read in one query in post(), not one each.
+    # Any other method is refused (401 or 405) as on every view.
+    def perform_authentication(self, request):
+        if request.method != "POST":
+            super().perform_authentication(request)
+
+    def get_permissions(self):
+        return [] if self.request.method == "POST" else super().get_permissions()
+
     @extend_schema(request=Input, responses={201: api_schema.RunOut, 200: api_schema.RunOut})
     def post(self, request, slug):
-        project = project_for_user(request.user, slug, min_role=Role.EDITOR)
-        data = self.Input(data=request.data)
-        if data.is_valid():
+        try:
+            body, refused = request.data, None
+        except Exception as exc:  # a body that cannot be read is answered after the credentials
+            body, refused = None, exc
+        name = body.get("experiment") if isinstance(body, dict) else None
+        name = name.strip() if isinstance(name, str) else ""
+        _, project, (experiment_id, lifecycle) = request_project_access(
+            request, slug=slug, min_role=Role.EDITOR, columns=_EXPERIMENT_COLUMNS, joins=_EXPERIMENT_JOIN,
+            params=(name,),
+        )
+        if refused is not None:
+            raise refused
+        fields = _plain_create_body(body)
+        if fields is None:
+            data = self.Input(data=body)
+            if not data.is_valid():
+                created = services.run_create_retried(project=project, body=body)
+                if created is None:
+                    raise serializers.ValidationError(data.errors)
+                return Response(run_output(created.run), status=status.HTTP_200_OK)
             fields = dict(data.validated_data)
-            run_id = fields.pop("id", None)
-            created = services.run_create(
-                project=project, user=request.user,
-                run_id=str(run_id) if run_id else None, **fields,
+        run_id = fields.pop("id", None)
+        if experiment_id is not None and fields["experiment"] == name:
+            fields["experiment"] = Experiment.from_db(
+                connection.alias, ["id", "project_id", "name", "lifecycle"],
+                [experiment_id, project.pk, name, lifecycle],
             )
-        else:
-            created = services.run_create_retried(project=project, body=request.data)
-            if created is None:
-                raise serializers.ValidationError(data.errors)
+        created = services.run_create(
+            project=project, user=request.user, run_id=str(run_id) if run_id else None, **fields,
+        )
         if created.created:
             # A run made a moment ago holds only the tags it was given: nothing to read back.
             created.run.details = selectors.RunDetails({}, {}, created.tags)
             return Response(run_output(created.run), status=status.HTTP_201_CREATED)
         return Response(run_output(created.run), status=status.HTTP_200_OK)
+
+
+# The experiment a run is created in, read with the caller's access (accounts.authentication).
+_EXPERIMENT_COLUMNS = "e.id, e.lifecycle"
+_EXPERIMENT_JOIN = f"LEFT JOIN {Experiment._meta.db_table} e ON e.project_id = p.id AND e.name = %s"
+_PLAIN_FIELDS = frozenset({"experiment", "id", "name", "start_time", "tags", "notes", "seed", "parent_run_id",
+                           "source"})
+_SOURCE_TEXT = frozenset({"git_commit", "git_branch", "entry_point", "host", "python_version"})
+_SOURCE_FIELDS = _SOURCE_TEXT | {"git_dirty", "packages"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain_text(value) -> bool:
+    """A string RunCreateApi.Input takes as it is: no whitespace to trim, no lone surrogate."""
+    return type(value) is str and value == value.strip() and (value.isascii() or not _SURROGATE.search(value))
+
+
+def _plain_create_body(body) -> dict | None:
+    """What RunCreateApi.Input validates a body to, for the body the SDK sends (each field of
+    its plain JSON type); None for any other body, which the serializer reads (and names the
+    field it refuses)."""
+    if type(body) is not dict or not body.keys() <= _PLAIN_FIELDS:
+        return None
+    experiment, name, notes = body.get("experiment"), body.get("name", ""), body.get("notes", "")
+    if not (_plain_text(experiment) and 0 < len(experiment) <= EXPERIMENT_NAME_MAX_LENGTH
+            and _plain_text(name) and len(name) <= 250 and _plain_text(notes)):
+        return None
+    fields = {"experiment": experiment, "name": name, "notes": notes}
+    for key, nullable in (("id", False), ("parent_run_id", True)):
+        if key in body:
+            value = body[key]
+            if value is None and nullable:
+                fields[key] = None
+                continue
+            if type(value) is not str:
+                return None
+            try:
+                fields[key] = uuid.UUID(hex=value)
+            except ValueError:
+                return None
+    for key, nullable in (("start_time", False), ("seed", True)):
+        if key in body:
+            value = body[key]
+            if value is None and nullable:
+                fields[key] = None
+                continue
+            if type(value) is not int or not v.INT64_MIN <= value <= v.INT64_MAX:
+                return None
+            fields[key] = value
+    if "tags" in body:
+        tags = body["tags"]
+        if type(tags) is not dict or not all(_plain_text(value) for value in tags.values()):
+            return None
+        fields["tags"] = tags
+    if "source" in body:
+        source = body["source"]
+        if type(source) is not dict or not source.keys() <= _SOURCE_FIELDS:
+            return None
+        for key, value in source.items():
+            if key in _SOURCE_TEXT:
+                plain = _plain_text(value)
+            elif key == "git_dirty":
+                plain = value is None or type(value) is bool
+            else:
+                plain = type(value) is dict
+            if not plain:
+                return None
+        fields["source"] = source
+    return fields
 
 
 class RunPrefixLookupApi(APIView):

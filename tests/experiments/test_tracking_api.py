@@ -79,11 +79,134 @@ def test_creating_a_run_reads_nothing_back(editor, project):
                                format="json")
     assert response.status_code == 201
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
-    # Token, project, membership, experiment: no lookup of the id, no read-back of params, metrics, tags.
-    assert len(selects) == 4, selects
+    # Token, project, membership and experiment in one query: no lookup of the id, no read-back of
+    # params, metrics, tags.
+    assert len(selects) == 1, selects
     assert not any("experiments_run" in sql or "experiments_tag" in sql for sql in selects)
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 2, inserts
+
+
+SDK_TAGS = {"mlflow.user": "bench", "mlflow.source.name": "train.py", "mlflow.source.type": "LOCAL",
+            "mlflow.source.git.commit": "0123456789abcdef0123456789abcdef01234567"}
+SDK_SOURCE = {"git_commit": "0123456789abcdef", "git_branch": "main", "git_dirty": False,
+              "entry_point": "train.py", "host": "laptop", "python_version": "3.11.7",
+              "packages": {"numpy": "2.1.0", "scikit-learn": "1.5.2"}}
+
+
+@pytest.mark.parametrize("role", [Role.EDITOR, "staff"])
+@pytest.mark.parametrize("extra", [{}, {"notes": "", "seed": 7, "source": SDK_SOURCE}], ids=["bench", "sdk"])
+def test_creating_a_run_costs_five_queries(member_client, project, django_assert_max_num_queries, role,
+                                           extra):
+    """The SDK's create (a client-chosen id, a start time, four tags, its source): one read of
+    the token, the project, the membership and the experiment; the run's and the tags' inserts;
+    the transaction around them (a savepoint inside the test's own)."""
+    client = member_client(Role.VIEWER if role == "staff" else role)
+    if role == "staff":
+        client.user.is_staff = True
+        client.user.save(update_fields=["is_staff"])
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    assert client.post(url, {"experiment": "sweep"}, format="json").status_code == 201
+    with django_assert_max_num_queries(5):
+        response = client.post(url, {"experiment": "sweep", "id": str(uuid.uuid4()), "name": "trial-1",
+                                     "start_time": 1_700_000_000_000, "tags": SDK_TAGS, **extra},
+                               format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["tags"] == SDK_TAGS
+    assert Tag.objects.filter(run_id=response.json()["id"]).count() == 4
+    if extra:
+        assert response.json()["source"] == SDK_SOURCE and response.json()["seed"] == 7
+
+
+@pytest.mark.parametrize("body", [
+    {"experiment": " spaced ", "name": " n ", "notes": " x ", "tags": {"a": 5, "b": " x "}},
+    {"experiment": "spaced", "name": "n", "notes": "x", "tags": {"a": "5", "b": "x"}},
+], ids=["read by the serializer", "plain"])
+def test_run_create_answers_as_its_serializer_reads_the_body(editor, project, body):
+    """Whitespace around names and notes is trimmed and tag values that are numbers become text,
+    whichever way the body is read; unknown source fields are left out."""
+    parent = editor.post(f"/api/v1/projects/{project.slug}/runs/", {"experiment": "spaced"}, format="json")
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    response = editor.post(url, {**body, "seed": None, "parent_run_id": parent.json()["id"],
+                                 "source": {"git_dirty": None, "host": "h", "packages": {"a": "1"}}},
+                           format="json")
+    assert response.status_code == 201, response.content
+    got = response.json()
+    assert (got["experiment"], got["name"], got["notes"]) == ("spaced", "n", "x")
+    assert got["tags"] == {"a": "5", "b": "x"}
+    assert (got["seed"], got["parent_run_id"]) == (None, parent.json()["id"])
+    assert got["source"]["host"] == "h" and got["source"]["packages"] == {"a": "1"}
+    assert editor.get(f"/api/v1/runs/{got['id']}/").json() == got
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"experiment": ""}, "experiment"),
+    ({"experiment": "e" * 501}, "experiment"),
+    ({"name": "x"}, "experiment"),
+    ({"experiment": "e", "id": "not-a-uuid"}, "id"),
+    ({"experiment": "e", "id": 7.5}, "id"),
+    ({"experiment": "e", "id": None}, "id"),
+    ({"experiment": "e", "name": "n" * 251}, "name"),
+    ({"experiment": "e", "notes": None}, "notes"),
+    ({"experiment": "e", "start_time": "soon"}, "start_time"),
+    ({"experiment": "e", "start_time": True}, "start_time"),
+    ({"experiment": "e", "start_time": 2**70}, "start_time"),
+    ({"experiment": "e", "seed": 2**70}, "seed"),
+    ({"experiment": "e", "seed": "x"}, "seed"),
+    ({"experiment": "e", "parent_run_id": "x"}, "parent_run_id"),
+    ({"experiment": "e", "parent_run_id": str(uuid.uuid4())}, "parent_run_id"),
+    ({"experiment": "e", "tags": ["a"]}, "tags"),
+    ({"experiment": "e", "tags": {"k": None}}, "tags"),
+    ({"experiment": "e", "tags": {"bad key!": "v"}}, "tags[0].key"),
+    ({"experiment": "e", "source": None}, "source"),
+    ({"experiment": "e", "source": {"git_commit": "c" * 65}}, "source.git_commit"),
+    ({"experiment": "e", "source": {"git_dirty": "maybe"}}, "source"),
+    ({"experiment": "e", "source": {"host": None}}, "source"),
+    ({"experiment": "e", "source": {"packages": ["numpy"]}}, "source"),
+])
+def test_a_refused_run_create_names_the_field(editor, project, body, field):
+    response = editor.post(f"/api/v1/projects/{project.slug}/runs/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert not Run.objects.filter(project=project).exists()
+
+
+def test_run_create_checks_the_role_before_the_body(member_client, outsider, project, client):
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    viewer = member_client(Role.VIEWER)
+    refused = viewer.post(url, {"experiment": "e"}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    assert outsider.post(url, {"experiment": "e"}, format="json").status_code == 404
+    assert outsider.post("/api/v1/projects/no-such-project/runs/", {"experiment": "e"},
+                         format="json").status_code == 404
+    # Credentials come first: a bad token or none is 401 whatever the body holds.
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer stw_nope"}):
+        response = client.post(url, b"{not json", content_type="application/json", **headers)
+        assert response.status_code == 401, response.content
+        assert response["WWW-Authenticate"] == "Bearer"
+    editor = member_client(Role.EDITOR)
+    bad_json = editor.post(url, b"{not json", content_type="application/json")
+    assert bad_json.status_code == 400
+    assert not Run.objects.filter(project=project).exists()
+
+
+def test_a_session_user_creates_runs_with_the_csrf_token(project):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=Role.EDITOR)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    url = f"/api/v1/projects/{project.slug}/runs/"
+    assert browser.post(url, {"experiment": "e"}, content_type="application/json").status_code == 403
+    browser.get("/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(url, {"experiment": "e", "name": "from the page"},
+                            content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 201, response.content
+    assert response.json()["author"] == user.username
 
 
 def test_retried_run_under_another_experiment_conflicts_and_creates_nothing(editor, project):

@@ -266,3 +266,22 @@ def test_searches_refuse_a_page_size_that_is_not_a_number(editor, project):
         response = method(url(project, endpoint), {"max_results": "many"},
                           **({"format": "json"} if method == editor.post else {}))
         assert "max_results" in assert_error(response, 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_a_run_created_through_mlflow_reads_its_experiment_once(editor, project):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    experiment = editor.post(url(project, "experiments/create"), {"name": "once"}, format="json")
+    experiment_id = experiment.json()["experiment_id"]
+    with CaptureQueriesContext(connection) as queries:
+        response = editor.post(url(project, "runs/create"), {
+            "experiment_id": experiment_id, "run_name": "r", "start_time": 1_700_000_000_000,
+            "tags": [{"key": "mlflow.user", "value": "ada"}, {"key": "mlflow.source.name", "value": "t.py"}],
+        }, format="json")
+    assert response.status_code == 200, response.content
+    reads = [q["sql"] for q in queries.captured_queries
+             if q["sql"].startswith("SELECT") and "experiments_experiment" in q["sql"]]
+    assert len(reads) == 1, reads
+    run = Run.objects.get(pk=response.json()["run"]["info"]["run_id"])
+    assert (run.name, run.experiment_id) == ("r", int(experiment_id))
