@@ -22,3 +22,10 @@ class GovernanceConfig(AppConfig):
 
         page_link_register("project", PageLink(
             "Audit log", lambda project: reverse("audit:log", args=[project.slug]), order=50))
+        page_link_register("registered-model", PageLink(
+            "protection changes", element_id="protection-link",
+            url_for=lambda model: reverse("audit:protection", args=[model.project.slug, model.name])))
+        page_link_register("model-version", PageLink(
+            "Model card", element_id="model-card-link",
+            url_for=lambda version: reverse(
+                "cards:card", args=[version.model.project.slug, version.model.name, version.version])))

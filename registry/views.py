@@ -22,6 +22,7 @@ from accounts.models import Role
 from accounts.permissions import project_for_user, projects_visible_to, role_for
 from accounts.selectors import pii_columns, pii_mask_record
 from core.errors import DomainError, error_status, error_text
+from core.links import page_links
 from core.models import Job
 from datasets.models import DatasetVersion, RunDataset
 from experiments.models import Artifact, Run
@@ -163,6 +164,7 @@ def model_detail(request, slug: str, name: str):
         "history": selectors.alias_history(model, limit=100),
         "ready_versions": [v for v in versions if v.status == VersionStatus.READY],
         "can_edit": role >= Role.EDITOR, "is_owner": role >= Role.OWNER, "nav": "models",
+        "links": page_links("registered-model", model, role=role),
     })
 
 
@@ -234,6 +236,7 @@ def version_detail(request, slug: str, name: str, number: int):
     predict_url = f"/api/v1/serve/{model.project.slug}/{model.name}/{version.version}/predict"
     return render(request, "registry/version.html", {
         "project": model.project, "model": model, "version": version,
+        "links": page_links("model-version", version, role=role),
         "aliases": sorted(version.aliases.values_list("name", flat=True)),
         "fields": _example_inputs(version), "trust": trust, "predict_url": predict_url,
         "metrics": sorted(version.metrics.items()), "others": model.versions.exclude(pk=version.pk),
