@@ -25,9 +25,9 @@ def training_task(job_id: int) -> None:
 def _pool_process_started(**_) -> None:
     # Only prefork pool processes get here: one may end itself to stop a cancelled
     # fit stuck in C code, and the pool replaces it (never the solo pool's only process).
-    from training import services
+    from training import cancel
 
-    services.allow_hard_stop()
+    cancel.allow_hard_stop()
 
 
 job_kind_register("training", lambda job_id: training_task.delay(job_id))
