@@ -219,6 +219,7 @@ def experiment_detail(request, slug: str, experiment_id: int):
         found, next_token = runs_search_rows(
             project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
             order_by=[order_by] if order_by else None, max_results=page_size, page_token=page_token,
+            with_names=False,
         )
         runs = runs_from_rows(found, project=project)
     except ValidationError as exc:
@@ -324,7 +325,7 @@ def _leaderboard(request, project, experiment):
         try:
             found, _ = runs_search_rows(
                 project=project, experiment_ids=[experiment.pk], filter_string=filter_string,
-                order_by=[clause], max_results=LEADERBOARD_SIZE,
+                order_by=[clause], max_results=LEADERBOARD_SIZE, with_names=False,
             )
         except ValidationError as exc:
             error = error_text(exc)

@@ -322,6 +322,7 @@ class RunSearch(MlflowView):
             project=project, experiment_ids=sorted(known) if ids else None,
             filter_string=args.get("filter") or "", order_by=order_by or None,
             max_results=size, page_token=args.get("page_token") or None, view_type=view_type.lower(),
+            with_names=False,
         )
         body: dict = {"runs": [output.run_json(r) for r in search.runs_from_rows(rows, project=project)]}
         if token:

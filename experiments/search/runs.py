@@ -108,10 +108,12 @@ def runs_search_rows(
     max_results: int = DEFAULT_MAX_RESULTS,
     page_token: str | None = None,
     view_type: str = ACTIVE_ONLY,
+    with_names: bool = True,
 ) -> tuple[list[dict], str | None]:
     """One page of a project's runs matching the filter, and the token of the next page.
 
-    Each row holds ``ROW_FIELDS``, ``experiment_name``, ``author_name`` and
+    Each row holds ``ROW_FIELDS``, ``experiment_name``, ``author_name`` (unless ``with_names`` is
+    False: ``runs_from_rows`` reads the experiments and authors themselves) and
     ``details`` (params, latest metrics, tags). No model object is built: at a
     page of 100 runs, building them cost more than the database spent finding them.
     The experiment and author names are read for the page's few ids after the cut: joined
@@ -130,7 +132,8 @@ def runs_search_rows(
         names=names, fingerprint=query.fingerprint,
     )
     backend.details_attach(page)
-    _names_attach(page)
+    if with_names:
+        _names_attach(page)
     return page, next_token
 
 

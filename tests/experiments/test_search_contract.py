@@ -315,3 +315,12 @@ def test_runs_built_from_rows_match_the_stored_runs(project, runs, django_assert
         assert [getattr(run, name) for name in fields] == [getattr(stored, name) for name in fields]
         assert run.details == row["details"] and run.experiment.name == row["experiment_name"]
     assert authors == [row["author_name"] for row in rows]
+
+
+def test_rows_without_names_skip_their_two_reads(project, runs, django_assert_num_queries):
+    named = search(project)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
+        bare = search(project, with_names=False)
+    assert all("experiment_name" not in row and "author_name" not in row for row in bare)
+    strip = {"experiment_name", "author_name"}
+    assert bare == [{k: v for k, v in row.items() if k not in strip} for row in named]
