@@ -56,12 +56,20 @@ class RunDetails:
 
 
 def runs_with_details(runs: list[Run]) -> list[Run]:
-    """Give each run ``.details``: its params, latest metrics and tags.
+    """Give each run ``.details``: its params, latest metrics and tags (see ``details_by_run``)."""
+    by_id = details_by_run([run.pk for run in runs])
+    for run in runs:
+        run.details = by_id[run.pk]
+    return runs
+
+
+def details_by_run(run_ids: list) -> dict:
+    """Each run id's params, latest metrics and tags.
 
     Three flat queries for any number of runs, read as tuples: tables and
     search pages of hundreds of runs never build a model object per value.
     """
-    by_id = {run.pk: RunDetails({}, {}, {}) for run in runs}
+    by_id = {run_id: RunDetails({}, {}, {}) for run_id in run_ids}
     ids = list(by_id)
     for run_id, key, value in Param.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
         by_id[run_id].params[key] = value
@@ -71,9 +79,7 @@ def runs_with_details(runs: list[Run]) -> list[Run]:
         by_id[run_id].metrics[key] = (value, step, ts)
     for run_id, key, value in Tag.objects.filter(run_id__in=ids).values_list("run_id", "key", "value"):
         by_id[run_id].tags[key] = value
-    for run in runs:
-        run.details = by_id[run.pk]
-    return runs
+    return by_id
 
 
 HISTORY_CHUNK = 10_000

@@ -17,7 +17,7 @@ from django.db.models import F, Lookup
 from django.db.models.expressions import RawSQL
 
 from experiments.models import LatestMetric, Param, Run, Tag
-from experiments.selectors import RunDetails, runs_with_details
+from experiments.selectors import RunDetails, details_by_run
 
 DETAIL_COLUMNS = ("details_params", "details_metrics", "details_tags")
 
@@ -147,11 +147,10 @@ class SQLiteBackend(SearchBackend):
         return Like(F(field), pattern)
 
     def details_attach(self, rows: list[dict]) -> None:
-        # Three flat queries keyed by run id.
-        runs = {row["id"]: Run(pk=row["id"]) for row in rows}
-        runs_with_details(list(runs.values()))
+        # Three flat queries keyed by run id (no Run object: building 100 costs more than the reads).
+        details = details_by_run([row["id"] for row in rows])
         for row in rows:
-            row["details"] = runs[row["id"]].details
+            row["details"] = details[row["id"]]
 
 
 _BACKENDS = {backend.vendor: backend for backend in (PostgreSQLBackend(), SQLiteBackend())}
