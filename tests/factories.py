@@ -1,7 +1,10 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
 
-from accounts.models import Membership, Project, Role
+from accounts import services as account_services
+from accounts.models import ApiToken, Membership, Project, Role
 from experiments.models import Experiment, Run
 
 
@@ -46,3 +49,31 @@ class RunFactory(factory.django.DjangoModelFactory):
     experiment = factory.SubFactory(ExperimentFactory)
     project = factory.LazyAttribute(lambda o: o.experiment.project)
     name = factory.Sequence(lambda n: f"run-{n}")
+
+
+# Clients for access tests: a token (optionally expired or revoked), a member of a given role, a session.
+
+
+def token_client(user, **token_fields) -> APIClient:
+    """An API client sending a new token of ``user``; ``token_fields`` are then stored on the token
+    (``expires_at=...``, ``revoked_at=...``)."""
+    token, raw = account_services.api_token_create(user=user, name="test")
+    if token_fields:
+        ApiToken.objects.filter(pk=token.pk).update(**token_fields)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def member(project, role: Role | None, **user_fields):
+    """A new user holding ``role`` in ``project`` (no membership for None)."""
+    user = UserFactory(**user_fields)
+    if role is not None:
+        MembershipFactory(project=project, user=user, role=role)
+    return user
+
+
+def session_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client

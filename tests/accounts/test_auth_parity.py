@@ -11,7 +11,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 from sklearn.linear_model import LogisticRegression
@@ -19,7 +18,15 @@ from sklearn.linear_model import LogisticRegression
 from accounts import services as account_services
 from accounts.models import ApiToken, Role
 from registry import prediction_log, serving
-from tests.factories import ExperimentFactory, MembershipFactory, RunFactory, UserFactory
+from tests.factories import (
+    ExperimentFactory,
+    MembershipFactory,
+    RunFactory,
+    UserFactory,
+    member,
+    session_client,
+    token_client,
+)
 from tests.registry.conftest import register, store_model
 
 pytestmark = pytest.mark.django_db
@@ -45,39 +52,17 @@ def served(project, artifact_root, settings):
     prediction_log._drain()
 
 
-def _token_client(user, **token_fields) -> APIClient:
-    token, raw = account_services.api_token_create(user=user, name="parity")
-    if token_fields:
-        ApiToken.objects.filter(pk=token.pk).update(**token_fields)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def _member(project, role: Role | None, **user_fields):
-    user = UserFactory(**user_fields)
-    if role is not None:
-        MembershipFactory(project=project, user=user, role=role)
-    return user
-
-
-def _session(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _expired(project):
-    return _token_client(_member(project, Role.EDITOR), expires_at=timezone.now() - dt.timedelta(seconds=1))
+    return token_client(member(project, Role.EDITOR), expires_at=timezone.now() - dt.timedelta(seconds=1))
 
 
 def _revoked(project):
-    return _token_client(_member(project, Role.EDITOR), revoked_at=timezone.now())
+    return token_client(member(project, Role.EDITOR), revoked_at=timezone.now())
 
 
 def _inactive(project):
-    user = _member(project, Role.EDITOR)
-    client = _token_client(user)
+    user = member(project, Role.EDITOR)
+    client = token_client(user)
     user.is_active = False
     user.save(update_fields=["is_active"])
     return client
@@ -91,20 +76,20 @@ def _unknown_token(project):
 
 # (case, how its client is made, the status both paths must answer)
 CASES = [
-    ("editor token", lambda p: _token_client(_member(p, Role.EDITOR)), 200),
-    ("viewer token", lambda p: _token_client(_member(p, Role.VIEWER)), 200),
-    ("owner token", lambda p: _token_client(_member(p, Role.OWNER)), 200),
-    ("staff token, no membership", lambda p: _token_client(_member(p, None, is_staff=True)), 200),
+    ("editor token", lambda p: token_client(member(p, Role.EDITOR)), 200),
+    ("viewer token", lambda p: token_client(member(p, Role.VIEWER)), 200),
+    ("owner token", lambda p: token_client(member(p, Role.OWNER)), 200),
+    ("staff token, no membership", lambda p: token_client(member(p, None, is_staff=True)), 200),
     ("expired token", _expired, 401),
     ("revoked token", _revoked, 401),
     ("token of an inactive user", _inactive, 401),
-    ("inactive staff", lambda p: _token_client(_member(p, None, is_staff=True, is_active=False)), 401),
+    ("inactive staff", lambda p: token_client(member(p, None, is_staff=True, is_active=False)), 401),
     ("unknown token", _unknown_token, 401),
     ("no credentials", lambda p: APIClient(), 401),
-    ("non-member token", lambda p: _token_client(_member(p, None)), 404),
-    ("viewer session", lambda p: _session(_member(p, Role.VIEWER)), 200),
-    ("staff session", lambda p: _session(_member(p, None, is_staff=True)), 200),
-    ("non-member session", lambda p: _session(_member(p, None)), 404),
+    ("non-member token", lambda p: token_client(member(p, None)), 404),
+    ("viewer session", lambda p: session_client(member(p, Role.VIEWER)), 200),
+    ("staff session", lambda p: session_client(member(p, None, is_staff=True)), 200),
+    ("non-member session", lambda p: session_client(member(p, None)), 404),
 ]
 
 
@@ -140,7 +125,7 @@ def test_a_missing_project_is_404_to_whoever_may_ask_and_401_to_others(project, 
 
 
 def test_a_token_used_for_serving_records_its_use_like_the_api(project, served):
-    user = _member(project, Role.VIEWER)
+    user = member(project, Role.VIEWER)
     token, raw = account_services.api_token_create(user=user, name="use")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")

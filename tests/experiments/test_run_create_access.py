@@ -5,43 +5,20 @@ import datetime as dt
 import uuid
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import ApiToken, Role
 from experiments.models import Run
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import member, session_client, token_client
 
 pytestmark = pytest.mark.django_db
 
 
-def _token_client(user, **token_fields) -> APIClient:
-    token, raw = account_services.api_token_create(user=user, name="create")
-    if token_fields:
-        ApiToken.objects.filter(pk=token.pk).update(**token_fields)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def _member(project, role: Role | None, **user_fields):
-    user = UserFactory(**user_fields)
-    if role is not None:
-        MembershipFactory(project=project, user=user, role=role)
-    return user
-
-
-def _session(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _inactive(project):
-    user = _member(project, Role.EDITOR)
-    client = _token_client(user)
+    user = member(project, Role.EDITOR)
+    client = token_client(user)
     user.is_active = False
     user.save(update_fields=["is_active"])
     return client
@@ -55,22 +32,22 @@ def _unknown_token(project):
 
 # (case, how its client is made, the status a create answers)
 CASES = [
-    ("editor token", lambda p: _token_client(_member(p, Role.EDITOR)), 201),
-    ("owner token", lambda p: _token_client(_member(p, Role.OWNER)), 201),
-    ("staff token, no membership", lambda p: _token_client(_member(p, None, is_staff=True)), 201),
-    ("viewer token", lambda p: _token_client(_member(p, Role.VIEWER)), 403),
-    ("expired token", lambda p: _token_client(_member(p, Role.EDITOR),
+    ("editor token", lambda p: token_client(member(p, Role.EDITOR)), 201),
+    ("owner token", lambda p: token_client(member(p, Role.OWNER)), 201),
+    ("staff token, no membership", lambda p: token_client(member(p, None, is_staff=True)), 201),
+    ("viewer token", lambda p: token_client(member(p, Role.VIEWER)), 403),
+    ("expired token", lambda p: token_client(member(p, Role.EDITOR),
                                               expires_at=timezone.now() - dt.timedelta(seconds=1)), 401),
-    ("revoked token", lambda p: _token_client(_member(p, Role.EDITOR), revoked_at=timezone.now()), 401),
+    ("revoked token", lambda p: token_client(member(p, Role.EDITOR), revoked_at=timezone.now()), 401),
     ("token of an inactive user", _inactive, 401),
-    ("inactive staff", lambda p: _token_client(_member(p, None, is_staff=True, is_active=False)), 401),
+    ("inactive staff", lambda p: token_client(member(p, None, is_staff=True, is_active=False)), 401),
     ("unknown token", _unknown_token, 401),
     ("no credentials", lambda p: APIClient(), 401),
-    ("non-member token", lambda p: _token_client(_member(p, None)), 404),
-    ("editor session", lambda p: _session(_member(p, Role.EDITOR)), 201),
-    ("viewer session", lambda p: _session(_member(p, Role.VIEWER)), 403),
-    ("staff session", lambda p: _session(_member(p, None, is_staff=True)), 201),
-    ("non-member session", lambda p: _session(_member(p, None)), 404),
+    ("non-member token", lambda p: token_client(member(p, None)), 404),
+    ("editor session", lambda p: session_client(member(p, Role.EDITOR)), 201),
+    ("viewer session", lambda p: session_client(member(p, Role.VIEWER)), 403),
+    ("staff session", lambda p: session_client(member(p, None, is_staff=True)), 201),
+    ("non-member session", lambda p: session_client(member(p, None)), 404),
 ]
 
 
@@ -103,7 +80,7 @@ def test_a_missing_project_is_404_to_whoever_may_ask_and_401_to_others(project, 
 
 
 def test_creating_runs_records_the_tokens_use_once_a_minute(project):
-    user = _member(project, Role.EDITOR)
+    user = member(project, Role.EDITOR)
     token, raw = account_services.api_token_create(user=user, name="use")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -120,7 +97,7 @@ def test_creating_runs_records_the_tokens_use_once_a_minute(project):
 def test_a_run_in_an_experiment_in_the_trash_is_refused(project):
     from experiments.models import Experiment, Lifecycle
 
-    client = _token_client(_member(project, Role.EDITOR))
+    client = token_client(member(project, Role.EDITOR))
     assert _create(client, project.slug, "binned").status_code == 201
     Experiment.objects.filter(project=project, name="binned").update(lifecycle=Lifecycle.DELETED)
     response = _create(client, project.slug, "binned")
@@ -129,7 +106,7 @@ def test_a_run_in_an_experiment_in_the_trash_is_refused(project):
 
 
 def test_the_author_is_the_tokens_user(project):
-    user = _member(project, Role.EDITOR)
-    response = _create(_token_client(user), project.slug)
+    user = member(project, Role.EDITOR)
+    response = _create(token_client(user), project.slug)
     assert response.json()["author"] == user.username
     assert Run.objects.get(pk=response.json()["id"]).author == user
