@@ -2,7 +2,7 @@
 
 A page names a *place* ("project" for the project page's buttons, "datasets" for the dataset list,
 "dataset-version" for a version page, "registered-model" and "model-version" for the registry's
-model and version pages); an app
+model and version pages, "run-panels" for the panels the run page loads into itself); an app
 higher in the layers registers, in its ``AppConfig.ready``, what appears there: a label and a
 function from the page's object to a URL. So a lower app's pages never name a higher app's URLs,
 and an app that is not installed adds nothing.

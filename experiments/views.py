@@ -352,16 +352,6 @@ def _latest_summary_job(run):
     return Job.objects.filter(kind="run_summary", params__run_id=str(run.pk)).order_by("-created_at").first()
 
 
-# Panels a higher app adds to the run page (the registry's model versions, for one): each a function
-# run -> the URL htmx loads the panel from. This app cannot name their URLs itself.
-RUN_PAGE_PANELS: list = []
-
-
-def run_page_panel_register(url_for) -> None:
-    if url_for not in RUN_PAGE_PANELS:
-        RUN_PAGE_PANELS.append(url_for)
-
-
 def _run_metrics(run) -> list[dict]:
     """Each metric's latest value, step and number of points (from the rollups, not the points)."""
     counts = dict(
@@ -421,7 +411,7 @@ def run_detail(request, run_id):
         # A metric logged once is a value, not a chart of one dot.
         "charted": [m for m in metrics if m["count"] > 1],
         "single_values": [m for m in metrics if m["count"] <= 1],
-        "elapsed": _elapsed(run), "panels": [url_for(run) for url_for in RUN_PAGE_PANELS],
+        "elapsed": _elapsed(run), "panels": [panel.url for panel in page_links("run-panels", run, role=role)],
         "can_edit": role >= Role.EDITOR and run.lifecycle == Lifecycle.ACTIVE,
         "can_restore": role >= Role.EDITOR and run.lifecycle == Lifecycle.DELETED,
         "notes_form": NotesForm(initial={"notes": run.notes}),

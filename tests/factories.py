@@ -77,3 +77,18 @@ def session_client(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def inactive_user_client(project) -> APIClient:
+    """A client with a valid token of an editor whose account was then deactivated."""
+    user = member(project, Role.EDITOR)
+    client = token_client(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return client
+
+
+def unknown_token_client(project) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer stw_no-such-token")
+    return client

@@ -9,11 +9,11 @@ class TrainingConfig(AppConfig):
 
         from accounts.models import Role
         from core.links import PageLink, page_link_register
-        from experiments.views import run_page_panel_register
         from training import tasks  # noqa: F401 - registers the training job kind
 
         # The run page shows the run's datasets, the spec it was trained from and its plots.
-        run_page_panel_register(lambda run: reverse("training:run-panel", args=[run.pk]))
+        page_link_register("run-panels", PageLink(
+            "Training", lambda run: reverse("training:run-panel", args=[run.pk]), order=10))
         sweeps = PageLink("Sweeps", lambda project: reverse("training:sweeps", args=[project.slug]), order=30)
         page_link_register("project", sweeps)
         page_link_register("datasets", sweeps)

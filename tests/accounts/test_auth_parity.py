@@ -23,9 +23,11 @@ from tests.factories import (
     MembershipFactory,
     RunFactory,
     UserFactory,
+    inactive_user_client,
     member,
     session_client,
     token_client,
+    unknown_token_client,
 )
 from tests.registry.conftest import register, store_model
 
@@ -60,20 +62,6 @@ def _revoked(project):
     return token_client(member(project, Role.EDITOR), revoked_at=timezone.now())
 
 
-def _inactive(project):
-    user = member(project, Role.EDITOR)
-    client = token_client(user)
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    return client
-
-
-def _unknown_token(project):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Bearer stw_no-such-token")
-    return client
-
-
 # (case, how its client is made, the status both paths must answer)
 CASES = [
     ("editor token", lambda p: token_client(member(p, Role.EDITOR)), 200),
@@ -82,9 +70,9 @@ CASES = [
     ("staff token, no membership", lambda p: token_client(member(p, None, is_staff=True)), 200),
     ("expired token", _expired, 401),
     ("revoked token", _revoked, 401),
-    ("token of an inactive user", _inactive, 401),
+    ("token of an inactive user", inactive_user_client, 401),
     ("inactive staff", lambda p: token_client(member(p, None, is_staff=True, is_active=False)), 401),
-    ("unknown token", _unknown_token, 401),
+    ("unknown token", unknown_token_client, 401),
     ("no credentials", lambda p: APIClient(), 401),
     ("non-member token", lambda p: token_client(member(p, None)), 404),
     ("viewer session", lambda p: session_client(member(p, Role.VIEWER)), 200),

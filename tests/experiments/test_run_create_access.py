@@ -11,23 +11,9 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.models import ApiToken, Role
 from experiments.models import Run
-from tests.factories import member, session_client, token_client
+from tests.factories import inactive_user_client, member, session_client, token_client, unknown_token_client
 
 pytestmark = pytest.mark.django_db
-
-
-def _inactive(project):
-    user = member(project, Role.EDITOR)
-    client = token_client(user)
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    return client
-
-
-def _unknown_token(project):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Bearer stw_no-such-token")
-    return client
 
 
 # (case, how its client is made, the status a create answers)
@@ -39,9 +25,9 @@ CASES = [
     ("expired token", lambda p: token_client(member(p, Role.EDITOR),
                                               expires_at=timezone.now() - dt.timedelta(seconds=1)), 401),
     ("revoked token", lambda p: token_client(member(p, Role.EDITOR), revoked_at=timezone.now()), 401),
-    ("token of an inactive user", _inactive, 401),
+    ("token of an inactive user", inactive_user_client, 401),
     ("inactive staff", lambda p: token_client(member(p, None, is_staff=True, is_active=False)), 401),
-    ("unknown token", _unknown_token, 401),
+    ("unknown token", unknown_token_client, 401),
     ("no credentials", lambda p: APIClient(), 401),
     ("non-member token", lambda p: token_client(member(p, None)), 404),
     ("editor session", lambda p: session_client(member(p, Role.EDITOR)), 201),
