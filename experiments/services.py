@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from accounts.json_input import check_json_value
 from accounts.models import Project
 from core import validation as v
 from core.errors import Conflict, NotFound
@@ -32,17 +32,12 @@ from experiments.models import (
     Tag,
 )
 
-MAX_BATCH_METRICS = 10_000
-MAX_BATCH_PARAMS = 1_000
-MAX_BATCH_TAGS = 1_000
-
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
 def experiment_get_or_create(*, project: Project, name: str, user=None) -> Experiment:
-    name = _experiment_name(name)
     try:
         with transaction.atomic():
             experiment, _ = Experiment.objects.get_or_create(
@@ -70,45 +65,6 @@ def experiment_create(*, project: Project, name: str, description: str = "", use
         raise Conflict(f"An experiment named '{name}' already exists.") from None
 
 
-SOURCE_FIELDS = {
-    "git_commit": 64,
-    "git_branch": 250,
-    "entry_point": 1000,
-    "host": 250,
-    "python_version": 50,
-}
-
-
-def _source_fields(source: dict[str, Any] | None) -> dict[str, Any]:
-    source = source or {}
-    if not isinstance(source, dict):
-        raise ValidationError({"source": "Must be an object."})
-    out: dict[str, Any] = {}
-    for name, limit in SOURCE_FIELDS.items():
-        if name in source and source[name] is not None:
-            value = source[name]
-            if not isinstance(value, str) or len(value) > limit:
-                raise ValidationError({f"source.{name}": f"Must be a string of at most {limit} characters."})
-            out[name] = value
-    if source.get("git_dirty") is not None:
-        if not isinstance(source["git_dirty"], bool):
-            raise ValidationError({"source.git_dirty": "Must be true or false."})
-        out["git_dirty"] = source["git_dirty"]
-    if source.get("packages") is not None:
-        if not isinstance(source["packages"], dict):
-            raise ValidationError({"source.packages": "Must be an object of name: version."})
-        out["packages"] = check_json_value(source["packages"], field="source.packages")
-    return out
-
-
-def _ms_to_datetime(value: Any, field: str) -> dt.datetime:
-    ms = v.int64(value, field)
-    try:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ValidationError({field: "Not a valid time in milliseconds."}) from None
-
-
 @dataclass(frozen=True)
 class RunCreated:
     run: Run
@@ -122,19 +78,20 @@ def run_create(
     project: Project,
     experiment: str | Experiment,
     user,
-    run_id: str | None = None,
+    run_id: uuid.UUID | None = None,
     name: str = "",
-    start_time: int | None = None,
-    tags: dict[str, Any] | None = None,
+    start_time: dt.datetime | None = None,
+    tags: Sequence[tuple[str, str]] = (),
     source: dict[str, Any] | None = None,
     seed: int | None = None,
     notes: str = "",
-    parent_run_id: str | uuid.UUID | None = None,
+    parent_run_id: uuid.UUID | None = None,
 ) -> RunCreated:
     """Create a run; a client-chosen id makes creation safe to retry (offline SDK runs).
 
-    ``experiment`` is a name (the experiment is made if it does not exist), or
-    the project's experiment of that name as the caller already read it.
+    The values come checked (experiments.api.serializers.RunCreateIn parses a request's body
+    into these arguments). ``experiment`` is a name (the experiment is made if it does not
+    exist), or the project's experiment of that name as the caller already read it.
     ``parent_run_id`` nests the run under another run of the same project.
 
     Short runs are created by the hundred (sweeps, notebooks), so the common
@@ -143,32 +100,21 @@ def run_create(
     insert, not by a lookup before every one.
     """
     found = experiment if isinstance(experiment, Experiment) else None
-    if found is not None:
-        experiment = found.name
-    if run_id is not None:
+    exp_name = found.name if found is not None else experiment
+    run_uuid = run_id if run_id is not None else uuid.uuid4()
+    fields: dict[str, Any] = dict(source or {})
+    if seed is not None:
+        fields["seed"] = seed
+    if parent_run_id is not None:
         try:
-            run_uuid = uuid.UUID(str(run_id))
-        except ValueError:
-            raise ValidationError({"id": "Must be a UUID."}) from None
-    else:
-        run_uuid = uuid.uuid4()
-    try:
-        if name and len(name) > 250:
-            raise ValidationError({"name": "At most 250 characters."})
-        fields = _source_fields(source)
-        if seed is not None:
-            fields["seed"] = v.int64(seed, "seed")
-        tag_rows = _tag_pairs(tags or {}, "tags")
-        started = _ms_to_datetime(start_time, "start_time") if start_time is not None else timezone.now()
-        exp_name = _experiment_name(experiment)
-        if parent_run_id is not None:
             fields["parent"] = _parent_run(project=project, parent_run_id=parent_run_id, run_id=run_uuid)
-    except ValidationError:
-        # A retry of a run that exists is answered with that run, whatever else its body says.
-        existing = _run_retried(run_uuid, project, experiment) if run_id is not None else None
-        if existing is None:
-            raise
-        return existing
+        except ValidationError:
+            # A retry of a run that exists is answered with that run, whatever else its body says.
+            existing = _run_retried(run_uuid, project, exp_name) if run_id is not None else None
+            if existing is None:
+                raise
+            return existing
+    tag_rows = list(tags)
     try:
         with transaction.atomic():
             exp = found
@@ -181,13 +127,13 @@ def run_create(
                 raise Conflict(f"Experiment '{exp_name}' is in the trash: restore it, or log to another "
                                "experiment.")
             run = Run(
-                id=run_uuid, experiment=exp, project=project, name=name or "",
-                start_time=started, author=user, notes=notes or "", **fields,
+                id=run_uuid, experiment=exp, project=project, name=name,
+                start_time=start_time or timezone.now(), author=user, notes=notes, **fields,
             )
             _run_insert(run, tag_rows)
     except IntegrityError:
         # The id is taken: a retry of this run (its first try won), or a run elsewhere.
-        existing = _run_retried(run_uuid, project, experiment) if run_id is not None else None
+        existing = _run_retried(run_uuid, project, exp_name) if run_id is not None else None
         if existing is None:
             raise
         return existing
@@ -223,14 +169,6 @@ def _insert_sql(model, columns: tuple[str, ...], rows: int) -> str:
             f"VALUES {', '.join([row] * rows)}")
 
 
-def _experiment_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > EXPERIMENT_NAME_MAX_LENGTH:
-        raise ValidationError(
-            {"experiment": f"Give an experiment name of 1-{EXPERIMENT_NAME_MAX_LENGTH} characters."})
-    return name
-
-
 def run_create_retried(*, project: Project, body: Any) -> RunCreated | None:
     """The run that a refused creation body names by id, if it exists: a retry is answered
     with its run whatever else the body says (an SDK that resends after a lost answer)."""
@@ -252,14 +190,10 @@ def _run_retried(run_uuid: uuid.UUID, project: Project, experiment: str) -> RunC
     return RunCreated(existing, False)
 
 
-def _parent_run(*, project: Project, parent_run_id: str | uuid.UUID, run_id: uuid.UUID) -> Run:
-    try:
-        parent_uuid = uuid.UUID(str(parent_run_id))
-    except ValueError:
-        raise ValidationError({"parent_run_id": "Must be a run id (a UUID)."}) from None
-    if parent_uuid == run_id:
+def _parent_run(*, project: Project, parent_run_id: uuid.UUID, run_id: uuid.UUID) -> Run:
+    if parent_run_id == run_id:
         raise ValidationError({"parent_run_id": "A run cannot be its own parent."})
-    parent = Run.objects.filter(pk=parent_uuid, project=project).first()
+    parent = Run.objects.filter(pk=parent_run_id, project=project).first()
     if parent is None:
         raise ValidationError({"parent_run_id": "No such run in this project."})
     return parent
@@ -269,21 +203,20 @@ def run_update(
     *,
     run: Run,
     status: str | None = None,
-    end_time: int | None = None,
+    end_time: dt.datetime | None = None,
     name: str | None = None,
     notes: str | None = None,
     error: str | None = None,
     seed: int | None = None,
 ) -> Run:
+    """Change what is given (checked values, as RunUpdateIn parses them); a status moves only
+    forward: an ended run's metrics and end time stay what they were."""
     changed: list[str] = []
     if seed is not None:
-        run.seed = v.int64(seed, "seed")
+        run.seed = seed
         changed.append("seed")
     if status is not None:
-        if status not in RunStatus.values:
-            raise ValidationError({"status": f"Must be one of {', '.join(RunStatus.values)}."})
         if status == RunStatus.RUNNING and run.status != RunStatus.RUNNING:
-            # A status moves only forward: an ended run's metrics and end time stay what they were.
             raise ValidationError(
                 {"status": f"The run is {run.status}; a run that ended cannot go back to RUNNING."}
             )
@@ -293,16 +226,12 @@ def run_update(
             run.end_time = timezone.now()
             changed.append("end_time")
     if end_time is not None:
-        run.end_time = _ms_to_datetime(end_time, "end_time")
+        run.end_time = end_time
         changed.append("end_time")
     if name is not None:
-        if len(name) > 250:
-            raise ValidationError({"name": "At most 250 characters."})
         run.name = name
         changed.append("name")
     if notes is not None:
-        if len(notes) > 100_000:
-            raise ValidationError({"notes": "At most 100,000 characters."})
         run.notes = notes
         changed.append("notes")
     if error is not None:
@@ -311,87 +240,6 @@ def run_update(
     if changed:
         run.save(update_fields=sorted(set(changed)))
     return run
-
-
-def _tag_pairs(tags: Any, field: str) -> list[tuple[str, str]]:
-    if isinstance(tags, dict):
-        items = list(tags.items())
-    elif isinstance(tags, list):
-        items = []
-        for i, item in enumerate(tags):
-            if not isinstance(item, dict) or "key" not in item:
-                raise ValidationError({f"{field}[{i}]": "Each tag is {'key', 'value'}."})
-            items.append((item["key"], item.get("value", "")))
-    else:
-        raise ValidationError({field: "Must be an object or a list of {key, value}."})
-    return [
-        (v.key_check(k, f"{field}[{i}].key"), v.tag_value(val, f"{field}[{i}].value"))
-        for i, (k, val) in enumerate(items)
-    ]
-
-
-def metric_points_parse(items: Any, field: str = "metrics") -> list[MetricPoint]:
-    """Check every point of a batch; the first bad one is a ValidationError naming it.
-
-    This runs for every point ingested, so the common case (a float value and
-    int step/timestamp, keys repeated across points) takes a fast path.
-    """
-    if not isinstance(items, list):
-        raise ValidationError({field: "Must be a list."})
-    if len(items) > MAX_BATCH_METRICS:
-        raise ValidationError({field: f"At most {MAX_BATCH_METRICS} points per request."})
-    default_ts = now_ms()
-    good_keys: set[str] = set()
-    points = []
-    append = points.append
-    lo, hi = v.INT64_MIN, v.INT64_MAX
-    for i, item in enumerate(items):
-        if type(item) is not dict:
-            raise ValidationError({f"{field}[{i}]": "Each point is {key, value, step, timestamp}."})
-        key = item.get("key")
-        # A key that is not a string (a list, an object) cannot even be looked up in the set.
-        if type(key) is not str or key not in good_keys:
-            good_keys.add(v.key_check(key, f"{field}[{i}].key"))
-        value = item.get("value", _MISSING)
-        if type(value) is float:
-            pass
-        elif type(value) is int:
-            value = v.metric_value(value, f"{field}[{i}].value")
-        elif value is _MISSING:
-            raise ValidationError({f"{field}[{i}].value": "This field is required."})
-        else:
-            value = v.metric_value(value, f"{field}[{i}].value")
-        step = item.get("step") or 0
-        if type(step) is not int or not lo <= step <= hi:
-            step = v.int64(step, f"{field}[{i}].step")
-        timestamp = item.get("timestamp") or default_ts
-        if type(timestamp) is not int or not lo <= timestamp <= hi:
-            timestamp = v.int64(timestamp, f"{field}[{i}].timestamp")
-        append(MetricPoint(key, value, step, timestamp))
-    return points
-
-
-_MISSING = object()
-
-
-def param_pairs_parse(items: Any, field: str = "params") -> list[tuple[str, str]]:
-    if isinstance(items, dict):
-        items = [{"key": k, "value": val} for k, val in items.items()]
-    if not isinstance(items, list):
-        raise ValidationError({field: "Must be a list of {key, value}."})
-    if len(items) > MAX_BATCH_PARAMS:
-        raise ValidationError({field: f"At most {MAX_BATCH_PARAMS} params per request."})
-    pairs: dict[str, str] = {}
-    for i, item in enumerate(items):
-        where = f"{field}[{i}]"
-        if not isinstance(item, dict) or "key" not in item:
-            raise ValidationError({where: "Each param is {key, value}."})
-        key = v.key_check(item["key"], f"{where}.key")
-        value = v.param_value(item.get("value"), f"{where}.value")
-        if key in pairs and pairs[key] != value:
-            raise ValidationError({where: f"Param '{key}' is given twice with different values."})
-        pairs[key] = value
-    return list(pairs.items())
 
 
 def params_log(*, run: Run, pairs: list[tuple[str, str]]) -> None:
@@ -446,22 +294,6 @@ class BatchInput:
     params: list[tuple[str, str]]
     metrics: list[MetricPoint]
     tags: list[tuple[str, str]]
-
-
-def batch_parse(data: Any) -> BatchInput:
-    if not isinstance(data, dict):
-        raise ValidationError({"body": "Must be a JSON object with params, metrics and tags."})
-    unknown = set(data) - {"params", "metrics", "tags"}
-    if unknown:
-        raise ValidationError({sorted(unknown)[0]: "Unknown field."})
-    tags = data.get("tags") or []
-    if isinstance(tags, list) and len(tags) > MAX_BATCH_TAGS:
-        raise ValidationError({"tags": f"At most {MAX_BATCH_TAGS} tags per request."})
-    return BatchInput(
-        params=param_pairs_parse(data.get("params") or []),
-        metrics=metric_points_parse(data.get("metrics") or []),
-        tags=_tag_pairs(tags, "tags"),
-    )
 
 
 def batch_log(*, run: Run, batch: BatchInput) -> dict[str, int]:

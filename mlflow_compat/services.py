@@ -3,6 +3,7 @@ registry): this module only translates MLflow's arguments and adds MLflow's rule
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from core import validation as v
 from core.errors import Conflict, NotFound
 from experiments import services as tracking
 from experiments import trash
+from experiments.api import serializers as inputs
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run, RunStatus
 from experiments.selectors import RunDetails
 from mlflow_compat import errors
@@ -176,7 +178,7 @@ def run_create(*, project: Project, experiment: Experiment, user, run_name: Any,
         parent = _parent_uuid(parent)
     created = tracking.run_create(
         project=project, experiment=experiment, user=user, name=name[:250],
-        start_time=_int(start_time, "start_time"), tags=pairs, source=source,
+        start_time=_time(start_time, "start_time"), tags=list(pairs.items()), source=source,
         notes=pairs.get(TAG_NOTE, ""), parent_run_id=parent,
     )
     # A run made a moment ago holds only the tags it was given: nothing to read back.
@@ -184,11 +186,14 @@ def run_create(*, project: Project, experiment: Experiment, user, run_name: Any,
     return created.run
 
 
-def _parent_uuid(value: str) -> str:
-    import uuid
+def _time(value: Any, field: str):
+    ms = _int(value, field)
+    return None if ms is None else inputs.epoch_ms(ms, field)
 
+
+def _parent_uuid(value: str) -> uuid.UUID:
     try:
-        return str(uuid.UUID(value))
+        return uuid.UUID(value)
     except ValueError:
         raise errors.invalid(f"mlflow.parentRunId: '{value[:64]}' is not a run id.") from None
 
@@ -203,7 +208,7 @@ def run_update(*, run: Run, status: Any, end_time: Any, run_name: Any) -> Run:
     if status == RunStatus.RUNNING and run.status == RunStatus.RUNNING:
         status = None
     with transaction.atomic():
-        tracking.run_update(run=run, status=status, end_time=_int(end_time, "end_time"),
+        tracking.run_update(run=run, status=status, end_time=_time(end_time, "end_time"),
                             name=run_name if isinstance(run_name, str) and run_name else None)
         if isinstance(run_name, str) and run_name:
             tracking.tags_set(run=run, pairs=[(TAG_RUN_NAME, run_name)])
@@ -258,7 +263,7 @@ def metric_points(items: Any, field: str = "metrics") -> list[tracking.MetricPoi
         if "timestamp" not in point or point["timestamp"] is None:
             raise errors.invalid(f"{field}[{i}].timestamp: Missing value for required parameter.")
         fixed.append(point)
-    return tracking.metric_points_parse(fixed, field)
+    return inputs.metric_points_parse(fixed, field)
 
 
 def metrics_log_once(*, run: Run, points: list[tracking.MetricPoint]) -> int:
@@ -294,7 +299,7 @@ def batch_log(*, run: Run, metrics: Any, params: Any, tags: Any) -> None:
             f"together. Got {len(metrics) + len(params) + len(tags)}."
         )
     points = metric_points(metrics)
-    param_pairs = tracking.param_pairs_parse(_string_values(params), "params")
+    param_pairs = inputs.param_pairs_parse(_string_values(params), "params")
     tag_pairs = _pairs(tags, "tags")
     run_check_active(run)
     with transaction.atomic():
@@ -320,7 +325,7 @@ def run_check_active(run: Run) -> None:
 
 def param_log(*, run: Run, key: Any, value: Any) -> None:
     run_check_active(run)
-    pairs = tracking.param_pairs_parse([{"key": key, "value": value if value is not None else ""}], "param")
+    pairs = inputs.param_pairs_parse([{"key": key, "value": value if value is not None else ""}], "param")
     try:
         tracking.params_log(run=run, pairs=pairs)
     except Conflict as exc:

@@ -65,3 +65,24 @@ def test_an_app_names_only_its_own_urls_and_lower_apps(app):
 def test_the_check_sees_a_url_name():
     assert _named("""<a href="{% url 'registry:models' project.slug %}">""") == {"registry"}
     assert _named("""return redirect("training:sweep", sweep_id=1)""") == {"training"}
+
+
+# The modules that face HTTP: they parse requests, check permission and answer; everything else
+# (services, selectors, tasks, models, the search package...) raises core.errors or Django's
+# ValidationError, which core.api_errors and core.middleware turn into answers.
+EDGE = re.compile(r"(^|/)(api|views|urls|management|migrations|templatetags)(/|\.py$)|(^|/)(api_\w+|"
+                  r"serializers|schema|middleware|authentication|throttling|json_input|admin|forms)\.py$")
+HTTP_ERRORS = re.compile(r"^\s*(from rest_framework\b|import rest_framework\b|from django\.http import .*"
+                         r"\b(Http404|HttpResponse\w*|JsonResponse)\b)", re.MULTILINE)
+
+
+def test_services_and_selectors_raise_domain_errors_not_http_answers():
+    offenders = []
+    for app in LAYERS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            relative = path.relative_to(ROOT / app).as_posix()
+            if EDGE.search(relative):
+                continue
+            if HTTP_ERRORS.search(path.read_text()):
+                offenders.append(f"{app}/{relative}")
+    assert offenders == []

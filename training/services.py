@@ -10,6 +10,7 @@ half-made run behind.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import time
@@ -24,9 +25,10 @@ from core import jobs
 from core.errors import NotFound
 from core.model_files import ModelFileRefused, model_dumps, model_loads
 from core.models import Job
-from core.validation import param_text
+from core.validation import key_check, metric_value, param_text, param_value
 from datasets.models import DatasetVersion, LineageDirection, RunDataset
 from experiments import artifacts, services
+from experiments.metric_store import MetricPoint
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Run, RunStatus
 from training.cancel import FitInterrupted, FitWatch
 from training.catalog import CLASSIFICATION, PII_FILES
@@ -224,14 +226,12 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         "dataset_version": version.pk, "test_size": spec["split"]["test_size"],
         "stratify": spec["split"]["stratify"], "seed": spec["split"]["seed"], "n_features": len(features),
     })
-    pairs = services.param_pairs_parse(params)
+    pairs = [(key, param_value(value, f"params.{key}")) for key, value in params.items()]
     now = services.now_ms()
-    points = services.metric_points_parse(
-        [{"key": k, "value": v, "step": 0, "timestamp": now} for k, v in sorted(metrics.items())]
-        # How long the fit took describes the machine, not the model: under system/ it stays out of
-        # leaderboards and comparisons, and every other metric is the same on a re-run.
-        + [{"key": "system/fit_seconds", "value": fit_seconds, "step": 0, "timestamp": now}]
-    )
+    # How long the fit took describes the machine, not the model: under system/ it stays out of
+    # leaderboards and comparisons, and every other metric is the same on a re-run.
+    points = [MetricPoint(key_check(key, "metrics"), metric_value(value, f"metrics.{key}"), 0, now)
+              for key, value in [*sorted(metrics.items()), ("system/fit_seconds", fit_seconds)]]
     name = f"{spec['estimator']} on {version.dataset.name} v{version.version}"
     with transaction.atomic():
         # A retried job (its first worker died) may find the run it made before the crash.
@@ -244,7 +244,8 @@ def _log_run(*, job: Job, project: Project, experiment: str, spec: dict[str, Any
         jobs.job_guard(job=job)
         run = services.run_create(
             project=project, experiment=experiment, user=job.created_by, name=name[:250],
-            start_time=int(started * 1000), tags=tags, seed=spec["split"]["seed"],
+            start_time=dt.datetime.fromtimestamp(started, tz=dt.UTC), tags=list(tags.items()),
+            seed=spec["split"]["seed"],
         ).run
         services.params_log(run=run, pairs=pairs)
         services.metrics_log(run=run, points=points)

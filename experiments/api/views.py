@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -21,6 +18,7 @@ from core import validation as v
 from core.models import Job
 from experiments import selectors, services
 from experiments.api import schema as api_schema
+from experiments.api import serializers as inputs
 from experiments.models import EXPERIMENT_NAME_MAX_LENGTH, Experiment, Lifecycle, Run
 from experiments.selectors import run_for_user
 
@@ -105,30 +103,7 @@ def run_output(run: Run, *, full: bool = True) -> dict:
     return body
 
 
-class SourceInput(serializers.Serializer):
-    git_commit = serializers.CharField(required=False, allow_blank=True)
-    git_branch = serializers.CharField(required=False, allow_blank=True)
-    git_dirty = serializers.BooleanField(required=False, allow_null=True)
-    entry_point = serializers.CharField(required=False, allow_blank=True)
-    host = serializers.CharField(required=False, allow_blank=True)
-    python_version = serializers.CharField(required=False, allow_blank=True)
-    packages = serializers.DictField(required=False)
-
-
 class RunCreateApi(APIView):
-    class Input(serializers.Serializer):
-        experiment = serializers.CharField(max_length=EXPERIMENT_NAME_MAX_LENGTH)
-        id = serializers.UUIDField(required=False)
-        name = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
-        start_time = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")
-        tags = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-        source = SourceInput(required=False)
-        seed = serializers.IntegerField(required=False, allow_null=True)
-        notes = serializers.CharField(required=False, allow_blank=True, default="")
-        parent_run_id = serializers.UUIDField(
-            required=False, allow_null=True, help_text="A run of the same project this run is nested under."
-        )
-
     # Runs are created by the hundred (sweeps, notebooks): for a POST, the token, the project,
     # the caller's role and the experiment are read in one query in post(), not one each.
     # Any other method is refused (401 or 405) as on every view.
@@ -139,7 +114,7 @@ class RunCreateApi(APIView):
     def get_permissions(self):
         return [] if self.request.method == "POST" else super().get_permissions()
 
-    @extend_schema(request=Input, responses={201: api_schema.RunOut, 200: api_schema.RunOut})
+    @extend_schema(request=inputs.RunCreateIn, responses={201: api_schema.RunOut, 200: api_schema.RunOut})
     def post(self, request, slug):
         try:
             body, refused = request.data, None
@@ -153,24 +128,20 @@ class RunCreateApi(APIView):
         )
         if refused is not None:
             raise refused
-        fields = _plain_create_body(body)
-        if fields is None:
-            data = self.Input(data=body)
-            if not data.is_valid():
-                created = services.run_create_retried(project=project, body=body)
-                if created is None:
-                    raise serializers.ValidationError(data.errors)
-                return Response(run_output(created.run), status=status.HTTP_200_OK)
-            fields = dict(data.validated_data)
-        run_id = fields.pop("id", None)
+        try:
+            fields = inputs.run_create_parse(body)
+        except ValidationError:
+            # A retry of a run that exists is answered with that run, whatever else its body says.
+            created = services.run_create_retried(project=project, body=body)
+            if created is None:
+                raise
+            return Response(run_output(created.run), status=status.HTTP_200_OK)
         if experiment_id is not None and fields["experiment"] == name:
             fields["experiment"] = Experiment.from_db(
                 connection.alias, ["id", "project_id", "name", "lifecycle"],
                 [experiment_id, project.pk, name, lifecycle],
             )
-        created = services.run_create(
-            project=project, user=request.user, run_id=str(run_id) if run_id else None, **fields,
-        )
+        created = services.run_create(project=project, user=request.user, **fields)
         if created.created:
             # A run made a moment ago holds only the tags it was given: nothing to read back.
             created.run.details = selectors.RunDetails({}, {}, created.tags)
@@ -181,70 +152,6 @@ class RunCreateApi(APIView):
 # The experiment a run is created in, read with the caller's access (accounts.authentication).
 _EXPERIMENT_COLUMNS = "e.id, e.lifecycle"
 _EXPERIMENT_JOIN = f"LEFT JOIN {Experiment._meta.db_table} e ON e.project_id = p.id AND e.name = %s"
-_PLAIN_FIELDS = frozenset({"experiment", "id", "name", "start_time", "tags", "notes", "seed", "parent_run_id",
-                           "source"})
-_SOURCE_TEXT = frozenset({"git_commit", "git_branch", "entry_point", "host", "python_version"})
-_SOURCE_FIELDS = _SOURCE_TEXT | {"git_dirty", "packages"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _plain_text(value) -> bool:
-    """A string RunCreateApi.Input takes as it is: no whitespace to trim, no lone surrogate."""
-    return type(value) is str and value == value.strip() and (value.isascii() or not _SURROGATE.search(value))
-
-
-def _plain_create_body(body) -> dict | None:
-    """What RunCreateApi.Input validates a body to, for the body the SDK sends (each field of
-    its plain JSON type); None for any other body, which the serializer reads (and names the
-    field it refuses)."""
-    if type(body) is not dict or not body.keys() <= _PLAIN_FIELDS:
-        return None
-    experiment, name, notes = body.get("experiment"), body.get("name", ""), body.get("notes", "")
-    if not (_plain_text(experiment) and 0 < len(experiment) <= EXPERIMENT_NAME_MAX_LENGTH
-            and _plain_text(name) and len(name) <= 250 and _plain_text(notes)):
-        return None
-    fields = {"experiment": experiment, "name": name, "notes": notes}
-    for key, nullable in (("id", False), ("parent_run_id", True)):
-        if key in body:
-            value = body[key]
-            if value is None and nullable:
-                fields[key] = None
-                continue
-            if type(value) is not str:
-                return None
-            try:
-                fields[key] = uuid.UUID(hex=value)
-            except ValueError:
-                return None
-    for key, nullable in (("start_time", False), ("seed", True)):
-        if key in body:
-            value = body[key]
-            if value is None and nullable:
-                fields[key] = None
-                continue
-            if type(value) is not int or not v.INT64_MIN <= value <= v.INT64_MAX:
-                return None
-            fields[key] = value
-    if "tags" in body:
-        tags = body["tags"]
-        if type(tags) is not dict or not all(_plain_text(value) for value in tags.values()):
-            return None
-        fields["tags"] = tags
-    if "source" in body:
-        source = body["source"]
-        if type(source) is not dict or not source.keys() <= _SOURCE_FIELDS:
-            return None
-        for key, value in source.items():
-            if key in _SOURCE_TEXT:
-                plain = _plain_text(value)
-            elif key == "git_dirty":
-                plain = value is None or type(value) is bool
-            else:
-                plain = type(value) is dict
-            if not plain:
-                return None
-        fields["source"] = source
-    return fields
 
 
 class RunPrefixLookupApi(APIView):
@@ -289,24 +196,14 @@ class RunPrefixLookupApi(APIView):
 
 
 class RunDetailApi(APIView):
-    class Input(serializers.Serializer):
-        status = serializers.CharField(required=False)
-        end_time = serializers.IntegerField(required=False, help_text="Epoch milliseconds.")
-        name = serializers.CharField(required=False, allow_blank=True, max_length=250)
-        notes = serializers.CharField(required=False, allow_blank=True)
-        error = serializers.CharField(required=False, allow_blank=True)
-        seed = serializers.IntegerField(required=False, allow_null=True)
-
     @extend_schema(responses=api_schema.RunOut)
     def get(self, request, run_id):
         return Response(run_output(run_for_user(request.user, run_id)))
 
-    @extend_schema(request=Input, responses=api_schema.RunOut)
+    @extend_schema(request=inputs.RunUpdateIn, responses=api_schema.RunOut)
     def patch(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.run_update(run=run, **data.validated_data)
+        services.run_update(run=run, **inputs.run_update_parse(request.data))
         return Response(run_output(run))
 
     @extend_schema(responses={200: api_schema.RunOut})
@@ -318,53 +215,36 @@ class RunDetailApi(APIView):
         return Response(run_output(trash.run_delete(run=run, user=request.user)))
 
 
-class KeyValueDoc(serializers.Serializer):
-    key = serializers.CharField()
-    value = serializers.CharField()
-
-
-class MetricPointDoc(serializers.Serializer):
-    key = serializers.CharField()
-    value = serializers.FloatField(help_text='A number, or "NaN", "Infinity", "-Infinity".')
-    step = serializers.IntegerField(required=False, default=0)
-    timestamp = serializers.IntegerField(required=False, help_text="Epoch milliseconds; default now.")
-
-
-class BatchDoc(serializers.Serializer):
-    params = KeyValueDoc(many=True, required=False)
-    metrics = MetricPointDoc(many=True, required=False, help_text="At most 10,000 points.")
-    tags = KeyValueDoc(many=True, required=False)
-
-
 class ParamLogApi(APIView):
-    @extend_schema(request=KeyValueDoc, responses={201: inline_serializer(
+    @extend_schema(request=inputs.ParamIn, responses={201: inline_serializer(
         "ParamsLogged", {"params": serializers.IntegerField()})})
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
-        pairs = services.param_pairs_parse([request.data] if isinstance(request.data, dict) else None,
-                                           field="param")
+        pairs = inputs.param_pairs_parse([request.data] if isinstance(request.data, dict) else None, "param")
         services.params_log(run=run, pairs=pairs)
         return Response({"params": len(pairs)}, status=status.HTTP_201_CREATED)
 
 
 class MetricLogApi(APIView):
-    @extend_schema(request=MetricPointDoc(many=True), responses={201: inline_serializer(
+    @extend_schema(request=inputs.MetricPointIn(many=True), responses={201: inline_serializer(
         "MetricsLogged", {"metrics": serializers.IntegerField()})})
     def post(self, request, run_id):
+        """One point, or a list of points."""
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
-        points = services.metric_points_parse(items)
+        points = inputs.metric_points_parse(items, "metrics")
         services.metrics_log(run=run, points=points)
         return Response({"metrics": len(points)}, status=status.HTTP_201_CREATED)
 
 
 class TagSetApi(APIView):
-    @extend_schema(request=KeyValueDoc, responses={201: inline_serializer(
+    @extend_schema(request=inputs.TagIn, responses={201: inline_serializer(
         "TagsSet", {"tags": serializers.IntegerField()})})
     def post(self, request, run_id):
+        """One tag, or a list of tags."""
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
         items = request.data if isinstance(request.data, list) else [request.data]
-        pairs = services._tag_pairs(items, "tag")
+        pairs = inputs.tag_pairs_parse(items, "tag")
         services.tags_set(run=run, pairs=pairs)
         return Response({"tags": len(pairs)}, status=status.HTTP_201_CREATED)
 
@@ -386,13 +266,13 @@ class BatchLogApi(APIView):
     """
 
     @extend_schema(
-        request=BatchDoc,
+        request=inputs.BatchIn,
         responses={201: api_schema.BatchCountsOut},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request, run_id):
         run = run_for_user(request.user, run_id, min_role=Role.EDITOR)
-        batch = services.batch_parse(request.data)
+        batch = inputs.batch_parse(request.data)
 
         def work():
             return status.HTTP_201_CREATED, services.batch_log(run=run, batch=batch)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import Http404
-
 from accounts.models import Project
+from core.errors import NotFound
 from experiments.models import Experiment, Lifecycle, Run
 from experiments.search import pagination
 from experiments.search.backends import SearchBackend, search_backend
@@ -40,7 +39,7 @@ def experiment_ids_for(*, project: Project, names: list[str]) -> list[int]:
     found = dict(Experiment.objects.filter(project=project, name__in=names).values_list("name", "id"))
     for name in names:
         if name not in found:
-            raise Http404(f"No experiment named '{name[:200]}' in this project.")
+            raise NotFound(f"No experiment named '{name[:200]}' in this project.")
     return [found[name] for name in names]
 
 

@@ -9,6 +9,7 @@ import time
 from accounts import services as account_services
 from accounts.models import Role
 from experiments import artifacts, services
+from experiments.api.serializers import epoch_ms
 from experiments.services import MetricPoint
 from tests.factories import UserFactory
 
@@ -30,7 +31,7 @@ def seed_demo(*, username: str = "alice", runs: int = 12, points: int = 200) -> 
         name = XSS_NAME if i == runs - 1 else f"resnet-{i:02d}"
         run = services.run_create(
             project=project, experiment="baseline", user=user, name=name,
-            start_time=now_ms - (runs - i) * 600_000, seed=1000 + i,
+            start_time=epoch_ms(now_ms - (runs - i) * 600_000, "start_time"), seed=1000 + i,
             source={"git_commit": f"{i:02d}c0ffee1234567890abcdef", "git_branch": "main",
                     "git_dirty": i % 3 == 0},
             notes=XSS_NOTE if i == runs - 1 else "",
@@ -50,7 +51,7 @@ def seed_demo(*, username: str = "alice", runs: int = 12, points: int = 200) -> 
             for step in range(points)
         ])
         services.run_update(run=run, status="FINISHED" if i % 5 else "FAILED",
-                            end_time=now_ms - (runs - i) * 600_000 + 90_000 + i * 7000)
+                            end_time=epoch_ms(now_ms - (runs - i) * 600_000 + 90_000 + i * 7000, "end_time"))
         created.append(run)
     first = created[0]
     data = CSV_TEXT.encode()

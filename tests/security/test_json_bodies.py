@@ -9,7 +9,7 @@ from accounts import json_input
 from accounts.json_input import MAX_DEPTH, json_parse
 from datasets import services as datasets
 from datasets.models import Dataset, ValidationRule
-from experiments import services
+from experiments.api.serializers import run_create_parse
 from experiments.models import Metric, Run
 from registry.models import RegisteredModel
 from tests.security.conftest import api_patterns, api_routes
@@ -152,9 +152,12 @@ def test_services_refuse_a_nul_whoever_calls_them(world):
         datasets.validation_rule_create(dataset=Dataset.objects.get(name="flowers"), kind="allowed_values",
                                         column="species", config={"values": ["a\x00"]})
     assert list(caught.value.message_dict) == ["config.values[0]"]
+
+
+def test_the_run_body_schema_refuses_a_nul_that_no_parser_saw():
+    # A body parsed by another path than the JSON parser (the MLflow-compatible API's) meets the same rule.
     with pytest.raises(ValidationError) as caught:
-        services.run_create(project=world.project, experiment="e", user=world.client.user,
-                            source={"packages": {"a": "\x00"}})
+        run_create_parse({"experiment": "e", "source": {"packages": {"a": "\x00"}}})
     assert list(caught.value.message_dict) == ["source.packages.a"]
 
 

@@ -8,6 +8,7 @@ first time instead of adding copies.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -25,6 +26,7 @@ from django.db import transaction
 
 from accounts.models import Project
 from accounts.services import project_create
+from core.validation import param_text
 from experiments import artifacts, services
 from experiments.models import Experiment, Run, RunStatus
 
@@ -201,9 +203,9 @@ def _seed_run(*, project: Project, user, experiment: str, name: str, branch: str
          for key, value in curve.final.items()]
     with transaction.atomic():
         created = services.run_create(
-            project=project, experiment=experiment, user=user, run_id=str(run_id), name=name,
-            start_time=started_ms, seed=int(kwargs["seed"]),
-            tags={"demo": "True", "model": curve.params["model"], **curve.tags},
+            project=project, experiment=experiment, user=user, run_id=run_id, name=name,
+            start_time=_time(started_ms), seed=int(kwargs["seed"]),
+            tags=list({"demo": "True", "model": curve.params["model"], **curve.tags}.items()),
             source={
                 "git_commit": hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest(),
                 "git_branch": branch,
@@ -216,15 +218,19 @@ def _seed_run(*, project: Project, user, experiment: str, name: str, branch: str
         if not created.created:
             return False
         run = created.run
-        services.params_log(run=run, pairs=services.param_pairs_parse(curve.params))
+        services.params_log(run=run, pairs=[(key, param_text(value)) for key, value in curve.params.items()])
         services.metrics_log(run=run, points=points)
         for path, data in curve.files.items():
             artifacts.artifact_upload(run=run, path=path, stream=io.BytesIO(data), content_length=len(data),
                                       content_type="application/json" if path.endswith(".json") else "")
         services.run_update(
-            run=run, status=RunStatus.FINISHED, end_time=started_ms + steps * 1000
+            run=run, status=RunStatus.FINISHED, end_time=_time(started_ms + steps * 1000)
         )
     return True
+
+
+def _time(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 def _packages() -> dict[str, str]:
