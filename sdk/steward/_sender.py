@@ -48,6 +48,8 @@ class Sender:
         self._flush_requested = 0
         self._flush_done = 0
         self._stopping = False
+        # Set before the last drain: what is queued after it would never be sent (see Run.log_metric).
+        self.sealed = False
         self._end_body: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._main, name="steward-sender", daemon=True)
 
@@ -62,13 +64,29 @@ class Sender:
         if len(self.metrics) >= self.batch_size:
             self.wake.set()
 
-    def add_params(self, params: dict[str, str]) -> None:
+    def add_params(self, params: dict[str, str]) -> bool:
+        """Queue params; False once the last drain has begun (they would never be sent)."""
         with self._lock:
+            if self.sealed:
+                return False
             self._pending_params.update(params)
+        return True
 
-    def add_tags(self, tags: dict[str, str]) -> None:
+    def add_tags(self, tags: dict[str, str]) -> bool:
+        """Queue tags; False once the last drain has begun (they would never be sent)."""
         with self._lock:
+            if self.sealed:
+                return False
             self._pending_tags.update(tags)
+        return True
+
+    def take_back(self, point: MetricPoint) -> bool:
+        """Remove a point queued after the seal; False if the last drain took it (it is sent)."""
+        try:
+            self.metrics.remove(point)
+        except ValueError:
+            return False
+        return True
 
     def add_artifact(self, path: str, data: bytes | Path, content_type: str) -> None:
         self._artifacts.append((path, data, content_type))
@@ -106,6 +124,9 @@ class Sender:
             with self._cv:
                 generation = self._flush_requested
                 stopping = self._stopping
+            if stopping:
+                with self._lock:
+                    self.sealed = True
             try:
                 self._send_pending()
                 if stopping:

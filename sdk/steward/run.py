@@ -220,6 +220,10 @@ class Run:
         if self._ended:
             raise StewardError(f"Run {self.id} has ended; start a new run to log more.")
 
+    def _refuse_after_seal(self, refused: bool) -> None:
+        if refused:
+            raise StewardError(f"Run {self.id} ended while this was logged; it was not stored.")
+
     @staticmethod
     def _checked_tags(tags: Any) -> dict[str, str]:
         return {key_check(k): value_text(v, TAG_VALUE_MAX, f"Tag {k!r}") for k, v in tags.items()}
@@ -259,7 +263,12 @@ class Run:
             with self._step_lock:
                 self._steps[key] = step
         ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
-        self._metrics.append((key, value, step, ts))
+        point = (key, value, step, ts)
+        self._metrics.append(point)
+        if self._sender.sealed:
+            # end() ran in another thread since the check above. The sender seals before its last
+            # drain: a point still queued now is never sent, so it is taken back and refused.
+            self._refuse_after_seal(self._sender.take_back(point))
         if len(self._metrics) >= self._batch_size:
             self._sender.wake.set()
 
@@ -294,7 +303,7 @@ class Run:
             new = {key: text for key, text in checked.items() if key not in self._params}
             self._params.update(new)
         if new:
-            self._sender.add_params(new)
+            self._refuse_after_seal(not self._sender.add_params(new))
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag; setting it again replaces the value."""
@@ -303,7 +312,7 @@ class Run:
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set several tags (see :meth:`set_tag`)."""
         self._check()
-        self._sender.add_tags(self._checked_tags(tags))
+        self._refuse_after_seal(not self._sender.add_tags(self._checked_tags(tags)))
 
     # Artifacts
 
